@@ -1,0 +1,546 @@
+//! Configuration: a TOML file (CONTRACT.md section 3) with every key overridable from the
+//! environment as `REFUND_GATEWAY__SECTION__KEY`, loaded with figment. With no file at all the
+//! embedded default runs: loopback ports, a SQLite file in the working directory, open mode,
+//! and the three sandbox provider accounts served by the built-in simulators.
+//!
+//! Secrets are `secrecy::SecretString`: their `Debug` prints `[REDACTED]`, so a config can be
+//! logged whole.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// API keys and what each tenant may use. None: open mode, one tenant `default`.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    /// Provider accounts by name (the table name is the account name).
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_grpc_listen")]
+    pub grpc_listen: SocketAddr,
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    /// Base of the webhook URLs given to providers. Default: `http://{http_listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How long in-flight calls may take to finish after SIGTERM before the process exits.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_listen: default_grpc_listen(),
+            http_listen: default_http_listen(),
+            public_url: None,
+            shutdown_grace_ms: default_shutdown_grace_ms(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `public_url`, or `http://{http_listen}` when unset.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path` (created if missing) or `postgres://...`.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+    /// Read connections (SQLite writes always go through one connection).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// How long a statement may wait for a lock or a connection.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+            max_connections: default_max_connections(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    pub api_keys: Vec<SecretString>,
+    /// Provider accounts this tenant may use; absent: all.
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
+}
+
+/// One provider account. `kind` picks the API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    Compago(CompagoConfig),
+    D24(D24Config),
+    #[serde(rename = "paymongo")]
+    PayMongo(PayMongoConfig),
+}
+
+impl ProviderConfig {
+    pub fn is_sandbox(&self) -> bool {
+        match self {
+            Self::Compago(c) => c.sandbox,
+            Self::D24(c) => c.sandbox,
+            Self::PayMongo(c) => c.sandbox,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(match self {
+            Self::Compago(c) => c.timeout_ms,
+            Self::D24(c) => c.timeout_ms,
+            Self::PayMongo(c) => c.timeout_ms,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompagoConfig {
+    /// Scheme and host (the adapter adds `/api/...`). Not needed with `sandbox = true`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Served by the built-in simulator (base URL and key are the simulator's).
+    #[serde(default)]
+    pub sandbox: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct D24Config {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// `X-Login`, the deposit API key.
+    #[serde(default)]
+    pub login: Option<SecretString>,
+    /// The API signature secret.
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub read_only_key: Option<SecretString>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub sandbox: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayMongoConfig {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub sandbox: bool,
+}
+
+/// The built-in provider simulators, started when an account has `sandbox = true`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Where the simulators listen (port 0: any free port).
+    #[serde(default = "default_sandbox_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_sandbox_listen(),
+        }
+    }
+}
+
+/// The background worker that follows refunds to their final status.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// How often the worker looks for due refunds when nothing wakes it.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    /// First wait before asking a provider about a refund that is not final.
+    #[serde(default = "default_first_check_ms")]
+    pub first_check_ms: u64,
+    /// The longest wait between two checks.
+    #[serde(default = "default_max_check_interval_ms")]
+    pub max_check_interval_ms: u64,
+    /// Checks of an unknown outcome before the refund goes to REQUIRES_REVIEW.
+    #[serde(default = "default_max_reconcile_attempts")]
+    pub max_reconcile_attempts: i32,
+    /// How long a claimed check is reserved for one worker.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// Refunds checked at once.
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: default_tick_ms(),
+            first_check_ms: default_first_check_ms(),
+            max_check_interval_ms: default_max_check_interval_ms(),
+            max_reconcile_attempts: default_max_reconcile_attempts(),
+            lease_ms: default_lease_ms(),
+            batch: default_batch(),
+        }
+    }
+}
+
+fn default_grpc_listen() -> SocketAddr {
+    "127.0.0.1:50051".parse().expect("valid literal")
+}
+fn default_http_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("valid literal")
+}
+fn default_sandbox_listen() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("valid literal")
+}
+fn default_shutdown_grace_ms() -> u64 {
+    10_000
+}
+fn default_store_url() -> String {
+    "sqlite://refund-gateway.db".to_owned()
+}
+fn default_max_connections() -> u32 {
+    8
+}
+fn default_busy_timeout_ms() -> u64 {
+    5_000
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_tick_ms() -> u64 {
+    500
+}
+fn default_first_check_ms() -> u64 {
+    2_000
+}
+fn default_max_check_interval_ms() -> u64 {
+    300_000
+}
+fn default_max_reconcile_attempts() -> i32 {
+    20
+}
+fn default_lease_ms() -> u64 {
+    30_000
+}
+fn default_batch() -> u32 {
+    32
+}
+
+/// The configuration `refund-gateway serve` runs with when given no file: loopback ports,
+/// a SQLite file in the working directory, open mode (no tenants), and three provider
+/// accounts served by the built-in simulators.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[server]
+grpc_listen = "127.0.0.1:50051"
+http_listen = "127.0.0.1:8080"
+
+[store]
+url = "sqlite://refund-gateway.db"
+
+[providers.compago]
+kind = "compago"
+sandbox = true
+
+[providers.d24]
+kind = "d24"
+sandbox = true
+
+[providers.paymongo]
+kind = "paymongo"
+sandbox = true
+"#;
+
+/// A configuration that cannot be used; the message is one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// The embedded default: what `refund-gateway serve` runs with no config file.
+    pub fn embedded_default() -> Self {
+        Self::from_toml(EMBEDDED_DEFAULT).expect("the embedded default config is valid")
+    }
+
+    /// Loads `file` (or the embedded default when `None`), then the environment overrides,
+    /// then checks the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                Figment::from(Toml::file(path))
+            }
+            None => Figment::from(Toml::string(EMBEDDED_DEFAULT)),
+        };
+        Self::from_figment(base.merge(Env::prefixed("REFUND_GATEWAY__").split("__")))
+    }
+
+    /// Parses a TOML string with the same rules (tests and tools).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres:")
+            || self.store.url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError(format!(
+                "store.url must start with sqlite: or postgres:, got {:?}",
+                self.store.url
+            )));
+        }
+        for (name, provider) in &self.providers {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError(format!(
+                    "provider account name {name:?} may only use letters, digits, '-' and '_'"
+                )));
+            }
+            if provider.timeout().is_zero() {
+                return Err(ConfigError(format!(
+                    "providers.{name}.timeout_ms must be above 0"
+                )));
+            }
+            if provider.is_sandbox() {
+                continue;
+            }
+            let missing = match provider {
+                ProviderConfig::Compago(c) => first_missing(&[
+                    ("base_url", c.base_url.is_some()),
+                    ("api_key", c.api_key.is_some()),
+                ]),
+                ProviderConfig::D24(c) => first_missing(&[
+                    ("base_url", c.base_url.is_some()),
+                    ("login", c.login.is_some()),
+                    ("secret_key", c.secret_key.is_some()),
+                ]),
+                ProviderConfig::PayMongo(c) => first_missing(&[
+                    ("base_url", c.base_url.is_some()),
+                    ("secret_key", c.secret_key.is_some()),
+                    ("webhook_secret", c.webhook_secret.is_some()),
+                ]),
+            };
+            if let Some(key) = missing {
+                return Err(ConfigError(format!(
+                    "providers.{name}.{key} is required (or set sandbox = true)"
+                )));
+            }
+        }
+        let mut seen_keys = std::collections::HashSet::new();
+        let mut seen_ids = std::collections::HashSet::new();
+        for tenant in &self.tenants {
+            if tenant.id.is_empty() {
+                return Err(ConfigError("tenants: every tenant needs an id".to_owned()));
+            }
+            if !seen_ids.insert(tenant.id.as_str()) {
+                return Err(ConfigError(format!(
+                    "tenants: id {:?} appears twice",
+                    tenant.id
+                )));
+            }
+            if tenant.api_keys.is_empty() {
+                return Err(ConfigError(format!(
+                    "tenants.{}: api_keys is empty",
+                    tenant.id
+                )));
+            }
+            for key in &tenant.api_keys {
+                use secrecy::ExposeSecret as _;
+                if key.expose_secret().is_empty() {
+                    return Err(ConfigError(format!(
+                        "tenants.{}: an api key is empty",
+                        tenant.id
+                    )));
+                }
+                if !seen_keys.insert(key.expose_secret().to_owned()) {
+                    return Err(ConfigError(format!(
+                        "tenants.{}: an api key is used by more than one tenant",
+                        tenant.id
+                    )));
+                }
+            }
+            for p in tenant.providers.iter().flatten() {
+                if !self.providers.contains_key(p) {
+                    return Err(ConfigError(format!(
+                        "tenants.{}: provider {p:?} is not configured",
+                        tenant.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any provider account is served by the built-in simulators.
+    pub fn needs_sandbox(&self) -> bool {
+        self.providers.values().any(ProviderConfig::is_sandbox)
+    }
+}
+
+fn first_missing<'a>(fields: &[(&'a str, bool)]) -> Option<&'a str> {
+    fields.iter().find(|(_, present)| !present).map(|(k, _)| *k)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret as _;
+
+    #[test]
+    fn contract_example_parses() {
+        let cfg = Config::from_toml(
+            r#"
+            [server]
+            grpc_listen = "127.0.0.1:50051"
+            http_listen = "127.0.0.1:8080"
+            public_url  = "https://gateway.example.com"
+
+            [store]
+            url = "sqlite://refund-gateway.db"
+
+            [[tenants]]
+            id = "acme"
+            api_keys = ["key-1", "key-2"]
+            providers = ["compago", "d24"]
+
+            [providers.compago]
+            kind = "compago"
+            base_url = "https://api.harmony.compago.com"
+            api_key = "cp-secret"
+            timeout_ms = 10000
+
+            [providers.d24]
+            kind = "d24"
+            base_url = "https://api-stg.directa24.com"
+            login = "login"
+            secret_key = "d24-secret"
+            read_only_key = "ro"
+
+            [providers.paymongo]
+            kind = "paymongo"
+            base_url = "https://api.paymongo.com"
+            secret_key = "sk_test_x"
+            webhook_secret = "whsk_x"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.tenants[0].api_keys[1].expose_secret(), "key-2");
+        assert!(matches!(cfg.providers["d24"], ProviderConfig::D24(_)));
+        assert_eq!(cfg.server.public_url(), "https://gateway.example.com");
+        let debug = format!("{cfg:?}");
+        for secret in ["cp-secret", "d24-secret", "sk_test_x", "whsk_x", "key-1"] {
+            assert!(!debug.contains(secret), "{secret} leaked into Debug");
+        }
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong_in_one_line() {
+        let cases = [
+            ("[store]\nurl = \"mysql://x\"", "store.url"),
+            (
+                "[providers.c]\nkind = \"compago\"\nbase_url = \"http://x\"",
+                "providers.c.api_key",
+            ),
+            ("[providers.c]\nkind = \"stripe\"", "stripe"),
+            ("[server]\ngrpc_listen = \"nope\"", "grpc_listen"),
+            (
+                "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\nproviders = [\"x\"]",
+                "provider \"x\"",
+            ),
+            (
+                "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n[[tenants]]\nid = \"b\"\napi_keys = [\"k\"]",
+                "more than one tenant",
+            ),
+            ("[serverr]\nx = 1", "serverr"),
+        ];
+        for (text, needle) in cases {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn embedded_default_is_sandboxed_and_open() {
+        let cfg = Config::embedded_default();
+        cfg.check().unwrap();
+        assert!(cfg.tenants.is_empty());
+        assert_eq!(cfg.providers.len(), 3);
+        assert!(cfg.providers.values().all(ProviderConfig::is_sandbox));
+        assert_eq!(cfg.server.public_url(), "http://127.0.0.1:8080");
+    }
+}

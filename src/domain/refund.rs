@@ -1,0 +1,411 @@
+//! The refund record and the values it is made of.
+
+use std::{collections::BTreeMap, fmt};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{IllegalTransition, Money, RefundStatus};
+
+/// The gateway's identifier of a refund: `rf_` and a time-ordered UUID (v7), hex without
+/// dashes. Opaque to callers.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RefundId(String);
+
+impl RefundId {
+    const PREFIX: &'static str = "rf_";
+
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
+    }
+
+    /// Accepts only ids of the form `generate` makes.
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix(Self::PREFIX)?;
+        (hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RefundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RefundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant: the unit of isolation. Every refund belongs to exactly one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a refund is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+    Other,
+}
+
+/// Identifies a payment at its provider. Which parts are needed depends on the provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PaymentRef {
+    pub payment_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub payment_method_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub invoice_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BankAccountType {
+    Saving,
+    Checking,
+}
+
+impl BankAccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Saving => "SAVING",
+            Self::Checking => "CHECKING",
+        }
+    }
+}
+
+/// A destination bank account. `Debug` never prints the full account number.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BankAccount {
+    pub beneficiary: String,
+    pub bank_code: String,
+    pub branch: String,
+    pub account_number: String,
+    pub account_type: BankAccountType,
+}
+
+impl BankAccount {
+    /// The account with its number cut to the last four digits, as callers see it.
+    pub fn masked(&self) -> Self {
+        Self {
+            account_number: mask_account_number(&self.account_number),
+            ..self.clone()
+        }
+    }
+}
+
+fn mask_account_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    let keep = chars.len().min(4);
+    let hidden = chars.len() - keep;
+    let mut out = "*".repeat(hidden);
+    out.extend(&chars[hidden..]);
+    out
+}
+
+impl fmt::Debug for BankAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BankAccount")
+            .field("bank_code", &self.bank_code)
+            .field("account_number", &mask_account_number(&self.account_number))
+            .field("account_type", &self.account_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a refund failed or needs review.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RefundFailure {
+    /// Stable UPPER_SNAKE code.
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider_code: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider_message: String,
+}
+
+impl RefundFailure {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_provider(mut self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        self.provider_code = code.into();
+        self.provider_message = message.into();
+        self
+    }
+}
+
+/// What the gateway knows about its submission of the refund to the provider. This decides
+/// what reconciliation may do: only a submission that provably never happened may be sent
+/// again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Submission {
+    /// Recorded; a submission is being made or was being made when the process stopped. Its
+    /// outcome is unknown until the provider is asked.
+    Sending,
+    /// The attempt ended without a known outcome (timeout, dropped connection, 5xx,
+    /// unreadable answer).
+    Unknown,
+    /// The provider acknowledged the refund.
+    Accepted,
+    /// The provider refused the request; nothing was created there.
+    Rejected,
+    /// The request provably never reached the provider.
+    NotSent,
+}
+
+impl Submission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Unknown => "unknown",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::NotSent => "not_sent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Sending,
+            Self::Unknown,
+            Self::Accepted,
+            Self::Rejected,
+            Self::NotSent,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Whether the provider may hold this refund without the gateway knowing it.
+    pub fn is_uncertain(self) -> bool {
+        matches!(self, Self::Sending | Self::Unknown)
+    }
+}
+
+/// A refund as the gateway records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: RefundId,
+    pub tenant: TenantId,
+    pub request_id: String,
+    /// The provider account name from the configuration.
+    pub provider: String,
+    pub payment: PaymentRef,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub provider_refund_id: Option<String>,
+    pub provider_status: Option<String>,
+    pub reason: RefundReason,
+    pub description: String,
+    pub metadata: BTreeMap<String, String>,
+    pub bank_account: Option<BankAccount>,
+    pub failure: Option<RefundFailure>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every stored change; stores use it for compare-and-set.
+    pub version: i64,
+    pub submission: Submission,
+    /// When the worker should next ask the provider; `None` when nothing is left to learn.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// How many times the worker has asked since the last change.
+    pub check_attempts: i32,
+}
+
+/// What a provider reported about a refund, in the gateway's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub status: RefundStatus,
+    pub provider_refund_id: Option<String>,
+    pub provider_status: Option<String>,
+    pub failure: Option<RefundFailure>,
+}
+
+impl Refund {
+    /// The refund as callers may see it: bank account number masked.
+    pub fn public_view(&self) -> Refund {
+        let mut view = self.clone();
+        view.bank_account = self.bank_account.as_ref().map(BankAccount::masked);
+        view
+    }
+
+    /// Whether the visible parts differ (what makes an event).
+    pub fn differs_visibly(&self, other: &Refund) -> bool {
+        self.status != other.status
+            || self.provider_refund_id != other.provider_refund_id
+            || self.provider_status != other.provider_status
+            || self.failure != other.failure
+    }
+
+    /// Applies what the provider reported. Returns the changed refund, or an error when the
+    /// status machine refuses the change. Fields the observation leaves empty are kept.
+    pub fn observe(
+        &self,
+        obs: &Observation,
+        now: DateTime<Utc>,
+    ) -> Result<Refund, IllegalTransition> {
+        self.status.check(obs.status)?;
+        let mut next = self.clone();
+        next.status = obs.status;
+        if obs.provider_refund_id.is_some() {
+            next.provider_refund_id.clone_from(&obs.provider_refund_id);
+        }
+        if obs.provider_status.is_some() {
+            next.provider_status.clone_from(&obs.provider_status);
+        }
+        match obs.status {
+            RefundStatus::Failed | RefundStatus::Canceled | RefundStatus::RequiresReview => {
+                if obs.failure.is_some() {
+                    next.failure.clone_from(&obs.failure);
+                }
+            }
+            _ => next.failure = None,
+        }
+        if next.differs_visibly(self) {
+            next.updated_at = now;
+        }
+        Ok(next)
+    }
+}
+
+/// One stored change of one refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundEvent {
+    /// Strictly increasing across the store, never reused.
+    pub sequence: u64,
+    /// The refund after the change, as callers may see it.
+    pub refund: Refund,
+    /// `None` for the event that created the refund.
+    pub previous_status: Option<RefundStatus>,
+    pub event_time: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+
+    fn refund(status: RefundStatus) -> Refund {
+        let now = Utc::now();
+        Refund {
+            id: RefundId::generate(),
+            tenant: TenantId::new("t"),
+            request_id: "r".into(),
+            provider: "compago".into(),
+            payment: PaymentRef::default(),
+            amount: Money::new(100, Currency::parse("MXN").unwrap()),
+            status,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: RefundReason::Other,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            bank_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            submission: Submission::Sending,
+            next_check_at: None,
+            check_attempts: 0,
+        }
+    }
+
+    #[test]
+    fn ids_are_generated_in_a_parseable_form() {
+        let id = RefundId::generate();
+        assert_eq!(RefundId::parse(id.as_str()), Some(id.clone()));
+        assert!(RefundId::parse("rf_xyz").is_none());
+        assert!(RefundId::parse("").is_none());
+        assert!(RefundId::parse(&id.as_str().to_uppercase()).is_none());
+    }
+
+    #[test]
+    fn account_numbers_are_masked_everywhere_but_the_record() {
+        let acct = BankAccount {
+            beneficiary: "Carlos Ramirez".into(),
+            bank_code: "01".into(),
+            branch: "9283".into(),
+            account_number: "18293435".into(),
+            account_type: BankAccountType::Saving,
+        };
+        assert_eq!(acct.masked().account_number, "****3435");
+        assert!(!format!("{acct:?}").contains("18293435"));
+        let short = BankAccount {
+            account_number: "12".into(),
+            ..acct
+        };
+        assert_eq!(short.masked().account_number, "12");
+    }
+
+    #[test]
+    fn observing_an_illegal_change_is_refused() {
+        let failed = refund(RefundStatus::Failed);
+        let obs = Observation {
+            status: RefundStatus::Succeeded,
+            provider_refund_id: None,
+            provider_status: Some("REFUNDED".into()),
+            failure: None,
+        };
+        assert!(failed.observe(&obs, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn observing_keeps_known_ids_and_clears_failure_on_success() {
+        let mut r = refund(RefundStatus::RequiresReview);
+        r.provider_refund_id = Some("p1".into());
+        r.failure = Some(RefundFailure::new("X", "y"));
+        let obs = Observation {
+            status: RefundStatus::Succeeded,
+            provider_refund_id: None,
+            provider_status: Some("COMPLETED".into()),
+            failure: None,
+        };
+        let next = r.observe(&obs, Utc::now()).unwrap();
+        assert_eq!(next.provider_refund_id.as_deref(), Some("p1"));
+        assert_eq!(next.failure, None);
+        assert!(next.differs_visibly(&r));
+        let again = next.observe(&obs, Utc::now()).unwrap();
+        assert!(!again.differs_visibly(&next));
+    }
+}

@@ -1,0 +1,58 @@
+//! What every provider adapter shares about HTTP: one rustls client per account with its
+//! timeouts, and the rule that decides whether a failed request may have reached the provider.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+
+/// Builds the client of one provider account: `timeout` bounds each whole request.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("refund-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a rustls reqwest client always builds")
+}
+
+/// Whether a failed request may have reached the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The connection was never made: nothing was sent.
+    NotSent(String),
+    /// The request may have been sent (timeout, connection lost, body read failure).
+    Unknown(String),
+}
+
+/// Classifies a reqwest error. Only a failure to connect proves the request was never sent;
+/// everything else (a timeout after connecting, a reset connection, a body cut short) may
+/// have reached the provider.
+pub fn classify(err: &reqwest::Error) -> SendFailure {
+    // reqwest's Display includes the URL but never headers, so no credentials leak here.
+    let text = err.to_string();
+    if err.is_connect() {
+        SendFailure::NotSent(text)
+    } else {
+        SendFailure::Unknown(text)
+    }
+}
+
+/// Parses a `Retry-After` header given in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Joins a configured base URL ("https://api.example.com" or a sandbox
+/// "http://127.0.0.1:9090/compago") and a path starting with '/'.
+pub fn join(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}

@@ -1,0 +1,1 @@
+//! Exact JSON numbers as decimals.

@@ -1,0 +1,211 @@
+//! Durable storage behind one trait, so callers never know which database is underneath.
+//!
+//! Guarantees every implementation gives (and `tests/store_contract.rs` checks):
+//! - a refund is inserted together with its creation event and the link from its request key,
+//!   in one transaction, and only if the refunds of the same payment that still hold money
+//!   (not FAILED, not CANCELED) plus the new one stay within the payment's amount;
+//! - every visible change is a compare-and-set on `version`, written together with its event;
+//! - event sequences are strictly increasing, never reused, and become visible in order, so a
+//!   reader that has seen sequence N and then reads "after N" misses nothing.
+//!
+//! Backends: [`sqlite`] (single process; the embedded default). A PostgreSQL backend plugs in
+//! behind the same trait.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ApiError, Money, Refund, RefundEvent, RefundId, RefundStatus, TenantId};
+
+/// A store failure. Callers turn `Unavailable` into gRPC `UNAVAILABLE`; the rest are bugs or
+/// corruption and become `INTERNAL` (logged, never shown).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is busy beyond its timeout.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored row could not be read back (bad JSON, unknown enum value, ...).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("store error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Who asked: one tenant's idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RequestKey {
+    pub tenant: TenantId,
+    pub request_id: String,
+}
+
+/// How a CreateRefund request ended, as stored against its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestResult {
+    /// A refund was recorded; repeats return it as it is now.
+    Refund(RefundId),
+    /// No refund was made; repeats return the same error.
+    Error(ApiError),
+}
+
+/// The answer to [`RefundStore::claim_request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestClaim {
+    /// The caller now owns the request: it is new, or its previous owner's lease ran out
+    /// before anything was recorded.
+    Owned,
+    /// Another call with the same key and parameters is working on it.
+    InFlight,
+    /// The request already ended (or its owner recorded a refund and then stopped).
+    Done(RequestResult),
+    /// The key was used with different parameters.
+    Mismatch,
+}
+
+/// The answer to [`RefundStore::insert_refund`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored, with its creation event.
+    Inserted(RefundEvent),
+    /// Refused: the refunds of this payment that hold money already add up to `held`, and
+    /// `held + amount` would pass the limit. Nothing was written.
+    ExceedsPayment { held: Money },
+}
+
+/// The answer to [`RefundStore::update_refund`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Written. `event` is set when a visible field changed.
+    Updated {
+        refund: Refund,
+        event: Option<RefundEvent>,
+    },
+    /// Someone else changed the refund first (its version moved on). Nothing was written;
+    /// read it again and decide again.
+    Conflict,
+}
+
+/// Filters of [`RefundStore::list_refunds`]; all optional but the tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub tenant: TenantId,
+    pub provider: Option<String>,
+    pub status: Option<RefundStatus>,
+    pub payment_id: Option<String>,
+    /// Keyset cursor: only refunds strictly older than this `(created_at, id)`.
+    pub before: Option<(DateTime<Utc>, RefundId)>,
+    pub limit: u32,
+}
+
+/// Which events [`RefundStore::events_after`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventScope {
+    /// One tenant's events.
+    Tenant(TenantId),
+    /// One refund's events.
+    Refund(RefundId),
+    /// Everything (for the event sequencer).
+    All,
+}
+
+/// The durable store.
+#[async_trait]
+pub trait RefundStore: Send + Sync + 'static {
+    /// Claims an idempotency key for a CreateRefund call. New keys are owned by the caller
+    /// with a lease until `now + lease`; see [`RequestClaim`].
+    async fn claim_request(
+        &self,
+        key: &RequestKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<RequestClaim, StoreError>;
+
+    /// Records how an owned request ended.
+    async fn complete_request(
+        &self,
+        key: &RequestKey,
+        result: &RequestResult,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets an owned request that ended before anything was recorded, with an error a
+    /// repeat may not get (the provider was unreachable, ...), so a repeat tries again.
+    async fn release_request(&self, key: &RequestKey) -> Result<(), StoreError>;
+
+    /// Inserts a new refund with its creation event, and links `key` to it, in one
+    /// transaction, if the money held by the other refunds of the same provider account and
+    /// payment plus this one stays within `limit`.
+    async fn insert_refund(
+        &self,
+        refund: &Refund,
+        key: &RequestKey,
+        limit: Money,
+    ) -> Result<InsertOutcome, StoreError>;
+
+    /// Any tenant's refund by id (callers check the tenant).
+    async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError>;
+
+    /// The refund a provider knows by `provider_refund_id`, through provider account
+    /// `provider`.
+    async fn find_by_provider_refund_id(
+        &self,
+        provider: &str,
+        provider_refund_id: &str,
+    ) -> Result<Option<Refund>, StoreError>;
+
+    /// A tenant's refunds, newest first (by `created_at`, then `id`).
+    async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError>;
+
+    /// Replaces `prev` with `next` if `prev.version` is still current (`next.version` is
+    /// ignored: the store sets `prev.version + 1`). Writes an event when a visible field
+    /// changed (`Refund::differs_visibly`), with `previous_status = prev.status`.
+    async fn update_refund(
+        &self,
+        prev: &Refund,
+        next: &Refund,
+    ) -> Result<UpdateOutcome, StoreError>;
+
+    /// The refund's most recent event (its current state, with the sequence it has).
+    async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError>;
+
+    /// Events with `sequence > after` in `scope`, in order, at most `limit`.
+    async fn events_after(
+        &self,
+        scope: &EventScope,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<RefundEvent>, StoreError>;
+
+    /// The largest sequence stored (0 when there is none).
+    async fn last_sequence(&self) -> Result<u64, StoreError>;
+
+    /// What the refunds of a payment that hold money add up to, in `currency`.
+    async fn held_amount(
+        &self,
+        provider: &str,
+        payment_id: &str,
+        currency: crate::domain::Currency,
+    ) -> Result<Money, StoreError>;
+
+    /// Takes up to `limit` refunds whose `next_check_at` has come, and pushes their
+    /// `next_check_at` to `now + lease` (bumping `version`) so no one else takes them until
+    /// then. Returns them as updated.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    /// How many refunds are waiting for a check, by status (for metrics and readiness).
+    async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError>;
+
+    /// A random secret kept in the store, created on first use (page-token signing key).
+    async fn secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
