@@ -17,6 +17,8 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds these; a new file must rebuild the crate.
+    println!("cargo:rerun-if-changed=src/store/sqlite/migrations");
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("refunds_v1_descriptor.bin"), fds.encode_to_vec())?;
