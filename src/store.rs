@@ -13,6 +13,8 @@
 
 pub mod sqlite;
 
+pub use sqlite::SqliteStore;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
