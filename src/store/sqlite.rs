@@ -25,22 +25,23 @@
 //! precision: a `Refund` read back (or returned by `insert_refund`/`update_refund`) equals the
 //! one written with its times truncated.
 
+mod requests;
 mod rows;
+mod writes;
 
-use std::{str::FromStr, sync::LazyLock, time::Duration};
+use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    QueryBuilder, Sqlite, SqliteConnection, Transaction,
+    QueryBuilder, Sqlite, Transaction,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
 };
 
 use self::rows::{
-    EVENT_COLUMNS, REFUND_COLUMNS, col, duration_micros, event_from_row, micros, refund_from_row,
-    to_json, truncate, truncated,
+    EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
 };
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
@@ -50,17 +51,6 @@ use crate::config::StoreConfig;
 use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
-
-/// `status IN (...)` of the statuses that hold money, from `RefundStatus::holds_amount`, so
-/// the SQL follows the domain's rule.
-static HOLDING: LazyLock<String> = LazyLock::new(|| {
-    let list: Vec<String> = RefundStatus::ALL
-        .into_iter()
-        .filter(|s| s.holds_amount())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("status IN ({})", list.join(", "))
-});
 
 /// The SQLite store. Cheap to clone (two pool handles).
 #[derive(Clone, Debug)]
@@ -117,13 +107,12 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
-    }
+/// A write transaction on the writer connection. IMMEDIATE takes the write lock at once, so
+/// the transaction's reads already see the final state it writes over.
+async fn begin_write(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
 }
 
 /// Maps a database error to the store's classes: cannot reach or busy beyond the timeout is
@@ -159,67 +148,13 @@ fn db_error(err: sqlx::Error) -> StoreError {
     }
 }
 
-fn rows_error(what: &str) -> StoreError {
+/// A call refused because the caller broke the method's precondition (a bug: `Other`).
+fn misuse(what: &str) -> StoreError {
     StoreError::Other(what.to_owned().into())
-}
-
-/// What the refunds of one payment that hold money add up to, per currency. The guard and
-/// `held_amount` both use this one query.
-async fn held_by_currency(
-    conn: &mut SqliteConnection,
-    provider: &str,
-    payment_id: &str,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let sql = format!(
-        "SELECT currency, SUM(amount_minor) AS held FROM refunds \
-         WHERE provider = ? AND payment_id = ? AND {} GROUP BY currency",
-        *HOLDING
-    );
-    let rows = sqlx::query(&sql)
-        .bind(provider)
-        .bind(payment_id)
-        .fetch_all(conn)
-        .await
-        .map_err(db_error)?;
-    rows.iter()
-        .map(|row| Ok((col(row, "currency")?, col(row, "held")?)))
-        .collect()
-}
-
-async fn insert_event(
-    tx: &mut SqliteConnection,
-    refund: &Refund,
-    previous_status: Option<RefundStatus>,
-    event_time: DateTime<Utc>,
-) -> Result<RefundEvent, StoreError> {
-    let snapshot = refund.public_view();
-    let sequence: i64 = sqlx::query_scalar(
-        "INSERT INTO refund_events \
-         (refund_id, tenant_id, provider, status, previous_status, snapshot, event_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
-    )
-    .bind(refund.id.as_str())
-    .bind(refund.tenant.as_str())
-    .bind(&refund.provider)
-    .bind(refund.status.as_str())
-    .bind(previous_status.map(RefundStatus::as_str))
-    .bind(to_json("event snapshot", &snapshot)?)
-    .bind(micros(event_time))
-    .fetch_one(tx)
-    .await
-    .map_err(db_error)?;
-    Ok(RefundEvent {
-        sequence: u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
-        refund: snapshot,
-        previous_status,
-        event_time,
-    })
 }
 
 #[async_trait]
 impl RefundStore for SqliteStore {
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %key.tenant, request_id = %key.request_id))]
     async fn claim_request(
         &self,
         key: &RequestKey,
@@ -227,251 +162,28 @@ impl RefundStore for SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<RequestClaim, StoreError> {
-        let now = micros(now);
-        let until = now.saturating_add(duration_micros(lease));
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT fingerprint, refund_id, error, completed, locked_until \
-             FROM idempotency_keys WHERE tenant_id = ? AND request_id = ?",
-        )
-        .bind(key.tenant.as_str())
-        .bind(&key.request_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(row) = row else {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (tenant_id, request_id, fingerprint, refund_id, \
-                 error, completed, locked_until, created_at) VALUES (?, ?, ?, NULL, NULL, 0, ?, ?)",
-            )
-            .bind(key.tenant.as_str())
-            .bind(&key.request_id)
-            .bind(fingerprint)
-            .bind(until)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
-            return Ok(RequestClaim::Owned);
-        };
-        if col::<String>(&row, "fingerprint")? != fingerprint {
-            return Ok(RequestClaim::Mismatch);
-        }
-        let refund_id: Option<String> = col(&row, "refund_id")?;
-        let refund_id = refund_id
-            .map(|id| rows::refund_id("idempotency_keys.refund_id", &id))
-            .transpose()?;
-        let error: Option<String> = col(&row, "error")?;
-        let completed: bool = col(&row, "completed")?;
-        let expired = col::<i64>(&row, "locked_until")? <= now;
-        let claim = match (completed, refund_id, error) {
-            (true, Some(id), _) => RequestClaim::Done(RequestResult::Refund(id)),
-            (true, None, Some(error)) => {
-                RequestClaim::Done(RequestResult::Error(rows::api_error(&error)?))
-            }
-            (true, None, None) => {
-                return Err(StoreError::Corrupt(format!(
-                    "idempotency key {} is completed with neither a refund nor an error",
-                    key.request_id
-                )));
-            }
-            (false, Some(id), _) if expired => {
-                // The owner recorded a refund and stopped before completing: the refund is
-                // the answer (the worker follows it up).
-                sqlx::query(
-                    "UPDATE idempotency_keys SET completed = 1 \
-                     WHERE tenant_id = ? AND request_id = ?",
-                )
-                .bind(key.tenant.as_str())
-                .bind(&key.request_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                RequestClaim::Done(RequestResult::Refund(id))
-            }
-            (false, None, _) if expired => {
-                // The owner stopped before recording anything: take the key over.
-                sqlx::query(
-                    "UPDATE idempotency_keys SET locked_until = ? \
-                     WHERE tenant_id = ? AND request_id = ?",
-                )
-                .bind(until)
-                .bind(key.tenant.as_str())
-                .bind(&key.request_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                RequestClaim::Owned
-            }
-            (false, _, _) => RequestClaim::InFlight,
-        };
-        Ok(claim)
+        requests::claim(&self.writer, key, fingerprint, now, lease).await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %key.tenant, request_id = %key.request_id))]
     async fn complete_request(
         &self,
         key: &RequestKey,
         result: &RequestResult,
     ) -> Result<(), StoreError> {
-        // A key linked to a refund only ever completes with that refund: replaying an error
-        // for a request that made a refund could lead the caller to refund again.
-        let done = match result {
-            RequestResult::Refund(id) => sqlx::query(
-                "UPDATE idempotency_keys SET completed = 1, refund_id = ?, error = NULL \
-                 WHERE tenant_id = ? AND request_id = ? AND (refund_id IS NULL OR refund_id = ?)",
-            )
-            .bind(id.as_str())
-            .bind(key.tenant.as_str())
-            .bind(&key.request_id)
-            .bind(id.as_str()),
-            RequestResult::Error(error) => sqlx::query(
-                "UPDATE idempotency_keys SET completed = 1, error = ? \
-                 WHERE tenant_id = ? AND request_id = ? AND refund_id IS NULL",
-            )
-            .bind(to_json("request error", error)?)
-            .bind(key.tenant.as_str())
-            .bind(&key.request_id),
-        }
-        .execute(&self.writer)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Err(rows_error(&format!(
-                "cannot complete request {}: no such key, or it is linked to another refund",
-                key.request_id
-            )));
-        }
-        Ok(())
+        requests::complete(&self.writer, key, result).await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %key.tenant, request_id = %key.request_id))]
     async fn release_request(&self, key: &RequestKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE tenant_id = ? AND request_id = ? \
-             AND completed = 0 AND refund_id IS NULL",
-        )
-        .bind(key.tenant.as_str())
-        .bind(&key.request_id)
-        .execute(&self.writer)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        requests::release(&self.writer, key).await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(refund_id = %refund.id, provider = %refund.provider))]
     async fn insert_refund(
         &self,
         refund: &Refund,
         key: &RequestKey,
         limit: Money,
     ) -> Result<InsertOutcome, StoreError> {
-        if refund.tenant != key.tenant || refund.request_id != key.request_id {
-            return Err(rows_error(
-                "insert_refund: the refund does not match its request key",
-            ));
-        }
-        if refund.amount.minor <= 0 {
-            return Err(rows_error(
-                "insert_refund: a refund amount must be above zero",
-            ));
-        }
-        let refund = truncated(refund);
-        let mut tx = self.begin_write().await?;
-
-        // The over-refund guard. Inside the one write transaction, so no other insert can
-        // slip in between this sum and the insert below.
-        let held = held_by_currency(&mut tx, &refund.provider, &refund.payment.payment_id).await?;
-        let mut same = 0_i64;
-        let mut foreign = false;
-        for (currency, sum) in held {
-            if currency == limit.currency.code() {
-                same = sum;
-            } else if sum != 0 {
-                foreign = true;
-            }
-        }
-        if foreign {
-            // Money held in another currency cannot be added to this limit: count the payment
-            // as fully held rather than guess.
-            tracing::warn!("refunds of this payment hold money in another currency");
-            let held = Money::new(same.max(limit.minor), limit.currency);
-            return Ok(InsertOutcome::ExceedsPayment { held });
-        }
-        let held = Money::new(same, limit.currency);
-        let fits = refund.amount.currency == limit.currency
-            && same
-                .checked_add(refund.amount.minor)
-                .is_some_and(|total| total <= limit.minor);
-        if !fits {
-            return Ok(InsertOutcome::ExceedsPayment { held });
-        }
-
-        let sql = format!(
-            "INSERT INTO refunds ({REFUND_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(&sql)
-            .bind(refund.id.as_str())
-            .bind(refund.tenant.as_str())
-            .bind(&refund.request_id)
-            .bind(&refund.provider)
-            .bind(&refund.payment.payment_id)
-            .bind(&refund.payment.payment_method_id)
-            .bind(&refund.payment.invoice_id)
-            .bind(refund.amount.currency.code())
-            .bind(refund.amount.minor)
-            .bind(refund.status.as_str())
-            .bind(&refund.provider_refund_id)
-            .bind(&refund.provider_status)
-            .bind(rows::reason_str(refund.reason))
-            .bind(&refund.description)
-            .bind(to_json("metadata", &refund.metadata)?)
-            .bind(
-                refund
-                    .bank_account
-                    .as_ref()
-                    .map(|b| to_json("bank account", b))
-                    .transpose()?,
-            )
-            .bind(
-                refund
-                    .failure
-                    .as_ref()
-                    .map(|f| to_json("failure", f))
-                    .transpose()?,
-            )
-            .bind(micros(refund.created_at))
-            .bind(micros(refund.updated_at))
-            .bind(refund.version)
-            .bind(refund.submission.as_str())
-            .bind(refund.next_check_at.map(micros))
-            .bind(refund.check_attempts)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let event = insert_event(&mut tx, &refund, None, refund.created_at).await?;
-        // The caller owns the claim on `key`, so the key is open and not linked yet.
-        let linked = sqlx::query(
-            "UPDATE idempotency_keys SET refund_id = ? WHERE tenant_id = ? AND request_id = ? \
-             AND completed = 0 AND refund_id IS NULL",
-        )
-        .bind(refund.id.as_str())
-        .bind(key.tenant.as_str())
-        .bind(&key.request_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if linked.rows_affected() != 1 {
-            return Err(rows_error(
-                "insert_refund: the request key is not claimed (missing, completed or linked)",
-            ));
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(InsertOutcome::Inserted(event))
+        writes::insert_refund(&self.writer, refund, key, limit).await
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
@@ -533,61 +245,12 @@ impl RefundStore for SqliteStore {
         rows.iter().map(refund_from_row).collect()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(refund_id = %prev.id))]
     async fn update_refund(
         &self,
         prev: &Refund,
         next: &Refund,
     ) -> Result<UpdateOutcome, StoreError> {
-        if next.id != prev.id {
-            return Err(rows_error(
-                "update_refund: prev and next are different refunds",
-            ));
-        }
-        // The status machine is checked here too: a FAILED or CANCELED refund has released
-        // its amount to other refunds, so it must never hold money again.
-        prev.status
-            .check(next.status)
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
-        let next = truncated(next);
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE refunds SET status = ?, provider_refund_id = ?, provider_status = ?, \
-             failure = ?, updated_at = ?, submission = ?, next_check_at = ?, check_attempts = ?, \
-             version = version + 1 \
-             WHERE id = ? AND version = ? AND status = ? RETURNING {REFUND_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(next.status.as_str())
-            .bind(&next.provider_refund_id)
-            .bind(&next.provider_status)
-            .bind(
-                next.failure
-                    .as_ref()
-                    .map(|f| to_json("failure", f))
-                    .transpose()?,
-            )
-            .bind(micros(next.updated_at))
-            .bind(next.submission.as_str())
-            .bind(next.next_check_at.map(micros))
-            .bind(next.check_attempts)
-            .bind(prev.id.as_str())
-            .bind(prev.version)
-            .bind(prev.status.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let Some(row) = row else {
-            return Ok(UpdateOutcome::Conflict);
-        };
-        let refund = refund_from_row(&row)?;
-        let event = if next.differs_visibly(prev) {
-            Some(insert_event(&mut tx, &refund, Some(prev.status), refund.updated_at).await?)
-        } else {
-            None
-        };
-        tx.commit().await.map_err(db_error)?;
-        Ok(UpdateOutcome::Updated { refund, event })
+        writes::update_refund(&self.writer, prev, next).await
     }
 
     async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError> {
@@ -658,7 +321,7 @@ impl RefundStore for SqliteStore {
         // Refunds in another currency (which insert_refund never lets in beside this one) are
         // not converted or added.
         let mut conn = self.reader.acquire().await.map_err(db_error)?;
-        let held = held_by_currency(&mut conn, provider, payment_id).await?;
+        let held = writes::held_by_currency(&mut conn, provider, payment_id).await?;
         let minor = held
             .into_iter()
             .find(|(c, _)| c == currency.code())
@@ -666,41 +329,13 @@ impl RefundStore for SqliteStore {
         Ok(Money::new(minor, currency))
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<Refund>, StoreError> {
-        let now = micros(now);
-        let until = now.saturating_add(duration_micros(lease));
-        let mut tx = self.begin_write().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM refunds WHERE next_check_at IS NOT NULL AND next_check_at <= ? \
-             ORDER BY next_check_at, id LIMIT ?",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let sql = format!(
-            "UPDATE refunds SET next_check_at = ?, version = version + 1 WHERE id = ? \
-             RETURNING {REFUND_COLUMNS}"
-        );
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(&sql)
-                .bind(until)
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            claimed.push(refund_from_row(&row)?);
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(claimed)
+        writes::claim_due(&self.writer, now, limit, lease).await
     }
 
     async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError> {
@@ -737,7 +372,7 @@ impl RefundStore for SqliteStore {
         // First use. INSERT OR IGNORE then read back: if two callers race, both get the one
         // value that was stored.
         let fresh: [u8; 32] = rand::random();
-        let mut tx = self.begin_write().await?;
+        let mut tx = begin_write(&self.writer).await?;
         sqlx::query("INSERT OR IGNORE INTO gateway_secrets (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(fresh.as_slice())
