@@ -989,9 +989,10 @@ async fn concurrent_claims_of_one_key_have_one_owner(store: Store) {
     assert_eq!((owned, in_flight), (1, TASKS - 1));
 }
 
-/// A key linked to a refund can only complete with that refund: completing it with an error
-/// (which could make the caller refund again) or with another refund is refused, and the key
-/// keeps answering with its refund.
+/// A key completes with a refund only when that refund was inserted under it: completing a
+/// linked key with an error (which could make the caller refund again) or with another
+/// refund is refused, and so is completing an unlinked key with some refund; the key keeps
+/// answering with its own refund.
 async fn a_linked_refund_is_never_replaced_by_an_error(store: Store) {
     let r = new_refund("acme", "compago", "pay-1", 100);
     record(&store, &r).await;
@@ -1009,6 +1010,19 @@ async fn a_linked_refund_is_never_replaced_by_an_error(store: Store) {
             .await
             .is_err()
     );
+    let unlinked = key("acme", "req-unlinked");
+    assert_eq!(claim(&store, &unlinked, t0()).await, RequestClaim::Owned);
+    assert!(
+        store
+            .complete_request(&unlinked, &RequestResult::Refund(r.id.clone()))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        claim(&store, &unlinked, at(1)).await,
+        RequestClaim::InFlight
+    );
+
     store
         .complete_request(&k, &RequestResult::Refund(r.id.clone()))
         .await

@@ -71,13 +71,7 @@ impl SqliteStore {
             ));
         }
         let wait = Duration::from_millis(cfg.busy_timeout_ms);
-        let options = SqliteConnectOptions::from_str(&cfg.url)
-            .map_err(db_error)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(wait);
+        let options = connect_options(cfg)?;
         // The writer connection stays open for the life of the store, which also keeps the
         // WAL index alive for the readers.
         let writer = SqlitePoolOptions::new()
@@ -107,6 +101,18 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// The options every connection opens with: file created if missing, WAL, `synchronous =
+/// FULL` (an acknowledged write is on disk), foreign keys, and the configured busy timeout.
+fn connect_options(cfg: &StoreConfig) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(&cfg.url)
+        .map_err(db_error)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms)))
 }
 
 /// A write transaction on the writer connection. IMMEDIATE takes the write lock at once, so
@@ -394,5 +400,37 @@ impl RefundStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn cfg(url: &str) -> StoreConfig {
+        StoreConfig {
+            url: url.to_owned(),
+            ..StoreConfig::default()
+        }
+    }
+
+    #[test]
+    fn urls_name_relative_and_absolute_files() {
+        let relative = connect_options(&cfg("sqlite://refund-gateway.db")).unwrap();
+        assert_eq!(relative.get_filename(), Path::new("refund-gateway.db"));
+        let absolute = connect_options(&cfg("sqlite:///var/lib/rg/store.db")).unwrap();
+        assert_eq!(absolute.get_filename(), Path::new("/var/lib/rg/store.db"));
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_are_refused() {
+        for url in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
+            assert!(matches!(
+                SqliteStore::connect(&cfg(url)).await,
+                Err(StoreError::Other(_))
+            ));
+        }
     }
 }

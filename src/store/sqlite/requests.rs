@@ -109,14 +109,14 @@ pub(super) async fn complete(
     key: &RequestKey,
     result: &RequestResult,
 ) -> Result<(), StoreError> {
-    // A key linked to a refund only ever completes with that refund: replaying an error
-    // for a request that made a refund could lead the caller to refund again.
+    // A key completes with a refund only if insert_refund linked that very refund to it, and
+    // a key linked to a refund never completes with an error: replaying an error for a
+    // request that made a refund could lead the caller to refund again.
     let done = match result {
         RequestResult::Refund(id) => sqlx::query(
-            "UPDATE idempotency_keys SET completed = 1, refund_id = ?, error = NULL \
-             WHERE tenant_id = ? AND request_id = ? AND (refund_id IS NULL OR refund_id = ?)",
+            "UPDATE idempotency_keys SET completed = 1 \
+             WHERE tenant_id = ? AND request_id = ? AND refund_id = ?",
         )
-        .bind(id.as_str())
         .bind(key.tenant.as_str())
         .bind(&key.request_id)
         .bind(id.as_str()),
@@ -133,7 +133,7 @@ pub(super) async fn complete(
     .map_err(db_error)?;
     if done.rows_affected() != 1 {
         return Err(misuse(&format!(
-            "cannot complete request {}: no such key, or it is linked to another refund",
+            "cannot complete request {}: no such key, or not linked to that refund",
             key.request_id
         )));
     }
