@@ -155,14 +155,21 @@ impl Compago {
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| {
+        let body = response.text().await;
+        if !status.is_success() {
+            // The status decides; the body only adds the provider's words.
+            return Err(read_failure(
+                status,
+                &headers,
+                &body.unwrap_or_default(),
+                ids,
+            ));
+        }
+        let body = body.map_err(|e| {
             ProviderError::Unreachable(format!(
                 "Compago answered {status} but the body could not be read: {e}"
             ))
         })?;
-        if !status.is_success() {
-            return Err(read_failure(status, &headers, &body, ids));
-        }
         let payment: wire::Payment = serde_json::from_str(&body).map_err(|e| {
             ProviderError::BadResponse(format!(
                 "Compago answered {status} with an unreadable payment ({e}): {}",

@@ -27,9 +27,10 @@
 //! else (`null` unless through [`option`], booleans, objects, `"1,000"`, `" 5"`, `"NaN"`), and
 //! numbers a `Decimal` cannot hold exactly (more than 28 decimal places or 96 bits).
 //!
-//! The helpers need serde_json's own deserializer (or `serde_json::Value`): [`RawValue`] does
-//! not work through formats that buffer their input, such as `#[serde(flatten)]` or untagged
-//! enums.
+//! The helpers need serde_json's own (de)serializer: [`RawValue`] does not work through formats
+//! that buffer their input, such as `#[serde(flatten)]` or untagged enums. Going through
+//! `serde_json::Value` works but is only as exact as `Value` itself, which holds fractions
+//! as `f64`: read and write text or bytes directly.
 
 use std::fmt;
 
