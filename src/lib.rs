@@ -18,4 +18,5 @@ pub mod config;
 pub mod domain;
 pub mod pb;
 pub mod providers;
+pub mod sandbox;
 pub mod store;

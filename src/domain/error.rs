@@ -34,6 +34,8 @@ pub mod reason {
     pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";
     pub const PROVIDER_RATE_LIMITED: &str = "PROVIDER_RATE_LIMITED";
     pub const PROVIDER_BAD_RESPONSE: &str = "PROVIDER_BAD_RESPONSE";
+    /// The provider's answer contradicts the request (another payment, amount or currency).
+    pub const PROVIDER_MISMATCH: &str = "PROVIDER_MISMATCH";
     pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";

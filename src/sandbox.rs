@@ -1,0 +1,258 @@
+//! Faithful HTTP simulators of the providers, for tests, sandbox mode and
+//! `refund-gateway sandbox`. They are served together on one listener, each under its own
+//! path prefix (`/compago`, later `/d24` and `/paymongo`), so one address serves them all and
+//! a provider account's base URL is `http://ADDR/{kind}`.
+//!
+//! Each simulator keeps its state in memory, starts from fixed fixtures, and has an admin API
+//! under its prefix at `/sandbox/...` (no key; meant for loopback) to create payments, read
+//! counters and switch faults on.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use refund_gateway::{providers::ProviderKind, sandbox};
+//! let running = sandbox::start("127.0.0.1:0".parse().unwrap()).await?;
+//! println!("{}", running.describe());
+//! let compago_base = running.base_url(ProviderKind::Compago); // http://127.0.0.1:PORT/compago
+//! # drop(compago_base);
+//! running.stop().await
+//! # }
+//! ```
+
+pub mod compago;
+
+use std::{
+    fmt::Write as _,
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+};
+
+use axum::Router;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use self::compago::{COMPAGO_SANDBOX_API_KEY, CompagoSim};
+use crate::providers::ProviderKind;
+
+/// The simulators and their shared state. Clones share the state.
+#[derive(Clone, Debug, Default)]
+pub struct Sandbox {
+    pub compago: CompagoSim,
+}
+
+impl Sandbox {
+    /// Every simulator, with its fixtures.
+    pub fn new() -> Self {
+        Self {
+            compago: CompagoSim::new(),
+        }
+    }
+
+    /// The path under which a provider's simulator is served.
+    pub fn path_prefix(kind: ProviderKind) -> &'static str {
+        match kind {
+            ProviderKind::Compago => "/compago",
+            ProviderKind::D24 => "/d24",
+            ProviderKind::PayMongo => "/paymongo",
+        }
+    }
+
+    /// Whether a simulator exists for this provider yet.
+    pub fn serves(kind: ProviderKind) -> bool {
+        match kind {
+            ProviderKind::Compago => true,
+            ProviderKind::D24 | ProviderKind::PayMongo => false,
+        }
+    }
+
+    /// The API key a provider's simulator accepts (for the gateway's sandbox accounts).
+    pub fn api_key(kind: ProviderKind) -> Option<&'static str> {
+        match kind {
+            ProviderKind::Compago => Some(COMPAGO_SANDBOX_API_KEY),
+            ProviderKind::D24 | ProviderKind::PayMongo => None,
+        }
+    }
+
+    /// Every simulator, each nested under its path prefix.
+    pub fn router(&self) -> Router {
+        Router::new().nest(
+            Self::path_prefix(ProviderKind::Compago),
+            self.compago.router(),
+        )
+    }
+
+    /// Base URL paths, credentials and fixtures, for people.
+    pub fn describe(&self) -> String {
+        describe_at("")
+    }
+
+    /// Binds `listen` (port 0: any free port) and serves [`Sandbox::router`] until stopped.
+    pub async fn serve(self, listen: SocketAddr) -> io::Result<RunningSandbox> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let router = self.router();
+        let stopped = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "provider simulators listening");
+        Ok(RunningSandbox {
+            addr,
+            sandbox: self,
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// Starts every simulator, with fixtures, on `listen`.
+pub async fn start(listen: SocketAddr) -> io::Result<RunningSandbox> {
+    Sandbox::new().serve(listen).await
+}
+
+/// Simulators being served. Dropping it stops the server (without waiting); [`stop`] waits
+/// for requests in flight.
+///
+/// [`stop`]: RunningSandbox::stop
+#[derive(Debug)]
+pub struct RunningSandbox {
+    /// Where the listener is bound.
+    pub addr: SocketAddr,
+    /// The state being served (tests may look at it directly).
+    pub sandbox: Sandbox,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl RunningSandbox {
+    /// `http://ADDR` as a client reaches it: an unspecified bind address (`0.0.0.0`) is
+    /// reached on loopback.
+    pub fn url(&self) -> String {
+        client_url(self.addr)
+    }
+
+    /// The base URL a provider account uses, e.g. `http://127.0.0.1:PORT/compago`.
+    pub fn base_url(&self, kind: ProviderKind) -> String {
+        format!("{}{}", self.url(), Sandbox::path_prefix(kind))
+    }
+
+    /// Full base URLs, credentials and fixtures, for people.
+    pub fn describe(&self) -> String {
+        describe_at(&self.url())
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(mut self) -> io::Result<()> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// `http://ADDR` for a bound address, with an unspecified IP replaced by loopback.
+fn client_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// The description with base URLs under `origin` (`""` for paths only).
+fn describe_at(origin: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Provider simulators (one listener; each provider under its own path)"
+    );
+    let _ = writeln!(out);
+    for kind in [
+        ProviderKind::Compago,
+        ProviderKind::D24,
+        ProviderKind::PayMongo,
+    ] {
+        let base = format!("{origin}{}", Sandbox::path_prefix(kind));
+        let name = kind.as_str();
+        if !Sandbox::serves(kind) {
+            let _ = writeln!(out, "{name:<9} base_url = {base}  (no simulator yet)");
+            continue;
+        }
+        let _ = writeln!(out, "{name:<9} base_url = {base}");
+        if let Some(key) = Sandbox::api_key(kind) {
+            let _ = writeln!(out, "          api key  = {key}  (header x-api-key)");
+        }
+        let _ = writeln!(
+            out,
+            "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
+        );
+        let _ = writeln!(
+            out,
+            "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
+        );
+    }
+    let _ = writeln!(out);
+    out.push_str(&compago::fixtures_table());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The description names the prefix, the key and every fixture.
+    #[test]
+    fn describe_lists_paths_key_and_fixtures() {
+        let text = Sandbox::new().describe();
+        assert!(text.contains("base_url = /compago"), "{text}");
+        assert!(text.contains(COMPAGO_SANDBOX_API_KEY));
+        assert!(text.contains(compago::fixtures::CONFIRMED_500));
+        assert!(text.contains(compago::fixtures::REVOKED_METHOD));
+    }
+
+    /// Started on port 0, the sandbox answers on its base URL, and stops when asked.
+    #[tokio::test]
+    async fn starts_serves_and_stops() {
+        let running = start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = running.base_url(ProviderKind::Compago);
+        assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/compago"));
+        let stats = reqwest::get(format!("{base}/sandbox/stats")).await.unwrap();
+        assert_eq!(stats.status(), 200);
+        assert!(running.describe().contains(&format!("base_url = {base}")));
+        let addr = running.addr;
+        running.stop().await.unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    /// A sandbox bound on every interface is reached on loopback.
+    #[test]
+    fn unspecified_bind_is_reached_on_loopback() {
+        assert_eq!(
+            client_url("0.0.0.0:9090".parse().unwrap()),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            client_url("[::]:9090".parse().unwrap()),
+            "http://[::1]:9090"
+        );
+        assert_eq!(
+            client_url("127.0.0.2:1".parse().unwrap()),
+            "http://127.0.0.2:1"
+        );
+    }
+}

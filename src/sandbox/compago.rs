@@ -1,0 +1,776 @@
+//! A faithful Compago simulator (PROVIDERS.md section 3, seeds S000 and S002): Compago's own
+//! routes under `/api/...` with the `x-api-key` check, plus the sandbox admin API under
+//! `/sandbox/...` (see [`admin`]).
+//!
+//! Behaviour, as documented:
+//! - every `/api` route wants `x-api-key`; missing or wrong: 401 `{"message":"Unauthorized"}`;
+//! - `POST .../payment/{paymentId}/refund` (optional `{"reason": "…"}`) refunds a CONFIRMED
+//!   payment in full and answers `{id, status: "REFUNDED", amount, currency}`; any other
+//!   status: 400 `{"message":"Payment not CONFIRMED"}`;
+//! - 404 `{"message":"Payment method not found"}` / `{"message":"Payment not found"}` (a
+//!   payment of another method is "Payment not found");
+//! - `DELETE /api/payment-method/{id}` revokes an ACTIVE method, else 400;
+//! - lists are paged with `page` (from 1) and `pageSize` (default 100, at most 500) and answer
+//!   `{count, page, pageSize, items}` with `count` the number of matches;
+//! - amounts are JSON numbers in pesos with exactly their digits (`500`, `505.95`).
+//!
+//! Not documented, so chosen here: error bodies are `{"message": "…"}`; ids are matched as
+//! UUIDs in any case; a bad `page`, `pageSize` or `status` is a 400.
+
+mod admin;
+pub mod fixtures;
+pub mod state;
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, Request, State as AxumState},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+pub use self::fixtures::fixtures_table;
+use self::state::{Faults, MethodStatus, Payment, PaymentMethod, PaymentStatus, Stats};
+use crate::providers::json_decimal;
+
+/// The API key the simulator accepts (public: it guards nothing).
+pub const COMPAGO_SANDBOX_API_KEY: &str = "sandbox-compago-key";
+
+/// The most items one page of a list may hold (S002).
+const MAX_PAGE_SIZE: u32 = 500;
+const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// The Compago simulator's shared state. Clones share it.
+#[derive(Clone, Debug)]
+pub struct CompagoSim {
+    state: Arc<Mutex<state::State>>,
+}
+
+impl Default for CompagoSim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CompagoSim {
+    /// A simulator holding the [`fixtures`].
+    pub fn new() -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state::State::with_fixtures())),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, state::State> {
+        // Nothing panics while holding the lock; if something ever did, the data is still
+        // the best there is.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Compago's routes and the admin API, relative to the simulator's base URL.
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route("/api/payment-method", get(list_methods))
+            .route(
+                "/api/payment-method/{id}",
+                get(get_method).delete(revoke_method),
+            )
+            .route("/api/payment-method/{id}/payment", get(list_payments))
+            .route(
+                "/api/payment-method/{id}/payment/{payment_id}",
+                get(get_payment),
+            )
+            .route(
+                "/api/payment-method/{id}/payment/{payment_id}/refund",
+                post(refund),
+            )
+            .route_layer(middleware::from_fn(require_api_key))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                count_and_fault,
+            ))
+            .with_state(self.clone());
+        api.merge(admin::router(self.clone()))
+    }
+
+    /// A payment as the simulator holds it, by id (any method).
+    pub fn payment(&self, id: &str) -> Option<Payment> {
+        let id = uuid::Uuid::try_parse(id).ok()?;
+        self.lock().payments.get(&id).cloned()
+    }
+
+    /// A payment method, by id.
+    pub fn payment_method(&self, id: &str) -> Option<PaymentMethod> {
+        self.lock().method(id).cloned()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.lock().stats.clone()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    /// Replaces the fault switches.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.check()?;
+        self.lock().faults = faults;
+        Ok(())
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults = Faults::default();
+    }
+
+    /// Back to the fixtures, no faults, counters at zero.
+    pub fn reset(&self) {
+        *self.lock() = state::State::with_fixtures();
+    }
+}
+
+/// `{"message": text}` with a status: the shape of every error answer.
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(serde_json::json!({ "message": text }))).into_response()
+}
+
+/// The answer of a fault switch.
+fn fault_answer(status: u16, faults: &Faults) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = message(status, "Simulated failure (sandbox fault)");
+    if let Some(after) = faults.retry_after_s {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(after));
+    }
+    response
+}
+
+/// Outermost layer of Compago's routes: counts requests, answers GETs with the read fault,
+/// and delays every answer (after the handler has changed the state).
+async fn count_and_fault(
+    AxumState(sim): AxumState<CompagoSim>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let faults = {
+        let mut state = sim.lock();
+        state.stats.requests += 1;
+        state.faults.clone()
+    };
+    let response = match faults.fail_reads_status {
+        Some(status) if request.method() == Method::GET => fault_answer(status, &faults),
+        _ => next.run(request).await,
+    };
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    response
+}
+
+/// 401 unless the request carries the sandbox API key.
+async fn require_api_key(request: Request, next: Next) -> Response {
+    let key = request.headers().get("x-api-key");
+    if key.is_some_and(|k| k.as_bytes() == COMPAGO_SANDBOX_API_KEY.as_bytes()) {
+        next.run(request).await
+    } else {
+        message(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MethodView {
+    id: String,
+    status: MethodStatus,
+    external_id: String,
+    card: CardView,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CardView {
+    last_four_digits: String,
+    network_type: String,
+}
+
+impl MethodView {
+    fn of(m: &PaymentMethod) -> Self {
+        Self {
+            id: m.id.to_string(),
+            status: m.status,
+            external_id: m.external_id.clone(),
+            card: CardView {
+                last_four_digits: m.last_four_digits.clone(),
+                network_type: m.network_type.clone(),
+            },
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A payment as Compago writes it: `createdAt` only in lists (S002).
+#[derive(Serialize)]
+struct PaymentView {
+    id: String,
+    status: PaymentStatus,
+    /// Pesos as a JavaScript server writes them: `500`, `99.9`.
+    #[serde(with = "json_decimal")]
+    amount: Decimal,
+    currency: String,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl PaymentView {
+    fn of(p: &Payment, with_created_at: bool) -> Self {
+        Self {
+            id: p.id.to_string(),
+            status: p.status,
+            amount: p.amount.normalize(),
+            currency: p.currency.clone(),
+            created_at: with_created_at.then_some(p.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<T> {
+    count: usize,
+    page: u32,
+    page_size: u32,
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    page: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<String>,
+}
+
+impl ListQuery {
+    /// `(page, page_size)`, or the 400 message.
+    fn paging(&self) -> Result<(u32, u32), &'static str> {
+        let page = match &self.page {
+            None => 1,
+            Some(p) => p
+                .parse::<u32>()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or("page must be a whole number from 1")?,
+        };
+        let size = match &self.page_size {
+            None => DEFAULT_PAGE_SIZE,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (1..=MAX_PAGE_SIZE).contains(s))
+                .ok_or("pageSize must be a whole number from 1 to 500")?,
+        };
+        Ok((page, size))
+    }
+
+    /// One page of `all`, or the 400 message.
+    fn page_of<T, V>(&self, all: Vec<T>, view: impl Fn(T) -> V) -> Result<Page<V>, &'static str> {
+        let (page, page_size) = self.paging()?;
+        let count = all.len();
+        let skip =
+            usize::try_from(u64::from(page - 1) * u64::from(page_size)).unwrap_or(usize::MAX);
+        let items = all
+            .into_iter()
+            .skip(skip)
+            .take(page_size as usize)
+            .map(view)
+            .collect();
+        Ok(Page {
+            count,
+            page,
+            page_size,
+            items,
+        })
+    }
+}
+
+/// `GET /api/payment-method`
+async fn list_methods(
+    AxumState(sim): AxumState<CompagoSim>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let status = match query.status.as_deref().map(MethodStatus::parse) {
+        None => None,
+        Some(Some(s)) => Some(s),
+        Some(None) => return message(StatusCode::BAD_REQUEST, "Invalid status"),
+    };
+    let state = sim.lock();
+    match query.page_of(state.methods_newest_first(status), MethodView::of) {
+        Ok(page) => Json(page).into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+/// `GET /api/payment-method/{id}`
+async fn get_method(AxumState(sim): AxumState<CompagoSim>, Path(id): Path<String>) -> Response {
+    match sim.lock().method(&id) {
+        Some(m) => Json(MethodView::of(m)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Payment method not found"),
+    }
+}
+
+/// `DELETE /api/payment-method/{id}`
+async fn revoke_method(AxumState(sim): AxumState<CompagoSim>, Path(id): Path<String>) -> Response {
+    match sim.lock().revoke(&id) {
+        Ok(()) => Json(serde_json::json!({ "success": true })).into_response(),
+        Err(state::RevokeRefusal::NotFound) => {
+            message(StatusCode::NOT_FOUND, "Payment method not found")
+        }
+        Err(state::RevokeRefusal::NotActive) => message(
+            StatusCode::BAD_REQUEST,
+            "Cannot revoke payment method (not ACTIVE)",
+        ),
+    }
+}
+
+/// `GET /api/payment-method/{id}/payment`
+async fn list_payments(
+    AxumState(sim): AxumState<CompagoSim>,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let status = match query.status.as_deref().map(PaymentStatus::parse) {
+        None => None,
+        Some(Some(s)) => Some(s),
+        Some(None) => return message(StatusCode::BAD_REQUEST, "Invalid status"),
+    };
+    let state = sim.lock();
+    let Some(method) = state.method(&id) else {
+        return message(StatusCode::NOT_FOUND, "Payment method not found");
+    };
+    match query.page_of(state.payments_newest_first(method.id, status), |p| {
+        PaymentView::of(p, true)
+    }) {
+        Ok(page) => Json(page).into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, why),
+    }
+}
+
+/// `GET /api/payment-method/{id}/payment/{paymentId}`
+async fn get_payment(
+    AxumState(sim): AxumState<CompagoSim>,
+    Path((id, payment_id)): Path<(String, String)>,
+) -> Response {
+    match sim.lock().payment(&id, &payment_id) {
+        Ok(p) => Json(PaymentView::of(p, false)).into_response(),
+        Err(refusal) => message(StatusCode::NOT_FOUND, refusal.message()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RefundBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/payment-method/{id}/payment/{paymentId}/refund`, with the refund faults.
+async fn refund(
+    AxumState(sim): AxumState<CompagoSim>,
+    Path((id, payment_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let faults = {
+        let mut state = sim.lock();
+        state.count_refund_post(&payment_id);
+        state.faults.clone()
+    };
+    if let Some(status) = faults.fail_before_apply_status {
+        return fault_answer(status, &faults);
+    }
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<RefundBody>(&body) {
+            Ok(b) => b.reason,
+            Err(_) => return message(StatusCode::BAD_REQUEST, "Invalid request body"),
+        }
+    };
+    let result = sim.lock().refund(&id, &payment_id, reason, Utc::now());
+    if let Some(status) = faults.fail_after_apply_status {
+        return fault_answer(status, &faults);
+    }
+    match result {
+        Ok(payment) => {
+            let view = PaymentView::of(&payment, false);
+            if faults.corrupt_refund_body {
+                let full = serde_json::to_string(&view).unwrap_or_default();
+                let half = full[..full.len() / 2].to_owned();
+                return (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    half,
+                )
+                    .into_response();
+            }
+            Json(view).into_response()
+        }
+        Err(refusal @ state::RefundRefusal::NotConfirmed) => {
+            message(StatusCode::BAD_REQUEST, refusal.message())
+        }
+        Err(refusal) => message(StatusCode::NOT_FOUND, refusal.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    use super::{fixtures::*, *};
+
+    async fn call(
+        sim: &CompagoSim,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response = sim
+            .router()
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn api(sim: &CompagoSim, method: Method, path: &str) -> (StatusCode, String) {
+        call(sim, method, path, Some(COMPAGO_SANDBOX_API_KEY), "").await
+    }
+
+    fn payment_path(method: &str, payment: &str) -> String {
+        format!("/api/payment-method/{method}/payment/{payment}")
+    }
+
+    /// Every Compago route refuses a missing or wrong key with 401 Unauthorized, and does
+    /// nothing.
+    #[tokio::test]
+    async fn every_route_wants_the_api_key() {
+        let sim = CompagoSim::new();
+        let routes = [
+            (Method::GET, "/api/payment-method".to_owned()),
+            (Method::GET, format!("/api/payment-method/{ACTIVE_METHOD}")),
+            (
+                Method::DELETE,
+                format!("/api/payment-method/{ACTIVE_METHOD}"),
+            ),
+            (
+                Method::GET,
+                format!("/api/payment-method/{ACTIVE_METHOD}/payment"),
+            ),
+            (Method::GET, payment_path(ACTIVE_METHOD, CONFIRMED_500)),
+            (
+                Method::POST,
+                format!("{}/refund", payment_path(ACTIVE_METHOD, CONFIRMED_500)),
+            ),
+        ];
+        for (method, path) in routes {
+            for key in [None, Some("wrong")] {
+                let (status, body) = call(&sim, method.clone(), &path, key, "").await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert_eq!(body, r#"{"message":"Unauthorized"}"#);
+            }
+        }
+        assert_eq!(sim.stats().refunds_applied, 0);
+        assert_eq!(sim.stats().refund_posts, 0);
+        assert_eq!(
+            sim.payment_method(ACTIVE_METHOD).unwrap().status,
+            MethodStatus::Active
+        );
+    }
+
+    /// A payment reads as documented, with the amount's exact digits.
+    #[tokio::test]
+    async fn payment_reads_as_documented() {
+        let sim = CompagoSim::new();
+        let (status, body) = api(
+            &sim,
+            Method::GET,
+            &payment_path(ACTIVE_METHOD, CONFIRMED_500),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"id":"11111111-2222-3333-4444-555555555555","status":"CONFIRMED","amount":500,"currency":"MXN"}"#
+        );
+        let (_, body) = api(
+            &sim,
+            Method::GET,
+            &payment_path(ACTIVE_METHOD, CONFIRMED_505_95),
+        )
+        .await;
+        assert!(body.contains(r#""amount":505.95,"#), "{body}");
+        let (_, body) = api(
+            &sim,
+            Method::GET,
+            &payment_path(ACTIVE_METHOD, CANCELLED_PAYMENT),
+        )
+        .await;
+        assert!(body.contains(r#""amount":99.9,"#), "{body}");
+    }
+
+    /// The documented 404s: unknown method, unknown payment, a payment of another method.
+    #[tokio::test]
+    async fn not_found_answers() {
+        let sim = CompagoSim::new();
+        let unknown = "00000000-0000-0000-0000-000000000000";
+        for (path, text) in [
+            (
+                payment_path(unknown, CONFIRMED_500),
+                "Payment method not found",
+            ),
+            (
+                payment_path("nope", CONFIRMED_500),
+                "Payment method not found",
+            ),
+            (payment_path(ACTIVE_METHOD, unknown), "Payment not found"),
+            (
+                payment_path(REVOKED_METHOD, CONFIRMED_500),
+                "Payment not found",
+            ),
+            (
+                format!("/api/payment-method/{unknown}"),
+                "Payment method not found",
+            ),
+            (
+                format!("/api/payment-method/{unknown}/payment"),
+                "Payment method not found",
+            ),
+        ] {
+            let (status, body) = api(&sim, Method::GET, &path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(body, format!(r#"{{"message":"{text}"}}"#), "{path}");
+        }
+    }
+
+    /// A refund of a CONFIRMED payment answers as S000 and records the reason; a second one
+    /// is a 400 and changes nothing.
+    #[tokio::test]
+    async fn refund_once_then_400() {
+        let sim = CompagoSim::new();
+        let path = format!("{}/refund", payment_path(ACTIVE_METHOD, CONFIRMED_500));
+        let key = Some(COMPAGO_SANDBOX_API_KEY);
+        let (status, body) = call(
+            &sim,
+            Method::POST,
+            &path,
+            key,
+            r#"{"reason":"Customer requested refund"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":500,"currency":"MXN"}"#
+        );
+        let stored = sim.payment(CONFIRMED_500).unwrap();
+        assert_eq!(stored.status, PaymentStatus::Refunded);
+        assert_eq!(
+            stored.refund_reason.as_deref(),
+            Some("Customer requested refund")
+        );
+
+        let (status, body) = call(&sim, Method::POST, &path, key, "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body, r#"{"message":"Payment not CONFIRMED"}"#);
+        let stats = sim.stats();
+        assert_eq!((stats.refund_posts, stats.refunds_applied), (2, 1));
+        assert_eq!(stats.refund_posts_by_payment[CONFIRMED_500], 2);
+    }
+
+    /// Only CONFIRMED payments are refundable; a body that is not JSON is a 400.
+    #[tokio::test]
+    async fn other_statuses_and_bad_bodies_are_400() {
+        let sim = CompagoSim::new();
+        for id in [
+            PENDING_PAYMENT,
+            REFUNDED_PAYMENT,
+            NOT_INITIALIZED_PAYMENT,
+            CANCELLED_PAYMENT,
+        ] {
+            let path = format!("{}/refund", payment_path(ACTIVE_METHOD, id));
+            let (status, _) = api(&sim, Method::POST, &path).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{id}");
+        }
+        let path = format!("{}/refund", payment_path(ACTIVE_METHOD, CONFIRMED_250));
+        let (status, _) = call(
+            &sim,
+            Method::POST,
+            &path,
+            Some(COMPAGO_SANDBOX_API_KEY),
+            "{reason",
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(sim.stats().refunds_applied, 0);
+        assert_eq!(
+            sim.payment(CONFIRMED_250).unwrap().status,
+            PaymentStatus::Confirmed
+        );
+    }
+
+    /// Lists page as documented, count is the number of matches, pageSize is capped at 500.
+    #[tokio::test]
+    async fn lists_page_and_filter() {
+        let sim = CompagoSim::new();
+        let base = format!("/api/payment-method/{ACTIVE_METHOD}/payment");
+        let (status, body) = api(&sim, Method::GET, &base).await;
+        assert_eq!(status, StatusCode::OK);
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["count"], 8);
+        assert_eq!(page["page"], 1);
+        assert_eq!(page["pageSize"], 100);
+        assert_eq!(page["items"].as_array().unwrap().len(), 8);
+        assert!(page["items"][0]["createdAt"].is_string());
+
+        let (_, body) = api(
+            &sim,
+            Method::GET,
+            &format!("{base}?status=CONFIRMED&page=2&pageSize=3"),
+        )
+        .await;
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["count"], 4);
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+        for bad in [
+            "pageSize=501",
+            "pageSize=0",
+            "page=0",
+            "status=DONE",
+            "page=x",
+        ] {
+            let (status, _) = api(&sim, Method::GET, &format!("{base}?{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let (_, body) = api(&sim, Method::GET, "/api/payment-method?status=REVOKED").await;
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(page["count"], 1);
+        assert_eq!(page["items"][0]["id"], REVOKED_METHOD);
+        assert_eq!(page["items"][0]["card"]["lastFourDigits"], "1234");
+    }
+
+    /// Revoking works once, from ACTIVE only.
+    #[tokio::test]
+    async fn revoke_from_active_only() {
+        let sim = CompagoSim::new();
+        let path = format!("/api/payment-method/{ACTIVE_METHOD}");
+        let (status, body) = api(&sim, Method::DELETE, &path).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"success":true}"#)
+        );
+        let (status, body) = api(&sim, Method::DELETE, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            r#"{"message":"Cannot revoke payment method (not ACTIVE)"}"#
+        );
+    }
+
+    /// Refund faults: before-apply answers without refunding; after-apply refunds and then
+    /// fails; a corrupt body refunds and answers half a body; Retry-After is set on request.
+    #[tokio::test]
+    async fn refund_faults() {
+        let sim = CompagoSim::new();
+        let refund_path = |id: &str| format!("{}/refund", payment_path(ACTIVE_METHOD, id));
+
+        sim.set_faults(Faults {
+            fail_before_apply_status: Some(503),
+            ..Faults::default()
+        })
+        .unwrap();
+        let (status, _) = api(&sim, Method::POST, &refund_path(CONFIRMED_500)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            sim.payment(CONFIRMED_500).unwrap().status,
+            PaymentStatus::Confirmed
+        );
+
+        sim.set_faults(Faults {
+            fail_after_apply_status: Some(500),
+            ..Faults::default()
+        })
+        .unwrap();
+        let (status, _) = api(&sim, Method::POST, &refund_path(CONFIRMED_500)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            sim.payment(CONFIRMED_500).unwrap().status,
+            PaymentStatus::Refunded
+        );
+
+        sim.set_faults(Faults {
+            corrupt_refund_body: true,
+            ..Faults::default()
+        })
+        .unwrap();
+        let (status, body) = api(&sim, Method::POST, &refund_path(CONFIRMED_250)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&body).is_err(),
+            "{body}"
+        );
+        assert_eq!(
+            sim.payment(CONFIRMED_250).unwrap().status,
+            PaymentStatus::Refunded
+        );
+
+        sim.set_faults(Faults {
+            fail_reads_status: Some(429),
+            retry_after_s: Some(7),
+            ..Faults::default()
+        })
+        .unwrap();
+        let response = sim
+            .router()
+            .oneshot(
+                Request::builder()
+                    .uri(payment_path(ACTIVE_METHOD, CONFIRMED_1234_56))
+                    .header("x-api-key", COMPAGO_SANDBOX_API_KEY)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+
+        sim.clear_faults();
+        let (status, _) = api(
+            &sim,
+            Method::GET,
+            &payment_path(ACTIVE_METHOD, CONFIRMED_1234_56),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(sim.stats().refunds_applied, 2);
+    }
+}
