@@ -130,7 +130,8 @@ pub trait RefundStore: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<RequestClaim, StoreError>;
 
-    /// Records how an owned request ended.
+    /// Records how an owned request ended. An error can be recorded for a key linked to a
+    /// refund only when that refund is FAILED (nothing was refunded).
     async fn complete_request(
         &self,
         key: &RequestKey,
@@ -206,7 +207,7 @@ pub trait RefundStore: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Vec<Refund>, StoreError>;
 
-    /// How many refunds are waiting for a check, by status (for metrics and readiness).
+    /// How many refunds there are, by provider account and status (for metrics).
     async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError>;
 
     /// A random secret kept in the store, created on first use (page-token signing key).
@@ -214,4 +215,10 @@ pub trait RefundStore: Send + Sync + 'static {
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+impl std::fmt::Debug for dyn RefundStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefundStore")
+    }
 }

@@ -140,14 +140,14 @@ contract_suite!(sqlite;
         expired_claim_with_a_refund_is_done,
         release_forgets_only_unrecorded_claims,
         concurrent_claims_of_one_key_have_one_owner,
-        a_linked_refund_is_never_replaced_by_an_error,
+        a_linked_refund_is_replaced_by_an_error_only_once_failed,
         insert_requires_an_open_claim_on_its_key,
         list_applies_each_filter_within_the_tenant,
         list_pages_by_keyset_without_gaps_or_duplicates,
         claim_due_leases_due_refunds,
         find_by_provider_refund_id_is_scoped_to_the_account,
         held_amount_adds_up_holding_refunds_of_one_payment,
-        count_by_status_counts_refunds_waiting_for_a_check,
+        count_by_status_counts_every_refund,
         ping_answers,
     ];
     reopens: [
@@ -989,20 +989,21 @@ async fn concurrent_claims_of_one_key_have_one_owner(store: Store) {
     assert_eq!((owned, in_flight), (1, TASKS - 1));
 }
 
-/// A key completes with a refund only when that refund was inserted under it: completing a
-/// linked key with an error (which could make the caller refund again) or with another
-/// refund is refused, and so is completing an unlinked key with some refund; the key keeps
-/// answering with its own refund.
-async fn a_linked_refund_is_never_replaced_by_an_error(store: Store) {
+/// A key completes with a refund only when that refund was inserted under it, and with an
+/// error while it is linked to a refund only once that refund FAILED (so an error is never
+/// replayed for a refund that may have gone through: the caller could refund again). Keys
+/// completed with an error replay that error.
+async fn a_linked_refund_is_replaced_by_an_error_only_once_failed(store: Store) {
     let r = new_refund("acme", "compago", "pay-1", 100);
     record(&store, &r).await;
     let k = key_of(&r);
     let error = ApiError::unavailable(reason::PROVIDER_UNAVAILABLE, "provider down");
     assert!(
         store
-            .complete_request(&k, &RequestResult::Error(error))
+            .complete_request(&k, &RequestResult::Error(error.clone()))
             .await
-            .is_err()
+            .is_err(),
+        "a PENDING refund may still go through: no error may be stored for it"
     );
     assert!(
         store
@@ -1023,13 +1024,24 @@ async fn a_linked_refund_is_never_replaced_by_an_error(store: Store) {
         RequestClaim::InFlight
     );
 
+    // Once the provider refused it (FAILED, nothing refunded), the error is what repeats get.
+    let stored = get(&store, &r.id).await;
+    update(&store, &stored, |n| {
+        n.status = RefundStatus::Failed;
+        n.submission = Submission::Rejected;
+    })
+    .await;
     store
-        .complete_request(&k, &RequestResult::Refund(r.id.clone()))
+        .complete_request(&k, &RequestResult::Error(error.clone()))
         .await
         .unwrap();
     assert_eq!(
-        claim(&store, &k, at(1)).await,
-        RequestClaim::Done(RequestResult::Refund(r.id.clone()))
+        claim(&store, &k, at(2)).await,
+        RequestClaim::Done(RequestResult::Error(error))
+    );
+    assert_eq!(
+        store.held_amount("compago", "pay-1", mxn()).await.unwrap(),
+        Money::new(0, mxn())
     );
 }
 
@@ -1332,9 +1344,8 @@ async fn held_amount_adds_up_holding_refunds_of_one_payment(store: Store) {
     );
 }
 
-/// `count_by_status` counts, per provider account and status, the refunds waiting for a check
-/// (`next_check_at` set); refunds with nothing left to learn are not counted.
-async fn count_by_status_counts_refunds_waiting_for_a_check(store: Store) {
+/// `count_by_status` counts every refund, per provider account and status.
+async fn count_by_status_counts_every_refund(store: Store) {
     let make = |provider, status, check: Option<i64>| {
         let mut r = new_refund("acme", provider, "pay-1", 1);
         r.status = status;
@@ -1359,6 +1370,8 @@ async fn count_by_status_counts_refunds_waiting_for_a_check(store: Store) {
         [
             ("compago".to_owned(), Pending, 2),
             ("compago".to_owned(), Processing, 1),
+            ("compago".to_owned(), Succeeded, 1),
+            ("d24".to_owned(), Failed, 1),
             ("d24".to_owned(), Pending, 1),
         ]
     );

@@ -345,10 +345,9 @@ impl RefundStore for SqliteStore {
     }
 
     async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError> {
-        // "Waiting for a check": the refunds the worker still follows (next_check_at set).
         let rows = sqlx::query(
             "SELECT provider, status, COUNT(*) AS n FROM refunds \
-             WHERE next_check_at IS NOT NULL GROUP BY provider, status ORDER BY provider, status",
+             GROUP BY provider, status ORDER BY provider, status",
         )
         .fetch_all(&self.reader)
         .await

@@ -58,10 +58,10 @@ pub(super) async fn claim(
     let completed: bool = col(&row, "completed")?;
     let expired = col::<i64>(&row, "locked_until")? <= now;
     let claim = match (completed, refund_id, error) {
-        (true, Some(id), _) => RequestClaim::Done(RequestResult::Refund(id)),
-        (true, None, Some(error)) => {
+        (true, _, Some(error)) => {
             RequestClaim::Done(RequestResult::Error(rows::api_error(&error)?))
         }
+        (true, Some(id), None) => RequestClaim::Done(RequestResult::Refund(id)),
         (true, None, None) => {
             return Err(StoreError::Corrupt(format!(
                 "idempotency key {} is completed with neither a refund nor an error",
@@ -109,9 +109,10 @@ pub(super) async fn complete(
     key: &RequestKey,
     result: &RequestResult,
 ) -> Result<(), StoreError> {
-    // A key completes with a refund only if insert_refund linked that very refund to it, and
-    // a key linked to a refund never completes with an error: replaying an error for a
-    // request that made a refund could lead the caller to refund again.
+    // A key completes with a refund only if insert_refund linked that very refund to it. A key
+    // linked to a refund completes with an error only if that refund FAILED (refused by the
+    // provider, or never sent): replaying an error for a refund that may have gone through
+    // could lead the caller to refund again.
     let done = match result {
         RequestResult::Refund(id) => sqlx::query(
             "UPDATE idempotency_keys SET completed = 1 \
@@ -122,7 +123,8 @@ pub(super) async fn complete(
         .bind(id.as_str()),
         RequestResult::Error(error) => sqlx::query(
             "UPDATE idempotency_keys SET completed = 1, error = ? \
-             WHERE tenant_id = ? AND request_id = ? AND refund_id IS NULL",
+             WHERE tenant_id = ? AND request_id = ? AND (refund_id IS NULL OR refund_id IN \
+             (SELECT id FROM refunds WHERE status = 'FAILED'))",
         )
         .bind(to_json("request error", error)?)
         .bind(key.tenant.as_str())

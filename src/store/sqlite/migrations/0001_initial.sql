@@ -73,9 +73,10 @@ CREATE TABLE idempotency_keys (
     completed    INTEGER NOT NULL CHECK (completed IN (0, 1)),
     locked_until INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, request_id),
-    -- A key that made a refund can never replay an error instead.
-    CHECK (refund_id IS NULL OR error IS NULL)
+    -- A key linked to a refund stores an error only when that refund FAILED (the provider
+    -- refused it, or it never reached the provider): nothing was refunded, and the caller
+    -- got that error the first time. See requests.rs.
+    PRIMARY KEY (tenant_id, request_id)
 ) STRICT;
 
 -- Random keys the gateway makes for itself (page-token signing, ...).
