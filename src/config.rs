@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// How long in-flight calls may take to finish after SIGTERM before the process exits.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// How many events the live bus keeps for subscribers that fall behind; one further
+    /// behind catches up from the store.
+    #[serde(default = "default_event_buffer")]
+    pub event_buffer: usize,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             http_listen: default_http_listen(),
             public_url: None,
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            event_buffer: default_event_buffer(),
         }
     }
 }
@@ -249,6 +254,9 @@ fn default_sandbox_listen() -> SocketAddr {
 fn default_shutdown_grace_ms() -> u64 {
     10_000
 }
+fn default_event_buffer() -> usize {
+    crate::events::CAPACITY
+}
 fn default_store_url() -> String {
     "sqlite://refund-gateway.db".to_owned()
 }
@@ -347,6 +355,11 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if self.server.event_buffer == 0 {
+            return Err(ConfigError(
+                "server.event_buffer must be above 0".to_owned(),
+            ));
+        }
         if !(self.store.url.starts_with("sqlite:")
             || self.store.url.starts_with("postgres:")
             || self.store.url.starts_with("postgresql:"))

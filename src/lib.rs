@@ -14,9 +14,19 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod events;
+pub mod grpc;
+pub mod http;
+pub mod metrics;
 pub mod pb;
 pub mod providers;
+pub mod refunds;
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;
+pub mod worker;

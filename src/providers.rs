@@ -16,6 +16,7 @@
 pub mod compago;
 pub mod http;
 pub mod json_decimal;
+pub mod unimplemented;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
@@ -271,6 +272,8 @@ pub struct ProviderAccount {
     pub provider: Arc<dyn Provider>,
     /// Served by the built-in simulator.
     pub sandbox: bool,
+    /// The per-request timeout the adapter uses; bounds how long an attempt can be in flight.
+    pub timeout: Duration,
 }
 
 impl fmt::Debug for ProviderAccount {
@@ -279,6 +282,7 @@ impl fmt::Debug for ProviderAccount {
             .field("name", &self.name)
             .field("kind", &self.provider.kind())
             .field("sandbox", &self.sandbox)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

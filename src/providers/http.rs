@@ -12,6 +12,8 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .pool_idle_timeout(Duration::from_secs(60))
+        // A redirect would turn a POST into a GET somewhere else: never follow one.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("refund-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("a rustls reqwest client always builds")

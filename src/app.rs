@@ -1,0 +1,292 @@
+//! Wiring: open the store, start the simulators a sandbox account needs, build the provider
+//! accounts, the event bus, the service, the gRPC and HTTP servers and the worker; and shut
+//! them down in order.
+//!
+//! Shutdown (SIGTERM/SIGINT, or [`Running::shutdown`]):
+//! 1. health goes NOT_SERVING, `/readyz` answers 503, new RPCs are refused with UNAVAILABLE;
+//! 2. after a short drain (so load balancers notice), the servers stop accepting; in-flight
+//!    calls finish; watch streams end cleanly (OK);
+//! 3. the worker finishes the checks it is making;
+//! 4. the process exits once everything has stopped, or after `shutdown_grace_ms`.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{
+    auth::Tenants,
+    config::{Config, ProviderConfig},
+    events::EventBus,
+    grpc::{Authenticate, RefundApi},
+    pb::{self, refund_service_server::RefundServiceServer},
+    providers::{
+        ProviderAccount, ProviderKind, Providers, compago::Compago, unimplemented::Unimplemented,
+    },
+    refunds::{Refunds, Settings},
+    sandbox::{self, RunningSandbox},
+    store::{RefundStore, sqlite::SqliteStore},
+};
+
+/// How long NOT_SERVING is shown before the servers stop accepting.
+const DRAIN: Duration = Duration::from_millis(300);
+
+/// A started gateway.
+#[derive(Debug)]
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// The simulators, when a sandbox account needs them.
+    pub sandbox: Option<RunningSandbox>,
+    pub refunds: Refunds,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Starts the shutdown sequence; [`Running::wait`] returns when it is done.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token cancelled when shutdown starts.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits for every part to stop (after a shutdown, or a failure of one of them).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        // Everything runs until shutdown; a part that ends before is a failure that brings
+        // the rest down.
+        if let Some(result) = tokio::select! {
+            () = self.shutdown.cancelled() => None,
+            ended = self.tasks.join_next() => ended,
+        } {
+            first_error = flatten(result).err();
+            self.shutdown.cancel();
+        }
+        let all = async {
+            while let Some(result) = self.tasks.join_next().await {
+                if let Err(err) = flatten(result) {
+                    first_error.get_or_insert(err);
+                }
+            }
+        };
+        if tokio::time::timeout(self.grace + DRAIN, all).await.is_err() {
+            tracing::warn!(
+                "some calls did not finish within the shutdown grace period; stopping anyway"
+            );
+            self.tasks.abort_all();
+        }
+        if let Some(sandbox) = self.sandbox.take()
+            && let Err(err) = sandbox.stop().await
+        {
+            tracing::warn!(error = %err, "provider simulators did not stop cleanly");
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    result.map_err(anyhow::Error::from).and_then(|r| r)
+}
+
+/// Opens the store named by `store.url`.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>> {
+    let url = &config.store.url;
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(&config.store)
+            .await
+            .with_context(|| format!("cannot open store {url}"))?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!("store {url}: PostgreSQL is not supported by this version yet; use sqlite://")
+    }
+}
+
+/// Builds the provider accounts; sandbox accounts point at the running simulators.
+pub fn build_providers(
+    config: &Config,
+    sandbox: Option<&RunningSandbox>,
+) -> anyhow::Result<Providers> {
+    use secrecy::ExposeSecret as _;
+    let mut providers = Providers::default();
+    for (name, pc) in &config.providers {
+        let timeout = pc.timeout();
+        let sandbox_url = |kind: ProviderKind| -> anyhow::Result<String> {
+            sandbox
+                .map(|s| s.base_url(kind))
+                .context("sandbox account without running simulators")
+        };
+        let provider: Arc<dyn crate::providers::Provider> = match pc {
+            ProviderConfig::Compago(c) => {
+                let (base_url, key) = if c.sandbox {
+                    (
+                        sandbox_url(ProviderKind::Compago)?,
+                        SecretString::from(sandbox::compago::COMPAGO_SANDBOX_API_KEY),
+                    )
+                } else {
+                    (
+                        c.base_url.clone().context("base_url")?,
+                        SecretString::from(c.api_key.as_ref().context("api_key")?.expose_secret()),
+                    )
+                };
+                Arc::new(Compago::new(base_url, key, timeout))
+            }
+            ProviderConfig::D24(_) => Arc::new(Unimplemented(ProviderKind::D24)),
+            ProviderConfig::PayMongo(_) => Arc::new(Unimplemented(ProviderKind::PayMongo)),
+        };
+        providers.insert(ProviderAccount {
+            name: name.clone(),
+            provider,
+            sandbox: pc.is_sandbox(),
+            timeout,
+        });
+    }
+    Ok(providers)
+}
+
+/// Starts everything and returns once the listeners are bound.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let metrics = crate::metrics::install();
+
+    let store = open_store(&config).await?;
+    let sandbox = if config.needs_sandbox() {
+        let running = sandbox::start(config.sandbox.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start the provider simulators on {}",
+                    config.sandbox.listen
+                )
+            })?;
+        tracing::info!(addr = %running.addr, "provider simulators started for the sandbox accounts");
+        Some(running)
+    } else {
+        None
+    };
+    let providers = build_providers(&config, sandbox.as_ref())?;
+    let tenants = Arc::new(Tenants::from_config(&config.tenants));
+    if tenants.is_open() {
+        tracing::warn!(
+            "NO TENANTS CONFIGURED: the gateway runs OPEN. Every caller, with or without an API key, acts as tenant \"default\". Configure [[tenants]] before exposing it."
+        );
+    }
+
+    let bus = EventBus::start(store.clone(), config.server.event_buffer, shutdown.clone()).await?;
+    let refunds = Refunds::new(
+        store,
+        providers,
+        bus,
+        Settings::from(&config.worker),
+        shutdown.clone(),
+    )
+    .await?;
+
+    let grpc_listener = TcpListener::bind(config.server.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on grpc_listen {}", config.server.grpc_listen))?;
+    let http_listener = TcpListener::bind(config.server.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on http_listen {}", config.server.http_listen))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let api = RefundServiceServer::with_interceptor(
+        RefundApi::new(refunds.clone()),
+        Authenticate::new(tenants, shutdown.clone()),
+    );
+
+    // The servers stop accepting a moment after shutdown starts, so NOT_SERVING is seen.
+    let stop_accepting = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    {
+        let shutdown = shutdown.clone();
+        let stop_accepting = stop_accepting.clone();
+        tasks.spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: health NOT_SERVING, refusing new calls");
+            health
+                .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+                .await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            tokio::time::sleep(DRAIN).await;
+            stop_accepting.cancel();
+            Ok(())
+        });
+    }
+    {
+        let stop = stop_accepting.clone();
+        let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        tasks.spawn(async move {
+            Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
+                .add_service(api)
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+                .context("gRPC server failed")
+        });
+    }
+    {
+        let router = crate::http::router(refunds.clone(), metrics, shutdown.clone());
+        let stop = stop_accepting.clone();
+        tasks.spawn(async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("HTTP server failed")
+        });
+    }
+    {
+        let refunds = refunds.clone();
+        let worker_cfg = config.worker.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            crate::worker::run(refunds, worker_cfg, shutdown).await;
+            Ok(())
+        });
+    }
+
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, store = %config.store.url, "refund-gateway serving");
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        sandbox,
+        refunds,
+        shutdown,
+        tasks,
+        grace: Duration::from_millis(config.server.shutdown_grace_ms),
+    })
+}
+
+/// The fully qualified name health reports on.
+pub const SERVICE_NAME: &str = "refunds.v1.RefundService";

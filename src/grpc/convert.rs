@@ -1,0 +1,587 @@
+//! Protobuf <-> domain conversions. Requests are destructured exhaustively, so a new proto
+//! field stops the build until someone decides what it means, and every bad field is
+//! collected before answering, so `BadRequest` lists them all.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{
+        ApiError, BankAccount, BankAccountType, Currency, FieldViolation, Money, Payment,
+        PaymentRef, PaymentStatus, Refund, RefundEvent, RefundFailure, RefundReason, RefundStatus,
+        TenantId,
+    },
+    pb,
+    providers::{ProviderAccount, RefundDraft},
+    refunds::{FeedFilter, ListRequest},
+};
+
+/// Longest `request_id` (CONTRACT.md).
+pub const MAX_REQUEST_ID: usize = 255;
+/// Longest payment identifier of any kind.
+pub const MAX_REFERENCE: usize = 255;
+/// Longest description the gateway stores; providers accept less (D24 200, PayMongo 255).
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Metadata limits: entries, key length, value length.
+pub const MAX_METADATA_ENTRIES: usize = 50;
+pub const MAX_METADATA_KEY: usize = 40;
+pub const MAX_METADATA_VALUE: usize = 500;
+/// Longest bank account field.
+pub const MAX_BANK_FIELD: usize = 128;
+
+// === requests ===
+
+/// CreateRefundRequest -> RefundDraft, with every bad field reported.
+pub fn create_request(
+    tenant: TenantId,
+    req: pb::CreateRefundRequest,
+) -> Result<RefundDraft, ApiError> {
+    let pb::CreateRefundRequest {
+        request_id,
+        provider,
+        payment,
+        amount,
+        reason,
+        description,
+        metadata,
+        bank_account,
+    } = req;
+    let mut v = Vec::new();
+    text(&mut v, "request_id", &request_id, 1, MAX_REQUEST_ID);
+    if request_id.chars().any(char::is_control) {
+        v.push(FieldViolation::new(
+            "request_id",
+            "must not contain control characters",
+        ));
+    }
+    text(&mut v, "provider", &provider, 1, MAX_REFERENCE);
+    let payment = payment_ref(&mut v, "payment", payment);
+    let amount = amount.and_then(|m| money(&mut v, "amount", m));
+    let reason = refund_reason(&mut v, reason);
+    text(&mut v, "description", &description, 0, MAX_DESCRIPTION);
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        v.push(FieldViolation::new(
+            "metadata",
+            format!("at most {MAX_METADATA_ENTRIES} entries"),
+        ));
+    }
+    for (key, value) in &metadata {
+        let field = format!("metadata[{key:?}]");
+        if key.is_empty() || key.chars().count() > MAX_METADATA_KEY {
+            v.push(FieldViolation::new(
+                field.clone(),
+                format!("keys must be 1 to {MAX_METADATA_KEY} characters"),
+            ));
+        }
+        if value.chars().count() > MAX_METADATA_VALUE {
+            v.push(FieldViolation::new(
+                field,
+                format!("values must be at most {MAX_METADATA_VALUE} characters"),
+            ));
+        }
+    }
+    let bank_account = bank_account.and_then(|b| bank(&mut v, b));
+    if !v.is_empty() {
+        return Err(ApiError::invalid(v));
+    }
+    Ok(RefundDraft {
+        tenant,
+        request_id,
+        provider,
+        payment: payment.unwrap_or_default(),
+        amount,
+        reason,
+        description,
+        metadata: metadata.into_iter().collect::<BTreeMap<_, _>>(),
+        bank_account,
+    })
+}
+
+/// The `id` of Get/Sync/WatchRefund.
+pub fn refund_id(id: &str) -> Result<&str, ApiError> {
+    let mut v = Vec::new();
+    text(&mut v, "id", id, 1, 64);
+    if v.is_empty() {
+        Ok(id)
+    } else {
+        Err(ApiError::invalid(v))
+    }
+}
+
+pub fn list_request(req: pb::ListRefundsRequest) -> Result<ListRequest, ApiError> {
+    let pb::ListRefundsRequest {
+        page_size,
+        page_token,
+        provider,
+        status,
+        payment_id,
+    } = req;
+    let mut v = Vec::new();
+    let status = match pb::RefundStatus::try_from(status) {
+        Ok(pb::RefundStatus::Unspecified) => None,
+        Ok(s) => Some(status_from_pb(s)),
+        Err(_) => {
+            v.push(FieldViolation::new(
+                "status",
+                format!("unknown status {status}"),
+            ));
+            None
+        }
+    };
+    text(&mut v, "provider", &provider, 0, MAX_REFERENCE);
+    text(&mut v, "payment_id", &payment_id, 0, MAX_REFERENCE);
+    text(&mut v, "page_token", &page_token, 0, 1024);
+    if page_size < 0 {
+        v.push(FieldViolation::new("page_size", "must not be negative"));
+    }
+    if !v.is_empty() {
+        return Err(ApiError::invalid(v));
+    }
+    Ok(ListRequest {
+        page_size,
+        page_token,
+        provider: non_empty(provider),
+        status,
+        payment_id: non_empty(payment_id),
+    })
+}
+
+pub fn feed_filter(req: pb::WatchRefundsRequest) -> Result<FeedFilter, ApiError> {
+    let pb::WatchRefundsRequest {
+        after_sequence,
+        provider,
+        statuses,
+    } = req;
+    let mut v = Vec::new();
+    text(&mut v, "provider", &provider, 0, MAX_REFERENCE);
+    let mut wanted = Vec::new();
+    for (i, raw) in statuses.into_iter().enumerate() {
+        match pb::RefundStatus::try_from(raw) {
+            Ok(pb::RefundStatus::Unspecified) | Err(_) => v.push(FieldViolation::new(
+                format!("statuses[{i}]"),
+                format!("unknown status {raw}"),
+            )),
+            Ok(s) => wanted.push(status_from_pb(s)),
+        }
+    }
+    if !v.is_empty() {
+        return Err(ApiError::invalid(v));
+    }
+    Ok(FeedFilter {
+        after_sequence,
+        provider: non_empty(provider),
+        statuses: wanted,
+    })
+}
+
+/// GetPaymentRequest -> (provider, payment).
+pub fn payment_request(req: pb::GetPaymentRequest) -> Result<(String, PaymentRef), ApiError> {
+    let pb::GetPaymentRequest { provider, payment } = req;
+    let mut v = Vec::new();
+    text(&mut v, "provider", &provider, 1, MAX_REFERENCE);
+    let payment = payment_ref(&mut v, "payment", payment);
+    if !v.is_empty() {
+        return Err(ApiError::invalid(v));
+    }
+    Ok((provider, payment.unwrap_or_default()))
+}
+
+fn text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
+    let len = value.chars().count();
+    if len < min {
+        v.push(FieldViolation::new(field, "is required"));
+    } else if len > max {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn payment_ref(
+    v: &mut Vec<FieldViolation>,
+    field: &str,
+    p: Option<pb::PaymentReference>,
+) -> Option<PaymentRef> {
+    let Some(pb::PaymentReference {
+        payment_id,
+        payment_method_id,
+        invoice_id,
+    }) = p
+    else {
+        v.push(FieldViolation::new(field, "is required"));
+        return None;
+    };
+    text(
+        v,
+        &format!("{field}.payment_id"),
+        &payment_id,
+        1,
+        MAX_REFERENCE,
+    );
+    text(
+        v,
+        &format!("{field}.payment_method_id"),
+        &payment_method_id,
+        0,
+        MAX_REFERENCE,
+    );
+    text(
+        v,
+        &format!("{field}.invoice_id"),
+        &invoice_id,
+        0,
+        MAX_REFERENCE,
+    );
+    Some(PaymentRef {
+        payment_id,
+        payment_method_id,
+        invoice_id,
+    })
+}
+
+fn money(v: &mut Vec<FieldViolation>, field: &str, m: pb::Money) -> Option<Money> {
+    let pb::Money {
+        currency_code,
+        minor_units,
+    } = m;
+    let currency = match Currency::parse(&currency_code) {
+        Ok(c) => Some(c),
+        Err(err) => {
+            v.push(FieldViolation::new(
+                format!("{field}.currency_code"),
+                err.to_string(),
+            ));
+            None
+        }
+    };
+    if minor_units <= 0 {
+        v.push(FieldViolation::new(
+            format!("{field}.minor_units"),
+            "must be positive",
+        ));
+        return None;
+    }
+    currency.map(|c| Money::new(minor_units, c))
+}
+
+fn refund_reason(v: &mut Vec<FieldViolation>, raw: i32) -> RefundReason {
+    match pb::RefundReason::try_from(raw) {
+        Ok(pb::RefundReason::Duplicate) => RefundReason::Duplicate,
+        Ok(pb::RefundReason::Fraudulent) => RefundReason::Fraudulent,
+        Ok(pb::RefundReason::RequestedByCustomer) => RefundReason::RequestedByCustomer,
+        Ok(pb::RefundReason::Other | pb::RefundReason::Unspecified) => RefundReason::Other,
+        Err(_) => {
+            v.push(FieldViolation::new(
+                "reason",
+                format!("unknown reason {raw}"),
+            ));
+            RefundReason::Other
+        }
+    }
+}
+
+fn bank(v: &mut Vec<FieldViolation>, b: pb::BankAccount) -> Option<BankAccount> {
+    let pb::BankAccount {
+        beneficiary,
+        bank_code,
+        branch,
+        account_number,
+        account_type,
+    } = b;
+    let before = v.len();
+    text(
+        v,
+        "bank_account.beneficiary",
+        &beneficiary,
+        1,
+        MAX_BANK_FIELD,
+    );
+    text(v, "bank_account.bank_code", &bank_code, 1, MAX_BANK_FIELD);
+    text(v, "bank_account.branch", &branch, 0, MAX_BANK_FIELD);
+    text(
+        v,
+        "bank_account.account_number",
+        &account_number,
+        1,
+        MAX_BANK_FIELD,
+    );
+    if !account_number
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        v.push(FieldViolation::new(
+            "bank_account.account_number",
+            "may only contain letters, digits and '-'",
+        ));
+    }
+    let account_type = match pb::BankAccountType::try_from(account_type) {
+        Ok(pb::BankAccountType::Saving) => Some(BankAccountType::Saving),
+        Ok(pb::BankAccountType::Checking) => Some(BankAccountType::Checking),
+        _ => {
+            v.push(FieldViolation::new(
+                "bank_account.account_type",
+                "is required",
+            ));
+            None
+        }
+    };
+    (v.len() == before).then(|| BankAccount {
+        beneficiary,
+        bank_code,
+        branch,
+        account_number,
+        account_type: account_type.expect("checked above"),
+    })
+}
+
+// === responses ===
+
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn money_to_pb(m: Money) -> pb::Money {
+    pb::Money {
+        currency_code: m.currency.code().to_owned(),
+        minor_units: m.minor,
+    }
+}
+
+fn payment_ref_to_pb(p: &PaymentRef) -> pb::PaymentReference {
+    pb::PaymentReference {
+        payment_id: p.payment_id.clone(),
+        payment_method_id: p.payment_method_id.clone(),
+        invoice_id: p.invoice_id.clone(),
+    }
+}
+
+pub fn status_to_pb(s: RefundStatus) -> pb::RefundStatus {
+    match s {
+        RefundStatus::Pending => pb::RefundStatus::Pending,
+        RefundStatus::Processing => pb::RefundStatus::Processing,
+        RefundStatus::Succeeded => pb::RefundStatus::Succeeded,
+        RefundStatus::Failed => pb::RefundStatus::Failed,
+        RefundStatus::Canceled => pb::RefundStatus::Canceled,
+        RefundStatus::RequiresReview => pb::RefundStatus::RequiresReview,
+    }
+}
+
+fn status_from_pb(s: pb::RefundStatus) -> RefundStatus {
+    match s {
+        pb::RefundStatus::Pending | pb::RefundStatus::Unspecified => RefundStatus::Pending,
+        pb::RefundStatus::Processing => RefundStatus::Processing,
+        pb::RefundStatus::Succeeded => RefundStatus::Succeeded,
+        pb::RefundStatus::Failed => RefundStatus::Failed,
+        pb::RefundStatus::Canceled => RefundStatus::Canceled,
+        pb::RefundStatus::RequiresReview => RefundStatus::RequiresReview,
+    }
+}
+
+fn reason_to_pb(r: RefundReason) -> pb::RefundReason {
+    match r {
+        RefundReason::Duplicate => pb::RefundReason::Duplicate,
+        RefundReason::Fraudulent => pb::RefundReason::Fraudulent,
+        RefundReason::RequestedByCustomer => pb::RefundReason::RequestedByCustomer,
+        RefundReason::Other => pb::RefundReason::Other,
+    }
+}
+
+fn failure_to_pb(f: &RefundFailure) -> pb::RefundFailure {
+    pb::RefundFailure {
+        code: f.code.clone(),
+        message: f.message.clone(),
+        provider_code: f.provider_code.clone(),
+        provider_message: f.provider_message.clone(),
+    }
+}
+
+/// A refund as callers see it. The bank account number is always masked here, whatever the
+/// caller passes in.
+pub fn refund(r: &Refund) -> pb::Refund {
+    pb::Refund {
+        id: r.id.to_string(),
+        request_id: r.request_id.clone(),
+        provider: r.provider.clone(),
+        payment: Some(payment_ref_to_pb(&r.payment)),
+        amount: Some(money_to_pb(r.amount)),
+        status: status_to_pb(r.status).into(),
+        provider_refund_id: r.provider_refund_id.clone().unwrap_or_default(),
+        provider_status: r.provider_status.clone().unwrap_or_default(),
+        reason: reason_to_pb(r.reason).into(),
+        description: r.description.clone(),
+        metadata: r.metadata.clone().into_iter().collect(),
+        bank_account: r.bank_account.as_ref().map(|b| {
+            let b = b.masked();
+            pb::BankAccount {
+                beneficiary: b.beneficiary,
+                bank_code: b.bank_code,
+                branch: b.branch,
+                account_number: b.account_number,
+                account_type: match b.account_type {
+                    BankAccountType::Saving => pb::BankAccountType::Saving,
+                    BankAccountType::Checking => pb::BankAccountType::Checking,
+                }
+                .into(),
+            }
+        }),
+        failure: r.failure.as_ref().map(failure_to_pb),
+        create_time: Some(timestamp(r.created_at)),
+        update_time: Some(timestamp(r.updated_at)),
+    }
+}
+
+pub fn event(e: &RefundEvent) -> pb::RefundEvent {
+    pb::RefundEvent {
+        sequence: e.sequence,
+        refund: Some(refund(&e.refund)),
+        previous_status: e
+            .previous_status
+            .map_or(pb::RefundStatus::Unspecified, status_to_pb)
+            .into(),
+        event_time: Some(timestamp(e.event_time)),
+    }
+}
+
+pub fn payment(p: &Payment) -> pb::Payment {
+    pb::Payment {
+        provider: p.provider.clone(),
+        payment: Some(payment_ref_to_pb(&p.payment)),
+        status: match p.status {
+            PaymentStatus::Pending => pb::PaymentStatus::Pending,
+            PaymentStatus::Captured => pb::PaymentStatus::Captured,
+            PaymentStatus::Failed => pb::PaymentStatus::Failed,
+            PaymentStatus::Canceled => pb::PaymentStatus::Canceled,
+            PaymentStatus::Refunded => pb::PaymentStatus::Refunded,
+            PaymentStatus::PartiallyRefunded => pb::PaymentStatus::PartiallyRefunded,
+        }
+        .into(),
+        provider_status: p.provider_status.clone(),
+        amount: Some(money_to_pb(p.amount)),
+        refunded_amount: Some(money_to_pb(p.refunded)),
+        refundable_amount: Some(money_to_pb(p.refundable)),
+    }
+}
+
+pub fn provider_info(a: &ProviderAccount) -> pb::ProviderInfo {
+    let caps = a.provider.capabilities();
+    pb::ProviderInfo {
+        name: a.name.clone(),
+        kind: a.provider.kind().as_str().to_owned(),
+        currencies: caps.currencies.iter().map(|c| (*c).to_owned()).collect(),
+        supports_partial_refunds: caps.partial_refunds,
+        supports_webhooks: caps.webhooks,
+        sandbox: a.sandbox,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> pb::CreateRefundRequest {
+        pb::CreateRefundRequest {
+            request_id: "req-1".into(),
+            provider: "compago".into(),
+            payment: Some(pb::PaymentReference {
+                payment_id: "p".into(),
+                payment_method_id: "m".into(),
+                invoice_id: String::new(),
+            }),
+            amount: Some(pb::Money {
+                currency_code: "MXN".into(),
+                minor_units: 100,
+            }),
+            reason: 0,
+            description: String::new(),
+            metadata: Default::default(),
+            bank_account: None,
+        }
+    }
+
+    #[test]
+    fn a_valid_request_converts() {
+        let draft = create_request(TenantId::new("t"), valid()).unwrap();
+        assert_eq!(draft.reason, RefundReason::Other);
+        assert_eq!(draft.amount.unwrap().minor, 100);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let mut req = valid();
+        req.request_id = String::new();
+        req.provider = String::new();
+        req.payment = None;
+        req.amount = Some(pb::Money {
+            currency_code: "mxn".into(),
+            minor_units: -5,
+        });
+        req.reason = 42;
+        req.description = "x".repeat(MAX_DESCRIPTION + 1);
+        req.metadata.insert(String::new(), "v".into());
+        req.bank_account = Some(pb::BankAccount::default());
+        let err = create_request(TenantId::new("t"), req).unwrap_err();
+        let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        for expected in [
+            "request_id",
+            "provider",
+            "payment",
+            "amount.currency_code",
+            "amount.minor_units",
+            "reason",
+            "description",
+            "metadata[\"\"]",
+            "bank_account.beneficiary",
+            "bank_account.bank_code",
+            "bank_account.account_number",
+            "bank_account.account_type",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refunds_never_show_a_full_account_number() {
+        let now = Utc::now();
+        let r = Refund {
+            id: crate::domain::RefundId::generate(),
+            tenant: TenantId::new("t"),
+            request_id: "r".into(),
+            provider: "d24".into(),
+            payment: PaymentRef::default(),
+            amount: Money::new(1, Currency::parse("CLP").unwrap()),
+            status: RefundStatus::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: RefundReason::Other,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            bank_account: Some(BankAccount {
+                beneficiary: "b".into(),
+                bank_code: "1".into(),
+                branch: String::new(),
+                account_number: "123456789".into(),
+                account_type: BankAccountType::Checking,
+            }),
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            submission: crate::domain::Submission::Sending,
+            next_check_at: None,
+            check_attempts: 0,
+        };
+        assert_eq!(refund(&r).bank_account.unwrap().account_number, "*****6789");
+    }
+}

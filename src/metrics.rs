@@ -1,0 +1,120 @@
+//! Prometheus metrics through the `metrics` facade and `metrics-exporter-prometheus`.
+//!
+//! Names (all prefixed `refund_gateway_`):
+//! - `grpc_requests_total{method,code}`, `grpc_request_duration_seconds{method}`
+//! - `provider_requests_total{provider,operation,outcome}`,
+//!   `provider_request_duration_seconds{provider,operation}`
+//! - `refunds{provider,status}` (gauge, read from the store at scrape time)
+//! - `watch_subscribers{rpc}` (gauge)
+//! - `refund_transitions_refused_total{provider,from,to}`
+//! - `refunds_requires_review_total{provider,reason}`
+//! - `webhooks_total{provider,outcome}`
+//! - `worker_checks_total{provider,outcome}`
+
+use std::{future::Future, sync::OnceLock, time::Instant};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .expect("buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (embedding applications, tests that
+            // start several gateways): then this handle renders an empty registry, which is
+            // still valid Prometheus text.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Records one gRPC call: its outcome code and latency.
+pub async fn track_rpc<T, F>(method: &'static str, call: F) -> Result<T, tonic::Status>
+where
+    F: Future<Output = Result<T, tonic::Status>>,
+{
+    let started = Instant::now();
+    let result = call.await;
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    metrics::histogram!("refund_gateway_grpc_request_duration_seconds", "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("refund_gateway_grpc_requests_total", "method" => method, "code" => code_name(code))
+        .increment(1);
+    result
+}
+
+/// Records one provider call.
+pub fn provider_call(
+    provider: &str,
+    operation: &'static str,
+    outcome: &'static str,
+    started: Instant,
+) {
+    metrics::histogram!(
+        "refund_gateway_provider_request_duration_seconds",
+        "provider" => provider.to_owned(),
+        "operation" => operation
+    )
+    .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "refund_gateway_provider_requests_total",
+        "provider" => provider.to_owned(),
+        "operation" => operation,
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Keeps the `watch_subscribers` gauge right for as long as a stream lives.
+#[derive(Debug)]
+pub struct SubscriberGauge(&'static str);
+
+impl SubscriberGauge {
+    pub fn new(rpc: &'static str) -> Self {
+        metrics::gauge!("refund_gateway_watch_subscribers", "rpc" => rpc).increment(1.0);
+        Self(rpc)
+    }
+}
+
+impl Drop for SubscriberGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("refund_gateway_watch_subscribers", "rpc" => self.0).decrement(1.0);
+    }
+}
