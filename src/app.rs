@@ -114,14 +114,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>>
 }
 
 /// Builds the provider accounts; sandbox accounts point at the running simulators.
+/// `public_url` is the base of the webhook URLs given to providers
+/// (`{public_url}/webhooks/{kind}/{account}`).
 pub fn build_providers(
     config: &Config,
     sandbox: Option<&RunningSandbox>,
+    public_url: &str,
 ) -> anyhow::Result<Providers> {
     use secrecy::ExposeSecret as _;
     let mut providers = Providers::default();
     for (name, pc) in &config.providers {
         let timeout = pc.timeout();
+        let _webhook_url = |kind: ProviderKind| format!("{public_url}/webhooks/{kind}/{name}");
         let sandbox_url = |kind: ProviderKind| -> anyhow::Result<String> {
             sandbox
                 .map(|s| s.base_url(kind))
@@ -160,6 +164,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let metrics = crate::metrics::install();
 
+    let grpc_listener = TcpListener::bind(config.server.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on grpc_listen {}", config.server.grpc_listen))?;
+    let http_listener = TcpListener::bind(config.server.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on http_listen {}", config.server.http_listen))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    // Webhook URLs given to providers: the configured public URL, or this listener.
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+
     let store = open_store(&config).await?;
     let sandbox = if config.needs_sandbox() {
         let running = sandbox::start(config.sandbox.listen)
@@ -175,7 +196,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let providers = build_providers(&config, sandbox.as_ref())?;
+    let providers = build_providers(&config, sandbox.as_ref(), &public_url)?;
     let tenants = Arc::new(Tenants::from_config(&config.tenants));
     if tenants.is_open() {
         tracing::warn!(
@@ -192,15 +213,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown.clone(),
     )
     .await?;
-
-    let grpc_listener = TcpListener::bind(config.server.grpc_listen)
-        .await
-        .with_context(|| format!("cannot listen on grpc_listen {}", config.server.grpc_listen))?;
-    let http_listener = TcpListener::bind(config.server.http_listen)
-        .await
-        .with_context(|| format!("cannot listen on http_listen {}", config.server.http_listen))?;
-    let grpc_addr = grpc_listener.local_addr()?;
-    let http_addr = http_listener.local_addr()?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
