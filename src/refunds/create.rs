@@ -31,8 +31,17 @@ use crate::{
     store::{InsertOutcome, RequestClaim, RequestKey, RequestResult},
 };
 
-/// Extra time on top of a provider's timeout before the worker treats an attempt as over.
+/// Extra time on top of a provider's timeout for leases and the first safety-net check.
 pub(super) const ATTEMPT_MARGIN: Duration = Duration::from_secs(5);
+
+/// When an attempt that started at `started` is surely over at the provider as well: twice
+/// the timeout (our side gave up after one), and at least a second.
+pub(super) fn attempt_over_at(
+    account: &ProviderAccount,
+    started: DateTime<chrono::Utc>,
+) -> DateTime<chrono::Utc> {
+    started + (account.timeout * 2).max(Duration::from_secs(1))
+}
 
 /// How many times a write is retried when someone else changed the refund first.
 pub(super) const CAS_RETRIES: usize = 8;

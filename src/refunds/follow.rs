@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Refunds,
-    create::{ATTEMPT_MARGIN, CAS_RETRIES},
+    create::{CAS_RETRIES, attempt_over_at},
 };
 use crate::{
     auth::Caller,
@@ -242,7 +242,7 @@ impl Refunds {
             }
             return self.reschedule(refund, false).await;
         }
-        let attempt_over = refund.updated_at + account.timeout + ATTEMPT_MARGIN <= now;
+        let attempt_over = attempt_over_at(account, refund.updated_at) <= now;
         if !attempt_over || !account.provider.resubmit_is_safe() {
             return self.reschedule(refund, false).await;
         }

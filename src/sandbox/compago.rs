@@ -167,12 +167,14 @@ async fn count_and_fault(
         state.stats.requests += 1;
         state.faults.clone()
     };
+    let is_refund = request.method() == Method::POST;
     let response = match faults.fail_reads_status {
         Some(status) if request.method() == Method::GET => fault_answer(status, &faults),
         _ => next.run(request).await,
     };
-    if faults.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    let delay = faults.delay_ms + if is_refund { faults.refund_delay_ms } else { 0 };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     response
 }

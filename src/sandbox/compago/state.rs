@@ -109,6 +109,10 @@ pub struct Faults {
     /// client that times out meanwhile does not learn that its refund was applied.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Delay only the answers to refund POSTs, after the refund is applied (reads stay fast,
+    /// so a client can look the payment up and then time out on the refund).
+    #[serde(default)]
+    pub refund_delay_ms: u64,
     /// Refund POSTs: apply the refund as usual, then answer this status instead.
     #[serde(default)]
     pub fail_after_apply_status: Option<u16>,
@@ -142,8 +146,11 @@ impl Faults {
                 return Err(format!("{name} must be an HTTP error status (400-599)"));
             }
         }
-        if self.delay_ms > Self::MAX_DELAY_MS {
-            return Err(format!("delay_ms must be at most {}", Self::MAX_DELAY_MS));
+        if self.delay_ms.max(self.refund_delay_ms) > Self::MAX_DELAY_MS {
+            return Err(format!(
+                "delay_ms and refund_delay_ms must be at most {}",
+                Self::MAX_DELAY_MS
+            ));
         }
         Ok(())
     }

@@ -1,0 +1,291 @@
+//! Bad input of every field: a clean INVALID_ARGUMENT (or the right code) with ErrorInfo and
+//! field violations, nothing stored, and the gateway stays healthy.
+
+use refund_gateway::pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn long(n: usize) -> String {
+    "x".repeat(n)
+}
+
+/// Every bad CreateRefund field is refused with INVALID_ARGUMENT naming that field; after
+/// all of them nothing is stored, no refund reached the provider, and a good request works.
+#[tokio::test]
+async fn every_bad_create_field_is_refused_cleanly() {
+    let gw = spawn().await;
+    let mut client = gw.acme().await;
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let good = create(&rid(), "compago", &payment);
+    type Edit = Box<dyn Fn(&mut pb::CreateRefundRequest)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("request_id", Box::new(|r| r.request_id = String::new())),
+        ("request_id", Box::new(|r| r.request_id = long(256))),
+        ("request_id", Box::new(|r| r.request_id = "a\u{0}b".into())),
+        ("provider", Box::new(|r| r.provider = String::new())),
+        ("provider", Box::new(|r| r.provider = "stripe".into())),
+        ("payment", Box::new(|r| r.payment = None)),
+        (
+            "payment.payment_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_id = String::new()),
+        ),
+        (
+            "payment.payment_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_id = "not-a-uuid".into()),
+        ),
+        (
+            "payment.payment_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_id = long(300)),
+        ),
+        (
+            "payment.payment_method_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_method_id = String::new()),
+        ),
+        (
+            "payment.payment_method_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_method_id = "../../etc".into()),
+        ),
+        (
+            "payment.invoice_id",
+            Box::new(|r| r.payment.as_mut().unwrap().invoice_id = "inv-1".into()),
+        ),
+        (
+            "amount.currency_code",
+            Box::new(|r| {
+                r.amount = Some(pb::Money {
+                    currency_code: "mxn".into(),
+                    minor_units: 1000,
+                })
+            }),
+        ),
+        (
+            "amount.currency_code",
+            Box::new(|r| {
+                r.amount = Some(pb::Money {
+                    currency_code: "ABC".into(),
+                    minor_units: 1000,
+                })
+            }),
+        ),
+        (
+            "amount.currency_code",
+            Box::new(|r| {
+                r.amount = Some(pb::Money {
+                    currency_code: "XAU".into(),
+                    minor_units: 1000,
+                })
+            }),
+        ),
+        (
+            "amount.currency_code",
+            Box::new(|r| {
+                r.amount = Some(pb::Money {
+                    currency_code: String::new(),
+                    minor_units: 1000,
+                })
+            }),
+        ),
+        ("amount.minor_units", Box::new(|r| r.amount = Some(mxn(0)))),
+        (
+            "amount.minor_units",
+            Box::new(|r| r.amount = Some(mxn(-100))),
+        ),
+        ("reason", Box::new(|r| r.reason = 99)),
+        ("description", Box::new(|r| r.description = long(1001))),
+        (
+            "metadata",
+            Box::new(|r| r.metadata = (0..51).map(|i| (format!("k{i}"), "v".into())).collect()),
+        ),
+        (
+            "metadata[\"\"]",
+            Box::new(|r| {
+                r.metadata.insert(String::new(), "v".into());
+            }),
+        ),
+        (
+            "bank_account",
+            Box::new(|r| {
+                r.bank_account = Some(pb::BankAccount {
+                    beneficiary: "Ana".into(),
+                    bank_code: "01".into(),
+                    branch: "1".into(),
+                    account_number: "12345678".into(),
+                    account_type: pb::BankAccountType::Saving.into(),
+                })
+            }),
+        ),
+        (
+            "bank_account.account_number",
+            Box::new(|r| {
+                r.bank_account = Some(pb::BankAccount {
+                    beneficiary: "Ana".into(),
+                    bank_code: "01".into(),
+                    branch: "1".into(),
+                    account_number: "12 34".into(),
+                    account_type: pb::BankAccountType::Saving.into(),
+                })
+            }),
+        ),
+    ];
+    for (field, edit) in &cases {
+        let mut req = good.clone();
+        req.request_id = rid();
+        edit(&mut req);
+        let err = client.create_refund(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        let fields = violated_fields(&err);
+        assert!(
+            fields.iter().any(|f| f.starts_with(field)),
+            "{field} not among the violations {fields:?}"
+        );
+        let details = tonic_types::StatusExt::get_error_details(&err);
+        assert_eq!(
+            details.error_info().expect("ErrorInfo").domain,
+            "refunds.v1"
+        );
+    }
+    // A metadata value too long and a key too long.
+    let mut req = good.clone();
+    req.request_id = rid();
+    req.metadata.insert(long(41), "v".into());
+    req.metadata.insert("k".into(), long(501));
+    let err = client.create_refund(req).await.unwrap_err();
+    assert_eq!(violated_fields(&err).len(), 2, "{err:?}");
+
+    let listed = client
+        .list_refunds(pb::ListRefundsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .refunds;
+    assert!(listed.is_empty(), "nothing stored: {listed:?}");
+    assert_eq!(gw.compago_stats().await["refund_posts"], 0);
+
+    let ok = client
+        .create_refund(good)
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(status_of(&ok), pb::RefundStatus::Succeeded);
+}
+
+/// Bad ids and filters on the other RPCs get clean errors too.
+#[tokio::test]
+async fn bad_ids_and_filters_are_refused_cleanly() {
+    let gw = spawn().await;
+    let mut client = gw.acme().await;
+    let err = client
+        .get_refund(pb::GetRefundRequest { id: String::new() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&err), ["id"]);
+    for id in ["rf_nope", "x", "rf_0123456789abcdef0123456789abcdef"] {
+        let err = client
+            .get_refund(pb::GetRefundRequest { id: id.into() })
+            .await
+            .unwrap_err();
+        assert_error(&err, Code::NotFound, "REFUND_NOT_FOUND");
+    }
+    let err = client
+        .sync_refund(pb::SyncRefundRequest { id: long(100) })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = client
+        .list_refunds(pb::ListRefundsRequest {
+            status: 99,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["status"]);
+    let err = client
+        .watch_refunds(pb::WatchRefundsRequest {
+            statuses: vec![99],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["statuses[0]"]);
+    let err = client
+        .watch_refunds(pb::WatchRefundsRequest {
+            provider: "stripe".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_error(&err, Code::InvalidArgument, "PROVIDER_NOT_CONFIGURED");
+    let err = client
+        .get_payment(pb::GetPaymentRequest {
+            provider: "compago".into(),
+            payment: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["payment"]);
+    let err = client
+        .get_payment(pb::GetPaymentRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Still healthy.
+    client
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .unwrap();
+}
+
+/// A provider account that cannot be reached makes CreateRefund UNAVAILABLE before anything
+/// is recorded, and the same request works once it can (the failure is not remembered).
+#[tokio::test]
+async fn unreachable_provider_before_recording_is_unavailable_and_not_remembered() {
+    let gw = spawn_with(Options {
+        extra: r#"
+[providers.compago_down]
+kind = "compago"
+base_url = "http://127.0.0.1:9"
+api_key = "unused-key"
+timeout_ms = 500
+"#
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    let mut client = gw.acme().await;
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let req = create(&rid(), "compago_down", &payment);
+    let err = client.create_refund(req.clone()).await.unwrap_err();
+    assert_error(&err, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    let listed = client
+        .list_refunds(pb::ListRefundsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .refunds;
+    assert!(listed.is_empty());
+    // The same request id is free to be tried again (still unreachable here).
+    let err = client.create_refund(req).await.unwrap_err();
+    assert_error(&err, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+}
+
+/// D24 and PayMongo accounts answer UNIMPLEMENTED, saying so, until their adapters land.
+#[tokio::test]
+async fn providers_without_an_adapter_say_so() {
+    let gw = spawn().await;
+    let mut client = gw.acme().await;
+    let payment = pb::PaymentReference {
+        payment_id: "1".into(),
+        payment_method_id: String::new(),
+        invoice_id: "inv".into(),
+    };
+    let err = client
+        .create_refund(create(&rid(), "d24", &payment))
+        .await
+        .unwrap_err();
+    assert_error(&err, Code::Unimplemented, "PROVIDER_NOT_AVAILABLE");
+    assert!(err.message().contains("not supported"), "{err:?}");
+}

@@ -1,0 +1,14 @@
+//! Black-box tests of the gateway: each starts the real server on loopback ports with a
+//! fresh SQLite file and the provider simulators over real HTTP, and calls it through the
+//! generated tonic client. One binary, modules by topic (zero2prod style).
+
+mod helpers;
+
+mod create_refund;
+mod errors;
+mod idempotency;
+mod list_refunds;
+mod restart;
+mod surface;
+mod tenancy;
+mod watch;
