@@ -1,0 +1,441 @@
+//! Tests of the real `refund-gateway` binary as an operator runs it: bad configuration,
+//! secrets kept out of the logs, graceful shutdown on SIGTERM, the sandbox command.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
+use tonic::{Code, Request, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
+
+/// A child process whose output is collected line by line.
+struct Proc {
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn start(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        Proc { child, output }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self
+                .output
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needle:?} in:\n{}",
+                self.all_output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn all_output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit:\n{}",
+                self.all_output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `key=value` out of a log line.
+fn field(line: &str, key: &str) -> String {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// The base URL `refund-gateway sandbox` prints for a provider (`NAME   base_url = URL`).
+fn printed_base_url(sandbox: &Proc, provider: &str) -> String {
+    let line = sandbox.wait_for_line(&format!("{provider:<10}base_url"));
+    line.split("= ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no base URL in {line:?}"))
+        .to_owned()
+}
+
+fn serve(config: &std::path::Path, envs: &[(&str, &str)]) -> (Proc, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"]).arg(config);
+    cmd.env("RUST_LOG", "trace");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let proc = Proc::start(cmd);
+    let line = proc.wait_for_line("refund-gateway serving");
+    let grpc = format!("http://{}", field(&line, "grpc"));
+    let http = format!("http://{}", field(&line, "http"));
+    (proc, grpc, http)
+}
+
+/// A bad config file, or a missing one, stops the binary with one clear line and a
+/// non-zero exit.
+#[test]
+fn bad_config_is_one_line_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[store]\nurl = \"mysql://db\"\n", "store.url"),
+        (
+            "[providers.x]\nkind = \"compago\"\nbase_url = \"http://h\"\n",
+            "providers.x.api_key",
+        ),
+        ("[server]\ngrpc_listen = 12\n", "grpc_listen"),
+        ("this is not toml", "TOML"),
+    ];
+    for (text, needle) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+        assert!(
+            stderr.contains(needle),
+            "{stderr:?} should mention {needle}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "/nonexistent/refund-gateway.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("does not exist")
+    );
+    // A port already taken is also one line and a non-zero exit.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let path = dir.path().join("taken.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ngrpc_listen = \"{}\"\nhttp_listen = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}/gw.db\"\n",
+            taken.local_addr().unwrap(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(last.contains("cannot listen on grpc_listen"), "{stderr}");
+}
+
+/// `--help` works on every command.
+#[test]
+fn help_works_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["sandbox", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"));
+    }
+}
+
+/// API keys and provider secrets never reach the logs, even at debug level, through a run
+/// that authenticates, refunds, fails to authenticate and shuts down, logging at trace level. The provider key comes
+/// from an environment override, which also proves overrides work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs() {
+    let sandbox = Proc::start({
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sandbox", "--listen", "127.0.0.1:0"]);
+        cmd
+    });
+    let compago_url = printed_base_url(&sandbox, "compago");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let tenant_key = "tenant-key-7f3a9c1e5b";
+    let other_tenant_key = "tenant-key-2b8d4e6f0a";
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+[store]
+url = "sqlite://{db}"
+[[tenants]]
+id = "acme"
+api_keys = ["{tenant_key}", "{other_tenant_key}"]
+[providers.compago]
+kind = "compago"
+base_url = "{compago_url}"
+api_key = "wrong-key-overridden-by-env"
+"#,
+            db = dir.path().join("gw.db").display()
+        ),
+    )
+    .unwrap();
+    let provider_key = refund_gateway::sandbox::compago::COMPAGO_SANDBOX_API_KEY;
+    let (mut gw, grpc, _http) = serve(
+        &config,
+        &[("REFUND_GATEWAY__PROVIDERS__COMPAGO__API_KEY", provider_key)],
+    );
+    let channel = Channel::from_shared(grpc).unwrap().connect().await.unwrap();
+    let mut client = RefundServiceClient::new(channel);
+    let mut req = Request::new(pb::CreateRefundRequest {
+        request_id: "secret-test-1".into(),
+        provider: "compago".into(),
+        payment: Some(pb::PaymentReference {
+            payment_id: "22222222-2222-2222-2222-222222222222".into(),
+            payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+            invoice_id: String::new(),
+        }),
+        ..Default::default()
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {tenant_key}").parse().unwrap(),
+    );
+    let refund = client
+        .create_refund(req)
+        .await
+        .expect("refund with the env key")
+        .into_inner();
+    assert_eq!(
+        refund.refund.unwrap().status,
+        i32::from(pb::RefundStatus::Succeeded)
+    );
+    let mut bad = Request::new(pb::ListRefundsRequest::default());
+    bad.metadata_mut().insert(
+        "authorization",
+        "Bearer tenant-key-guessed-000".parse().unwrap(),
+    );
+    assert_eq!(
+        client.list_refunds(bad).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(15)).success());
+    let logs = gw.all_output();
+    assert!(
+        logs.contains("refund recorded"),
+        "debug logs were captured:\n{logs}"
+    );
+    for secret in [
+        tenant_key,
+        other_tenant_key,
+        provider_key,
+        "wrong-key-overridden-by-env",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs:\n{logs}"
+        );
+    }
+}
+
+/// SIGTERM: health turns NOT_SERVING, a call in flight finishes, watch streams end with OK,
+/// new calls are refused, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+shutdown_grace_ms = 10000
+[store]
+url = "sqlite://{db}"
+[sandbox]
+listen = "127.0.0.1:0"
+[providers.compago]
+kind = "compago"
+sandbox = true
+"#,
+            db = dir.path().join("gw.db").display()
+        ),
+    )
+    .unwrap();
+    let (mut gw, grpc, _http) = serve(&config, &[]);
+    let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
+    // Refund answers take a second, so a CreateRefund is in flight when SIGTERM arrives.
+    reqwest::Client::new()
+        .post(format!("http://{sandbox}/compago/sandbox/faults"))
+        .json(&serde_json::json!({ "refund_delay_ms": 1000 }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    let channel = Channel::from_shared(grpc).unwrap().connect().await.unwrap();
+    let mut client = RefundServiceClient::new(channel.clone());
+    let mut health = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: "refunds.v1.RefundService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status,
+        i32::from(ServingStatus::Serving)
+    );
+    let mut feed = client
+        .watch_refunds(pb::WatchRefundsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let in_flight = {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            client
+                .create_refund(pb::CreateRefundRequest {
+                    request_id: "in-flight".into(),
+                    provider: "compago".into(),
+                    payment: Some(pb::PaymentReference {
+                        payment_id: "33333333-3333-3333-3333-333333333333".into(),
+                        payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+                        invoice_id: String::new(),
+                    }),
+                    ..Default::default()
+                })
+                .await
+        })
+    };
+    // The refund is recorded (first event) before the provider answers.
+    let first = feed.message().await.unwrap().unwrap().event.unwrap();
+    assert_eq!(first.refund.as_ref().unwrap().request_id, "in-flight");
+
+    gw.signal("TERM");
+    assert_eq!(
+        health.message().await.unwrap().unwrap().status,
+        i32::from(ServingStatus::NotServing)
+    );
+    drop(health);
+    let refused = client.list_refunds(pb::ListRefundsRequest::default()).await;
+    assert_eq!(refused.unwrap_err().code(), Code::Unavailable);
+
+    let finished = in_flight
+        .await
+        .unwrap()
+        .expect("the call in flight finishes");
+    assert_eq!(
+        finished.into_inner().refund.unwrap().status,
+        i32::from(pb::RefundStatus::Succeeded)
+    );
+    // The feed may deliver the SUCCEEDED change before it ends; it ends with OK.
+    loop {
+        match feed.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(status) => panic!("the stream ended with an error: {status:?}"),
+        }
+    }
+    let status = gw.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit {status:?}:\n{}", gw.all_output());
+}
+
+/// `refund-gateway sandbox` prints each simulated provider's base URL, and the Compago one
+/// answers with the printed key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_command_serves_the_simulators() {
+    let sandbox = Proc::start({
+        let mut cmd = Command::new(BIN);
+        cmd.args(["sandbox", "--listen", "127.0.0.1:0"]);
+        cmd
+    });
+    let base = printed_base_url(&sandbox, "compago");
+    sandbox.wait_for_line("d24       base_url");
+    sandbox.wait_for_line("paymongo  base_url");
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/payment-method/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/payment/11111111-2222-3333-4444-555555555555"
+        ))
+        .header("x-api-key", refund_gateway::sandbox::compago::COMPAGO_SANDBOX_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "CONFIRMED");
+}
