@@ -33,7 +33,9 @@ use super::{
     RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
     http as provider_http,
 };
-use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, reason};
+use crate::domain::{
+    ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, Submission, reason,
+};
 
 /// How much of an error body is kept as the provider's message.
 const MAX_PROVIDER_MESSAGE: usize = 500;
@@ -363,6 +365,24 @@ fn submit_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> Submit
     SubmitOutcome::Unknown(format!("D24 answered with HTTP {status}"))
 }
 
+/// A repeat of a submission whose earlier outcome is unknown cannot take 802 ("amount not
+/// valid") as a refusal: should D24 judge the amount before the idempotency key, the earlier
+/// attempt having landed and used up the deposit would look exactly like this. It stays
+/// unknown (reconciled, or REQUIRES_REVIEW), never FAILED.
+fn repeat_guard(refund: &Refund, outcome: SubmitOutcome) -> SubmitOutcome {
+    match outcome {
+        SubmitOutcome::Rejected(r)
+            if refund.submission == Submission::Unknown && r.provider_code == "802" =>
+        {
+            SubmitOutcome::Unknown(format!(
+                "D24 refused a repeat of this refund with 802 ({}); the earlier attempt may                  have used the amount up, so the outcome stays unknown",
+                r.provider_message
+            ))
+        }
+        other => other,
+    }
+}
+
 /// At most `MAX_PROVIDER_MESSAGE` bytes of a body, cut on a character boundary.
 fn shorten(body: &str) -> String {
     let body = body.trim();
@@ -571,6 +591,7 @@ impl Provider for D24 {
                 answer.body.as_deref().unwrap_or(""),
             )
         };
+        let outcome = repeat_guard(refund, outcome);
         match &outcome {
             SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
                 tracing::warn!(status = %obs.status, failure = ?obs.failure, "D24 took the refund but it did not succeed")
@@ -893,6 +914,51 @@ mod tests {
             ProviderError::Rejected(r) => assert_eq!(r.code, ErrorCode::NotFound),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An 802 answer to a repeat of a submission whose outcome was unknown stays unknown (the
+    /// earlier attempt may have used the amount up); to a first submission, and for other
+    /// codes, it is a refusal.
+    #[test]
+    fn an_802_to_a_repeat_is_not_a_refusal() {
+        let h = HeaderMap::new();
+        let answer = |code| submit_failure(StatusCode::BAD_REQUEST, &h, &body(code));
+        let now = chrono::Utc::now();
+        let mut r = Refund {
+            id: crate::domain::RefundId::generate(),
+            tenant: TenantId::new("t"),
+            request_id: "r".into(),
+            provider: "d24".into(),
+            payment: draft("1", "i").payment,
+            amount: Money::new(100, Currency::parse("MXN").unwrap()),
+            status: crate::domain::RefundStatus::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: RefundReason::Other,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            bank_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            submission: Submission::Sending,
+            next_check_at: None,
+            check_attempts: 0,
+        };
+        assert!(matches!(
+            repeat_guard(&r, answer(802)),
+            SubmitOutcome::Rejected(_)
+        ));
+        r.submission = Submission::Unknown;
+        assert!(matches!(
+            repeat_guard(&r, answer(802)),
+            SubmitOutcome::Unknown(_)
+        ));
+        assert!(matches!(
+            repeat_guard(&r, answer(804)),
+            SubmitOutcome::Rejected(_)
+        ));
     }
 
     /// Notifications name one refund to read again; anything else is malformed.
