@@ -25,7 +25,8 @@ use crate::{
     grpc::{Authenticate, RefundApi},
     pb::{self, refund_service_server::RefundServiceServer},
     providers::{
-        ProviderAccount, ProviderKind, Providers, compago::Compago, unimplemented::Unimplemented,
+        ProviderAccount, ProviderKind, Providers, compago::Compago, d24::D24,
+        unimplemented::Unimplemented,
     },
     refunds::{Refunds, Settings},
     sandbox::{self, RunningSandbox},
@@ -125,7 +126,7 @@ pub fn build_providers(
     let mut providers = Providers::default();
     for (name, pc) in &config.providers {
         let timeout = pc.timeout();
-        let _webhook_url = |kind: ProviderKind| format!("{public_url}/webhooks/{kind}/{name}");
+        let webhook_url = |kind: ProviderKind| format!("{public_url}/webhooks/{kind}/{name}");
         let sandbox_url = |kind: ProviderKind| -> anyhow::Result<String> {
             sandbox
                 .map(|s| s.base_url(kind))
@@ -146,7 +147,32 @@ pub fn build_providers(
                 };
                 Arc::new(Compago::new(base_url, key, timeout))
             }
-            ProviderConfig::D24(_) => Arc::new(Unimplemented(ProviderKind::D24)),
+            ProviderConfig::D24(c) => {
+                let (base_url, login, secret_key) = if c.sandbox {
+                    (
+                        sandbox_url(ProviderKind::D24)?,
+                        SecretString::from(sandbox::D24_SANDBOX_LOGIN),
+                        SecretString::from(sandbox::D24_SANDBOX_SECRET),
+                    )
+                } else {
+                    (
+                        c.base_url.clone().context("base_url")?,
+                        SecretString::from(c.login.as_ref().context("login")?.expose_secret()),
+                        SecretString::from(
+                            c.secret_key.as_ref().context("secret_key")?.expose_secret(),
+                        ),
+                    )
+                };
+                // D24 POSTs every status change of a refund here (CONTRACT.md section 2).
+                let notification_url = webhook_url(ProviderKind::D24);
+                Arc::new(D24::new(
+                    base_url,
+                    login,
+                    secret_key,
+                    Some(notification_url),
+                    timeout,
+                ))
+            }
             ProviderConfig::PayMongo(_) => Arc::new(Unimplemented(ProviderKind::PayMongo)),
         };
         providers.insert(ProviderAccount {

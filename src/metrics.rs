@@ -10,6 +10,8 @@
 //! - `refunds_requires_review_total{provider,reason}`
 //! - `webhooks_total{provider,outcome}`
 //! - `worker_checks_total{provider,outcome}`
+//! - `refunds_linked_total{provider}` (refunds whose lost submission answer was recognised
+//!   from a provider notification)
 
 use std::{future::Future, sync::OnceLock, time::Instant};
 

@@ -14,6 +14,7 @@
 //!   failed.
 
 pub mod compago;
+pub mod d24;
 pub mod http;
 pub mod json_decimal;
 pub mod unimplemented;
@@ -196,6 +197,19 @@ pub enum RefundLookup {
     Absent,
 }
 
+/// A refund the provider holds, read by the provider's own id: which payment it refunds and
+/// for how much. The gateway needs this when a webhook names a refund it has no id for: the
+/// answer to a submission was lost, and the refund has to be recognised by what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderRefundRecord {
+    /// The payment it refunds, as `PaymentRef::payment_id` names it.
+    pub payment_id: String,
+    /// Its amount in the payment's currency, in major units, when the provider says.
+    pub amount: Option<rust_decimal::Decimal>,
+    /// Its status, with the id it was read by as `provider_refund_id`.
+    pub observation: Observation,
+}
+
 /// Something a webhook told the gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookNotice {
@@ -254,6 +268,16 @@ pub trait Provider: Send + Sync + 'static {
     /// idempotency keys). Reconciliation re-submits only when this holds and the read-back
     /// proves the refund is absent.
     fn resubmit_is_safe(&self) -> bool;
+
+    /// Reads a refund by the provider's own id, with the payment it refunds and its amount
+    /// (see [`ProviderRefundRecord`]). `Ok(None)`: the provider holds no such refund, or
+    /// cannot look refunds up this way (the default).
+    async fn refund_by_provider_id(
+        &self,
+        _provider_refund_id: &str,
+    ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
+        Ok(None)
+    }
 
     /// Verifies and parses a webhook delivery. Pure.
     fn parse_webhook(

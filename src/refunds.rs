@@ -4,6 +4,8 @@
 //! - [`create`]: CreateRefund (idempotency, pre-checks, the atomic reservation, submission).
 //! - [`follow`]: learning what happened to a refund (SyncRefund, webhooks, the worker's
 //!   polling and reconciliation) and recording it.
+//! - [`link`]: recognising a refund whose submission answer was lost when the provider's
+//!   notification names it (D24).
 //! - [`payments`]: GetPayment and the amount left to refund.
 //! - [`watch`]: WatchRefund and WatchRefunds.
 //! - [`page_token`]: opaque, signed ListRefunds page tokens.
@@ -12,6 +14,7 @@ mod calls;
 mod create;
 mod fingerprint;
 mod follow;
+mod link;
 mod page_token;
 mod payments;
 mod watch;

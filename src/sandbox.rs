@@ -1,6 +1,6 @@
 //! Faithful HTTP simulators of the providers, for tests, sandbox mode and
 //! `refund-gateway sandbox`. They are served together on one listener, each under its own
-//! path prefix (`/compago`, later `/d24` and `/paymongo`), so one address serves them all and
+//! path prefix (`/compago`, `/d24`, later `/paymongo`), so one address serves them all and
 //! a provider account's base URL is `http://ADDR/{kind}`.
 //!
 //! Each simulator keeps its state in memory, starts from fixed fixtures, and has an admin API
@@ -19,6 +19,7 @@
 //! ```
 
 pub mod compago;
+pub mod d24;
 
 use std::{
     fmt::Write as _,
@@ -31,12 +32,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use self::compago::{COMPAGO_SANDBOX_API_KEY, CompagoSim};
+pub use self::d24::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim};
 use crate::providers::ProviderKind;
 
 /// The simulators and their shared state. Clones share the state.
 #[derive(Clone, Debug, Default)]
 pub struct Sandbox {
     pub compago: CompagoSim,
+    pub d24: D24Sim,
 }
 
 impl Sandbox {
@@ -44,6 +47,7 @@ impl Sandbox {
     pub fn new() -> Self {
         Self {
             compago: CompagoSim::new(),
+            d24: D24Sim::new(),
         }
     }
 
@@ -59,25 +63,29 @@ impl Sandbox {
     /// Whether a simulator exists for this provider yet.
     pub fn serves(kind: ProviderKind) -> bool {
         match kind {
-            ProviderKind::Compago => true,
-            ProviderKind::D24 | ProviderKind::PayMongo => false,
+            ProviderKind::Compago | ProviderKind::D24 => true,
+            ProviderKind::PayMongo => false,
         }
     }
 
-    /// The API key a provider's simulator accepts (for the gateway's sandbox accounts).
+    /// The API key a provider's simulator accepts (for the gateway's sandbox accounts); for
+    /// D24, the login (`X-Login`), whose signature secret is [`D24_SANDBOX_SECRET`].
     pub fn api_key(kind: ProviderKind) -> Option<&'static str> {
         match kind {
             ProviderKind::Compago => Some(COMPAGO_SANDBOX_API_KEY),
-            ProviderKind::D24 | ProviderKind::PayMongo => None,
+            ProviderKind::D24 => Some(D24_SANDBOX_LOGIN),
+            ProviderKind::PayMongo => None,
         }
     }
 
     /// Every simulator, each nested under its path prefix.
     pub fn router(&self) -> Router {
-        Router::new().nest(
-            Self::path_prefix(ProviderKind::Compago),
-            self.compago.router(),
-        )
+        Router::new()
+            .nest(
+                Self::path_prefix(ProviderKind::Compago),
+                self.compago.router(),
+            )
+            .nest(Self::path_prefix(ProviderKind::D24), self.d24.router())
     }
 
     /// Base URL paths, credentials and fixtures, for people.
@@ -194,20 +202,52 @@ fn describe_at(origin: &str) -> String {
             continue;
         }
         let _ = writeln!(out, "{name:<9} base_url = {base}");
-        if let Some(key) = Sandbox::api_key(kind) {
-            let _ = writeln!(out, "          api key  = {key}  (header x-api-key)");
+        match kind {
+            ProviderKind::D24 => {
+                let _ = writeln!(
+                    out,
+                    "          login    = {D24_SANDBOX_LOGIN}  (header X-Login)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          secret   = {D24_SANDBOX_SECRET}  (signs Authorization: D24 <hmac>)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          admin    = {base}/sandbox/deposits (GET, POST), {base}/sandbox/refunds (GET),"
+                );
+                let _ = writeln!(
+                    out,
+                    "                     {base}/sandbox/refunds/{{id}}/status (POST), {base}/sandbox/refunds/{{id}}/notify (POST),"
+                );
+                let _ = writeln!(
+                    out,
+                    "                     {base}/sandbox/stats, {base}/sandbox/notifications, {base}/sandbox/timing (GET, POST, DELETE),"
+                );
+                let _ = writeln!(
+                    out,
+                    "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
+                );
+            }
+            _ => {
+                if let Some(key) = Sandbox::api_key(kind) {
+                    let _ = writeln!(out, "          api key  = {key}  (header x-api-key)");
+                }
+                let _ = writeln!(
+                    out,
+                    "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
+                );
+                let _ = writeln!(
+                    out,
+                    "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
+                );
+            }
         }
-        let _ = writeln!(
-            out,
-            "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
-        );
-        let _ = writeln!(
-            out,
-            "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
-        );
     }
     let _ = writeln!(out);
     out.push_str(&compago::fixtures_table());
+    let _ = writeln!(out);
+    out.push_str(&d24::fixtures_table());
     out
 }
 
@@ -223,6 +263,9 @@ mod tests {
         assert!(text.contains(COMPAGO_SANDBOX_API_KEY));
         assert!(text.contains(compago::fixtures::CONFIRMED_500));
         assert!(text.contains(compago::fixtures::REVOKED_METHOD));
+        assert!(text.contains("base_url = /d24"), "{text}");
+        assert!(text.contains(D24_SANDBOX_LOGIN) && text.contains(D24_SANDBOX_SECRET));
+        assert!(text.contains(d24::fixtures::CARD_MXN_INVOICE));
     }
 
     /// Started on port 0, the sandbox answers on its base URL, and stops when asked.

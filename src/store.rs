@@ -163,6 +163,15 @@ pub trait RefundStore: Send + Sync + 'static {
         provider_refund_id: &str,
     ) -> Result<Option<Refund>, StoreError>;
 
+    /// Every refund of one payment through provider account `provider`, of any tenant,
+    /// oldest first. Used to recognise a refund whose submission answer was lost when the
+    /// provider later names it (D24 notifications).
+    async fn refunds_of_payment(
+        &self,
+        provider: &str,
+        payment_id: &str,
+    ) -> Result<Vec<Refund>, StoreError>;
+
     /// A tenant's refunds, newest first (by `created_at`, then `id`).
     async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError>;
 

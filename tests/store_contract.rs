@@ -147,6 +147,7 @@ contract_suite!(sqlite;
         claim_due_leases_due_refunds,
         find_by_provider_refund_id_is_scoped_to_the_account,
         held_amount_adds_up_holding_refunds_of_one_payment,
+        refunds_of_payment_lists_one_payment_at_one_account,
         count_by_status_counts_every_refund,
         ping_answers,
     ];
@@ -1341,6 +1342,36 @@ async fn held_amount_adds_up_holding_refunds_of_one_payment(store: Store) {
     assert_eq!(
         store.held_amount("compago", "pay-1", php).await.unwrap(),
         Money::new(0, php)
+    );
+}
+
+/// `refunds_of_payment` lists every refund of one payment at one provider account, of every
+/// tenant and status, oldest first; nothing of another payment or account.
+async fn refunds_of_payment_lists_one_payment_at_one_account(store: Store) {
+    let first = new_refund("acme", "d24", "300000001", 1_000);
+    let mut failed = new_refund("bravo", "d24", "300000001", 500);
+    failed.status = RefundStatus::Failed;
+    let mut later = new_refund("acme", "d24", "300000001", 200);
+    later.created_at = at(60);
+    later.updated_at = at(60);
+    for r in [
+        &later,
+        &first,
+        &failed,
+        &new_refund("acme", "d24", "300000002", 100),
+        &new_refund("acme", "compago", "300000001", 100),
+    ] {
+        record(&store, r).await;
+    }
+    let found = store.refunds_of_payment("d24", "300000001").await.unwrap();
+    assert_eq!(ids(&found), vec![first.id, failed.id, later.id]);
+    assert_eq!(found[1].status, RefundStatus::Failed);
+    assert!(
+        store
+            .refunds_of_payment("d24", "300000009")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

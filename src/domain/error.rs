@@ -36,6 +36,15 @@ pub mod reason {
     pub const PROVIDER_BAD_RESPONSE: &str = "PROVIDER_BAD_RESPONSE";
     /// The provider's answer contradicts the request (another payment, amount or currency).
     pub const PROVIDER_MISMATCH: &str = "PROVIDER_MISMATCH";
+    /// The provider refused the account's configuration (headers, clock, IP, refunds not
+    /// enabled): an operator must fix the provider account; no refund was made.
+    pub const PROVIDER_MISCONFIGURED: &str = "PROVIDER_MISCONFIGURED";
+    /// The merchant's balance at the provider cannot cover the refund (D24 803).
+    pub const PROVIDER_INSUFFICIENT_FUNDS: &str = "PROVIDER_INSUFFICIENT_FUNDS";
+    /// A refund of this payment needs a destination bank account (D24 non-card deposits).
+    pub const BANK_ACCOUNT_REQUIRED: &str = "BANK_ACCOUNT_REQUIRED";
+    /// The provider cancelled a refund it had accepted (a refund failure code).
+    pub const REFUND_CANCELED: &str = "REFUND_CANCELED";
     pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";

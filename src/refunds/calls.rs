@@ -8,7 +8,10 @@ use super::Refunds;
 use crate::{
     domain::{PaymentRef, Refund},
     metrics,
-    providers::{ProviderAccount, ProviderError, ProviderPayment, RefundLookup, SubmitOutcome},
+    providers::{
+        ProviderAccount, ProviderError, ProviderPayment, ProviderRefundRecord, RefundLookup,
+        SubmitOutcome,
+    },
 };
 
 fn read_outcome<T>(result: &Result<T, ProviderError>) -> &'static str {
@@ -85,6 +88,27 @@ impl Refunds {
         metrics::provider_call(
             &account.name,
             "fetch_refund",
+            read_outcome(&result),
+            started,
+        );
+        result
+    }
+
+    pub(super) async fn call_refund_by_provider_id(
+        &self,
+        account: &ProviderAccount,
+        provider_refund_id: &str,
+    ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
+        let span = tracing::info_span!("provider.refund_by_provider_id", provider = %account.name, provider_refund_id);
+        let started = Instant::now();
+        let result = account
+            .provider
+            .refund_by_provider_id(provider_refund_id)
+            .instrument(span)
+            .await;
+        metrics::provider_call(
+            &account.name,
+            "refund_by_provider_id",
             read_outcome(&result),
             started,
         );

@@ -345,7 +345,7 @@ impl Refunds {
         Err(busy())
     }
 
-    async fn reload(&self, id: &RefundId) -> Result<Refund, ApiError> {
+    pub(super) async fn reload(&self, id: &RefundId) -> Result<Refund, ApiError> {
         self.inner
             .store
             .get_refund(id)
@@ -420,7 +420,23 @@ impl Refunds {
                     .filter(|r| r.provider == account.name);
             }
             let Some(refund) = refund else {
-                tracing::warn!(provider = %account.name, provider_refund_id, "webhook names a refund the gateway does not know; ignored");
+                match &notice {
+                    // An id the gateway never learnt may be a refund whose submission answer
+                    // was lost: recognise it by payment and amount (link.rs, which logs what
+                    // it cannot link).
+                    WebhookNotice::Refetch { provider_refund_id } => {
+                        if self
+                            .link_unknown(&account, provider_refund_id)
+                            .await?
+                            .is_some()
+                        {
+                            known += 1;
+                        }
+                    }
+                    WebhookNotice::Observed { .. } => {
+                        tracing::warn!(provider = %account.name, provider_refund_id, "webhook names a refund the gateway does not know; ignored");
+                    }
+                }
                 continue;
             };
             known += 1;
@@ -457,7 +473,7 @@ pub enum WebhookFailure {
     Retry(String),
 }
 
-fn busy() -> ApiError {
+pub(super) fn busy() -> ApiError {
     ApiError::new(
         ErrorCode::Aborted,
         reason::INTERNAL,

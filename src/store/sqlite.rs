@@ -220,6 +220,24 @@ impl RefundStore for SqliteStore {
         row.as_ref().map(refund_from_row).transpose()
     }
 
+    async fn refunds_of_payment(
+        &self,
+        provider: &str,
+        payment_id: &str,
+    ) -> Result<Vec<Refund>, StoreError> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = ? AND payment_id = ? \
+             ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(provider)
+            .bind(payment_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
     async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
         sql.push(REFUND_COLUMNS)

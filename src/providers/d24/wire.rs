@@ -1,0 +1,1397 @@
+//! D24's wire format (PROVIDERS.md section 1, seeds S001 and S003): the JSON bodies, the
+//! refund and deposit status words and what they mean for the gateway, the error codes, and
+//! the amount conversions. No I/O.
+//!
+//! Facts that shape these types:
+//! - amounts are decimal major units (`505.95` MXN, `1500` CLP), read and written exactly;
+//! - `refund_id` is an integer for bank/cash refunds and a string for card refunds, and a
+//!   card rejection's `reason_code` is a string or a number: both are kept as text;
+//! - the status read-back has no `refund_id` and may omit `amount` (the PENDING example);
+//! - error bodies come flat (`{"code", "description", "type"}`) or nested
+//!   (`{"error": {"code", "message"}}`), with the code a number or a string.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{
+    domain::{
+        self, BankAccountType, Currency, ErrorCode, Money, Observation, Refund, RefundFailure,
+        RefundStatus, reason,
+    },
+    providers::{ProviderPayment, ProviderRefundRecord, json_decimal},
+};
+
+/// The longest `invoice_id` D24 accepts (D24-RC).
+pub const MAX_INVOICE_ID: usize = 128;
+/// The longest `comments` D24 accepts (D24-RC).
+pub const MAX_COMMENTS: usize = 200;
+/// D24 amounts have at most two decimals (D24-RCREF).
+pub const MAX_DECIMALS: u32 = 2;
+
+// === ids ===
+
+/// An id D24 writes as a JSON number or a JSON string (`168284`, `"80000001"`), kept as text.
+/// Only ASCII letters, digits, `-` and `_` (at most 64) are accepted, since the id goes into a
+/// URL path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RefundIdText(pub String);
+
+/// Whether a text can be a D24 refund id (and so a URL path segment).
+pub fn is_refund_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Signed(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RefundIdText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = match NumberOrText::deserialize(deserializer)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Signed(_) => {
+                return Err(serde::de::Error::custom("a refund id cannot be negative"));
+            }
+            NumberOrText::Text(t) => t,
+        };
+        if is_refund_id(&text) {
+            Ok(Self(text))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{text:?} is not a usable refund id"
+            )))
+        }
+    }
+}
+
+/// A code D24 writes as a number or a string (`"1"`, `1`), kept as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeText(pub String);
+
+impl<'de> Deserialize<'de> for CodeText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(match NumberOrText::deserialize(deserializer)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Signed(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        }))
+    }
+}
+
+// === create refund ===
+
+/// `POST /v3/refunds`. `amount` is always sent: left out, D24 refunds the whole deposit,
+/// which after a partial refund is more than is left.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefundRequest<'a> {
+    pub deposit_id: u64,
+    pub invoice_id: &'a str,
+    /// Major units, exactly the refund's digits (`500.00`, `1500`).
+    #[serde(with = "json_decimal")]
+    pub amount: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<BankAccount<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_url: Option<&'a str>,
+}
+
+/// The destination of a non-card refund. `bank_code` is sent as a string, as the official
+/// Java SDK models it (the docs' example shows a number).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BankAccount<'a> {
+    pub beneficiary: &'a str,
+    pub bank_code: &'a str,
+    pub branch: &'a str,
+    pub account_number: &'a str,
+    pub account_type: &'static str,
+}
+
+impl<'a> BankAccount<'a> {
+    pub fn of(account: &'a domain::BankAccount) -> Self {
+        Self {
+            beneficiary: &account.beneficiary,
+            bank_code: &account.bank_code,
+            branch: &account.branch,
+            account_number: &account.account_number,
+            account_type: match account.account_type {
+                BankAccountType::Saving => "SAVING",
+                BankAccountType::Checking => "CHECKING",
+            },
+        }
+    }
+}
+
+impl<'a> RefundRequest<'a> {
+    /// The request for `refund`: the deposit from `payment_id` (already checked to be a
+    /// positive integer, see [`deposit_id`]), the amount in major units, the description as
+    /// `comments`.
+    pub fn for_refund(
+        refund: &'a Refund,
+        deposit_id: u64,
+        notification_url: Option<&'a str>,
+    ) -> Self {
+        let comments = refund.description.as_str();
+        Self {
+            deposit_id,
+            invoice_id: &refund.payment.invoice_id,
+            amount: refund.amount.to_major(),
+            bank_account: refund.bank_account.as_ref().map(BankAccount::of),
+            comments: (!comments.is_empty()).then_some(comments),
+            notification_url,
+        }
+    }
+}
+
+/// A `payment_id` as a D24 `deposit_id`: digits only, positive, no sign or leading zeros.
+pub fn deposit_id(payment_id: &str) -> Option<u64> {
+    if payment_id.is_empty()
+        || !payment_id.bytes().all(|b| b.is_ascii_digit())
+        || payment_id.starts_with('0')
+    {
+        return None;
+    }
+    payment_id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0 && i64::try_from(*id).is_ok())
+}
+
+/// The answer to a refund creation: `{refund_id}` for bank/cash deposits; the id, the deposit
+/// and `refund_info` for card deposits (S003).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RefundResponse {
+    pub refund_id: RefundIdText,
+    #[serde(default)]
+    pub deposit_id: Option<u64>,
+    #[serde(default)]
+    pub merchant_invoice_id: Option<String>,
+    #[serde(default)]
+    pub refund_info: Option<RefundInfo>,
+}
+
+/// A card refund's immediate result (S003, JSDK `RefundInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RefundInfo {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub reason_code: Option<CodeText>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub payment_method_name: Option<String>,
+    #[serde(default, with = "json_decimal::option")]
+    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// `refund_info.result` of a card refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CardResult {
+    /// Created; the money goes back to the card soon.
+    Success,
+    /// Processed asynchronously; a notification follows.
+    InProgress,
+    /// Rejected; `reason` and `reason_code` say why.
+    Rejected,
+}
+
+impl CardResult {
+    pub const ALL: [CardResult; 3] = [Self::Success, Self::InProgress, Self::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "SUCCESS",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == word)
+    }
+
+    /// What the result means for the refund. A REJECTED card refund exists at D24 and
+    /// failed: it is an accepted submission that ends FAILED, not an error.
+    pub fn refund_status(self) -> RefundStatus {
+        match self {
+            Self::Success => RefundStatus::Succeeded,
+            Self::InProgress => RefundStatus::Processing,
+            Self::Rejected => RefundStatus::Failed,
+        }
+    }
+}
+
+impl RefundResponse {
+    /// Why this answer is not about `refund`: another deposit, amount or currency.
+    pub fn mismatches(&self, refund: &Refund, deposit_id: u64) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Some(answered) = self.deposit_id
+            && answered != deposit_id
+        {
+            found.push(format!("deposit_id {answered} instead of {deposit_id}"));
+        }
+        if let Some(info) = &self.refund_info {
+            if let Some(amount) = info.amount
+                && !same_amount(amount, refund.amount)
+            {
+                found.push(format!(
+                    "amount {amount} instead of {}",
+                    refund.amount.to_major()
+                ));
+            }
+            if let Some(currency) = &info.currency
+                && currency != refund.amount.currency.code()
+            {
+                found.push(format!(
+                    "currency {currency:?} instead of {}",
+                    refund.amount.currency
+                ));
+            }
+        }
+        found
+    }
+
+    /// What the answer says about `refund`. A card answer carries its result; a bank/cash
+    /// answer (`{refund_id}` only) means D24 took the refund and completes it later. An
+    /// unknown or missing card result is taken as "in progress": the refund exists, and
+    /// reading it back tells the rest.
+    pub fn observe(&self, refund: &Refund, deposit_id: u64) -> Observation {
+        let info = self.refund_info.as_ref();
+        let word = info.and_then(|i| i.result.clone());
+        let result = word.as_deref().and_then(CardResult::parse);
+        let mut status = result.map_or(RefundStatus::Processing, CardResult::refund_status);
+        let mut failure = None;
+        if result == Some(CardResult::Rejected) {
+            let reason_text = info.and_then(|i| i.reason.clone()).unwrap_or_default();
+            let code = info
+                .and_then(|i| i.reason_code.clone())
+                .map_or_else(|| "REJECTED".to_owned(), |c| c.0);
+            failure = Some(
+                RefundFailure::new(
+                    reason::PROVIDER_DECLINED,
+                    if reason_text.is_empty() {
+                        "D24 rejected the card refund".to_owned()
+                    } else {
+                        format!("D24 rejected the card refund: {reason_text}")
+                    },
+                )
+                .with_provider(code, reason_text),
+            );
+        }
+        let mismatches = self.mismatches(refund, deposit_id);
+        if !mismatches.is_empty() {
+            status = RefundStatus::RequiresReview;
+            failure = Some(mismatch_failure(
+                &mismatches,
+                deposit_id,
+                "200",
+                format!(
+                    "refund_id={} deposit_id={:?} result={:?}",
+                    self.refund_id.0, self.deposit_id, word
+                ),
+            ));
+        }
+        Observation {
+            status,
+            provider_refund_id: Some(self.refund_id.0.clone()),
+            provider_status: word,
+            failure,
+        }
+    }
+}
+
+fn mismatch_failure(
+    mismatches: &[String],
+    deposit_id: u64,
+    provider_code: &str,
+    provider_message: String,
+) -> RefundFailure {
+    RefundFailure::new(
+        reason::PROVIDER_MISMATCH,
+        format!(
+            "D24's answer does not match the refund: {}; check deposit {deposit_id} at D24 \
+             before doing anything else",
+            mismatches.join(", ")
+        ),
+    )
+    .with_provider(provider_code, provider_message)
+}
+
+/// Whether a D24 amount (major units) is exactly `money`.
+pub fn same_amount(amount: Decimal, money: Money) -> bool {
+    Money::from_major(amount, money.currency).is_ok_and(|m| m == money)
+}
+
+// === refund status ===
+
+/// `GET /v3/refunds/{refund_id}` (D24-RS, JSDK `RefundStatusResponse`). No `refund_id`;
+/// `amount` may be missing. Unknown fields are ignored (D24 may add some).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RefundStatusResponse {
+    #[serde(default)]
+    pub deposit_id: Option<u64>,
+    #[serde(default)]
+    pub merchant_invoice_id: Option<String>,
+    pub status: String,
+    #[serde(default, with = "json_decimal::option")]
+    pub amount: Option<Decimal>,
+}
+
+/// A refund's status at D24 (D24-RFLOW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundState {
+    /// Created, waiting to be processed; can still be cancelled.
+    Pending,
+    /// D24 needs corrected details; back to PENDING once fixed.
+    IncorrectDetails,
+    /// Sent to the bank; can no longer be cancelled.
+    Delivered,
+    /// Confirmed by the bank. Not irreversible: a bank may still reject it later.
+    Completed,
+    /// Rejected by the bank.
+    Rejected,
+    /// Cancelled by the merchant.
+    Cancelled,
+}
+
+impl RefundState {
+    pub const ALL: [RefundState; 6] = [
+        Self::Pending,
+        Self::IncorrectDetails,
+        Self::Delivered,
+        Self::Completed,
+        Self::Rejected,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::IncorrectDetails => "INCORRECT_DETAILS",
+            Self::Delivered => "DELIVERED",
+            Self::Completed => "COMPLETED",
+            Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// The refund's status in the gateway's terms (PROVIDERS.md section 4).
+    pub fn refund_status(self) -> RefundStatus {
+        match self {
+            Self::Pending | Self::IncorrectDetails | Self::Delivered => RefundStatus::Processing,
+            Self::Completed => RefundStatus::Succeeded,
+            Self::Rejected => RefundStatus::Failed,
+            Self::Cancelled => RefundStatus::Canceled,
+        }
+    }
+
+    /// The failure recorded with a refund in this status.
+    pub fn failure(self) -> Option<RefundFailure> {
+        match self {
+            Self::Rejected => Some(
+                RefundFailure::new(
+                    reason::PROVIDER_DECLINED,
+                    "D24 reports the refund REJECTED (by the bank); nothing was refunded",
+                )
+                .with_provider("REJECTED", ""),
+            ),
+            Self::Cancelled => Some(
+                RefundFailure::new(
+                    reason::REFUND_CANCELED,
+                    "D24 reports the refund CANCELLED by the merchant; nothing was refunded",
+                )
+                .with_provider("CANCELLED", ""),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl RefundStatusResponse {
+    /// The status as the gateway records it, for the refund D24 knows as
+    /// `provider_refund_id`. An unknown status word is refused (it could mean anything).
+    pub fn observe_status(&self, provider_refund_id: &str) -> Result<Observation, String> {
+        let state = RefundState::parse(&self.status).ok_or_else(|| {
+            format!(
+                "refund {provider_refund_id} has an unknown status {:?}",
+                self.status
+            )
+        })?;
+        Ok(Observation {
+            status: state.refund_status(),
+            provider_refund_id: Some(provider_refund_id.to_owned()),
+            provider_status: Some(state.as_str().to_owned()),
+            failure: state.failure(),
+        })
+    }
+
+    /// Why this read-back is not about `refund`: another deposit, another amount.
+    pub fn mismatches(&self, refund: &Refund, deposit_id: u64) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Some(answered) = self.deposit_id
+            && answered != deposit_id
+        {
+            found.push(format!("deposit_id {answered} instead of {deposit_id}"));
+        }
+        if let Some(amount) = self.amount
+            && !same_amount(amount, refund.amount)
+        {
+            found.push(format!(
+                "amount {amount} instead of {}",
+                refund.amount.to_major()
+            ));
+        }
+        found
+    }
+
+    /// What the read-back says about `refund`: its status, or REQUIRES_REVIEW with a
+    /// `PROVIDER_MISMATCH` failure when it is about another deposit or amount.
+    pub fn observe_refund(
+        &self,
+        refund: &Refund,
+        deposit_id: u64,
+        provider_refund_id: &str,
+    ) -> Result<Observation, String> {
+        let mut obs = self.observe_status(provider_refund_id)?;
+        let mismatches = self.mismatches(refund, deposit_id);
+        if !mismatches.is_empty() {
+            obs.status = RefundStatus::RequiresReview;
+            obs.failure = Some(mismatch_failure(
+                &mismatches,
+                deposit_id,
+                "200",
+                format!(
+                    "deposit_id={:?} status={} amount={:?}",
+                    self.deposit_id, self.status, self.amount
+                ),
+            ));
+        }
+        Ok(obs)
+    }
+
+    /// The refund as a record the gateway can recognise a lost submission by.
+    pub fn record(&self, provider_refund_id: &str) -> Result<ProviderRefundRecord, String> {
+        let deposit_id = self
+            .deposit_id
+            .ok_or_else(|| format!("refund {provider_refund_id} has no deposit_id"))?;
+        Ok(ProviderRefundRecord {
+            payment_id: deposit_id.to_string(),
+            amount: self.amount,
+            observation: self.observe_status(provider_refund_id)?,
+        })
+    }
+}
+
+// === deposits ===
+
+/// `GET /v3/deposits/{deposit_id}` (JSDK `DepositStatusResponse`); the fields the gateway
+/// uses. `local_amount` is the deposit's amount in `currency`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Deposit {
+    #[serde(default)]
+    pub deposit_id: Option<u64>,
+    #[serde(default)]
+    pub invoice_id: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    pub currency: String,
+    #[serde(default, with = "json_decimal::option")]
+    pub usd_amount: Option<Decimal>,
+    #[serde(with = "json_decimal")]
+    pub local_amount: Decimal,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub payment_type: Option<String>,
+    pub status: String,
+}
+
+/// A deposit's status at D24 (D24-DFLOW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DepositState {
+    /// Hosted flow, link not opened yet.
+    Created,
+    /// Waiting for the payer.
+    Pending,
+    /// Anti-fraud hold.
+    ForReview,
+    /// Released early on request; the payer has not paid yet.
+    EarlyReleased,
+    Expired,
+    Cancelled,
+    /// Paid. The only refundable status.
+    Completed,
+}
+
+impl DepositState {
+    pub const ALL: [DepositState; 7] = [
+        Self::Created,
+        Self::Pending,
+        Self::ForReview,
+        Self::EarlyReleased,
+        Self::Expired,
+        Self::Cancelled,
+        Self::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Pending => "PENDING",
+            Self::ForReview => "FOR_REVIEW",
+            Self::EarlyReleased => "EARLY_RELEASED",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+            Self::Completed => "COMPLETED",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    pub fn payment_status(self) -> domain::PaymentStatus {
+        match self {
+            Self::Created | Self::Pending | Self::ForReview | Self::EarlyReleased => {
+                domain::PaymentStatus::Pending
+            }
+            Self::Expired | Self::Cancelled => domain::PaymentStatus::Canceled,
+            Self::Completed => domain::PaymentStatus::Captured,
+        }
+    }
+}
+
+/// A deposit status word in the gateway's terms. `DECLINED` (a creation that failed) is
+/// FAILED; any word not documented is PENDING: not refundable until D24 says COMPLETED.
+pub fn deposit_payment_status(word: &str) -> domain::PaymentStatus {
+    match DepositState::parse(word) {
+        Some(state) => state.payment_status(),
+        None if word == "DECLINED" => domain::PaymentStatus::Failed,
+        None => domain::PaymentStatus::Pending,
+    }
+}
+
+/// Whether a deposit's `payment_type` is a card: card refunds go back to the card, every
+/// other method needs a destination bank account.
+pub fn is_card_type(payment_type: &str) -> bool {
+    matches!(
+        payment_type.to_ascii_uppercase().as_str(),
+        "CREDIT_CARD" | "DEBIT_CARD" | "CARD" | "PREPAID_CARD"
+    )
+}
+
+/// Converts a D24 amount (major units) into money, exactly: `505.95` MXN is 50595 centavos,
+/// `1500` CLP is 1500 pesos. Amounts that are not positive, not a whole number of the
+/// currency's minor units, in an unknown currency, or with more than two decimals are
+/// refused.
+pub fn money(amount: Decimal, currency: &str) -> Result<Money, String> {
+    let currency = Currency::parse(currency)
+        .map_err(|e| format!("currency {currency:?} is not usable: {e}"))?;
+    if amount <= Decimal::ZERO {
+        return Err(format!("amount {amount} {currency} is not positive"));
+    }
+    if amount.normalize().scale() > MAX_DECIMALS {
+        return Err(format!(
+            "amount {amount} {currency} has more than {MAX_DECIMALS} decimals"
+        ));
+    }
+    Money::from_major(amount, currency).map_err(|e| format!("amount {amount} {currency}: {e}"))
+}
+
+impl Deposit {
+    /// The deposit in the gateway's terms. D24 does not report refunds on the deposit, so
+    /// `refunded` is unknown; the gateway's own refunds count instead.
+    pub fn to_provider_payment(&self) -> Result<ProviderPayment, String> {
+        Ok(ProviderPayment {
+            status: deposit_payment_status(&self.status),
+            provider_status: self.status.clone(),
+            amount: money(self.local_amount, &self.currency)?,
+            refunded: None,
+            needs_bank_account: self
+                .payment_type
+                .as_deref()
+                .is_some_and(|t| !is_card_type(t)),
+        })
+    }
+}
+
+// === notifications ===
+
+/// What D24 POSTs to `notification_url` on each status change of a refund: its id only,
+/// unsigned (D24-RN). The gateway re-reads the refund; the body is not trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Notification {
+    pub refund_id: RefundIdText,
+}
+
+// === errors ===
+
+/// A D24 error answer, from either shape:
+/// `{"code": 802, "description": "…", "type": "INVALID_AMOUNT_TO_REFUND"}` or
+/// `{"error": {"code": "208", "message": "…", "details": …}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The numeric code, when there is one.
+    pub code: Option<u32>,
+    /// The `type` constant, when there is one.
+    pub kind: Option<String>,
+    /// `description` or `message` (empty when neither).
+    pub message: String,
+}
+
+/// Reads an error body in either shape; `None` when the body is neither.
+pub fn parse_error(body: &str) -> Option<ErrorBody> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let object = value.as_object()?;
+    let inner = match object.get("error") {
+        Some(serde_json::Value::Object(nested)) => nested,
+        _ => object,
+    };
+    let code = match inner.get("code") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let text = |key: &str| inner.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let kind = text("type");
+    let message = text("description").or_else(|| text("message"));
+    if code.is_none() && kind.is_none() && message.is_none() {
+        return None;
+    }
+    Some(ErrorBody {
+        code,
+        kind,
+        message: message.unwrap_or_default(),
+    })
+}
+
+/// One documented D24 error code (D24-CODES, D24-RCODES, S001/S003).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeInfo {
+    pub code: u32,
+    /// The HTTP status D24 answers it with.
+    pub http_status: u16,
+    /// The `type` constant.
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+/// The error codes of the refund and deposit-status endpoints. 201-203 come from the KYC
+/// API table, which shares the numbering; 208's HTTP status is not documented (404 assumed).
+pub const CODES: &[CodeInfo] = &[
+    code(100, 401, "INVALID_CREDENTIALS", "Invalid credentials"),
+    code(
+        101,
+        400,
+        "MISSING_REQUIRED_HEADER",
+        "Missing or badly formatted header",
+    ),
+    code(102, 400, "INVALID_SIGNATURE", "Invalid signature"),
+    code(
+        103,
+        400,
+        "INVALID_DATE_RANGE",
+        "X-Date header value out of valid range",
+    ),
+    code(
+        104,
+        400,
+        "IDEMPOTENCY_KEY_ALREADY_USED",
+        "Idempotency key has been already used",
+    ),
+    code(105, 400, "EMPTY_HEADER_VALUE", "Empty header value"),
+    code(200, 405, "METHOD_NOT_ALLOWED", "Method not allowed"),
+    code(201, 401, "INVALID_IP", "Invalid IP address"),
+    code(202, 400, "INVALID_REQUEST_BODY", "Invalid request body"),
+    code(203, 403, "FORBIDDEN_MERCHANT", "Forbidden merchant"),
+    code(208, 404, "RESOURCE_NOT_FOUND", "Resource not found"),
+    code(800, 400, "REFUND_NOT_ENABLED", "Refunds are not enabled"),
+    code(801, 400, "DEPOSIT_NOT_COMPLETED", "Deposit not completed"),
+    code(
+        802,
+        400,
+        "INVALID_AMOUNT_TO_REFUND",
+        "Amount to refund not valid",
+    ),
+    code(803, 400, "INSUFFICIENT_FUNDS", "Insufficient funds"),
+    code(
+        804,
+        400,
+        "MISSING_BANK_ACCOUNT",
+        "Missing bank account information",
+    ),
+    code(
+        805,
+        400,
+        "ERROR_IN_REFUND",
+        "Error, the refund was not processed.",
+    ),
+];
+
+const fn code(
+    code: u32,
+    http_status: u16,
+    kind: &'static str,
+    description: &'static str,
+) -> CodeInfo {
+    CodeInfo {
+        code,
+        http_status,
+        kind,
+        description,
+    }
+}
+
+/// The documented code, if `code` is one.
+pub fn code_info(code: u32) -> Option<&'static CodeInfo> {
+    CODES.iter().find(|c| c.code == code)
+}
+
+/// The code D24 answers a reused `X-Idempotency-Key` with.
+pub const IDEMPOTENCY_KEY_ALREADY_USED: u32 = 104;
+
+/// What a D24 error code means for the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeMeaning {
+    /// 104: this idempotency key was used before, so an earlier attempt with it reached
+    /// D24. Never a failure: the outcome of that attempt is what counts.
+    KeyAlreadyUsed,
+    /// D24 refused the request; nothing was created.
+    Refused {
+        code: ErrorCode,
+        reason: &'static str,
+        /// What it means for the operator or the caller.
+        explanation: &'static str,
+    },
+}
+
+/// The meaning of every code. Configuration problems (100-103, 105, 200, 201, 203, 800) are
+/// FAILED_PRECONDITION: an operator has to fix the provider account; they are never a failed
+/// refund. Unknown codes are a plain refusal.
+pub fn meaning(code: u32) -> CodeMeaning {
+    use ErrorCode::{FailedPrecondition, InvalidArgument, NotFound};
+    let refused = |code, reason, explanation| CodeMeaning::Refused {
+        code,
+        reason,
+        explanation,
+    };
+    match code {
+        IDEMPOTENCY_KEY_ALREADY_USED => CodeMeaning::KeyAlreadyUsed,
+        100 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_AUTHENTICATION_FAILED,
+            "D24 refused the login (X-Login) of this provider account as invalid or inactive; \
+             check its login",
+        ),
+        102 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_AUTHENTICATION_FAILED,
+            "D24 refused the request signature; check the secret_key of this provider account",
+        ),
+        101 | 105 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "D24 refused the request headers as missing, malformed or empty; check the \
+             provider account and any proxy in between",
+        ),
+        103 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "D24 refused X-Date as out of its window; check the gateway host's clock",
+        ),
+        200 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "D24 refused the HTTP method; check the base_url of this provider account",
+        ),
+        201 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "D24 refused the gateway's IP address; whitelist it in the D24 Merchant Panel",
+        ),
+        203 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "D24 does not allow this merchant to use the API",
+        ),
+        800 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_MISCONFIGURED,
+            "refunds are not enabled for this D24 merchant account",
+        ),
+        202 => refused(
+            InvalidArgument,
+            reason::PROVIDER_DECLINED,
+            "D24 could not read the refund request",
+        ),
+        208 => refused(
+            NotFound,
+            reason::PAYMENT_NOT_FOUND,
+            "D24 has no deposit with this deposit_id and invoice_id",
+        ),
+        801 => refused(
+            FailedPrecondition,
+            reason::PAYMENT_NOT_REFUNDABLE,
+            "the deposit is not COMPLETED at D24; only completed deposits can be refunded",
+        ),
+        802 => refused(
+            FailedPrecondition,
+            reason::AMOUNT_EXCEEDS_REFUNDABLE,
+            "D24 refused the amount: it is more than is left to refund of the deposit",
+        ),
+        803 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_INSUFFICIENT_FUNDS,
+            "the merchant's D24 balance cannot cover this refund",
+        ),
+        804 => refused(
+            InvalidArgument,
+            reason::BANK_ACCOUNT_REQUIRED,
+            "D24 needs a bank_account to refund this deposit",
+        ),
+        805 => refused(
+            FailedPrecondition,
+            reason::PROVIDER_DECLINED,
+            "D24 did not process the refund (check it in the D24 Merchant Panel)",
+        ),
+        _ => refused(
+            InvalidArgument,
+            reason::PROVIDER_DECLINED,
+            "D24 refused the request",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, str::FromStr};
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{PaymentRef, RefundId, RefundReason, Submission, TenantId};
+
+    /// S003: the card example answer (`refund_id` a string).
+    const S003_CARD_SUCCESS: &str = r#"{
+        "refund_id": "80000001",
+        "deposit_id": 300604089,
+        "merchant_invoice_id": "test766106146",
+        "refund_info": {
+            "type": "CREDIT_CARD",
+            "result": "SUCCESS",
+            "payment_method": "AE",
+            "payment_method_name": "American Express",
+            "amount": 505.95,
+            "currency": "MXN",
+            "created_at": "2021-02-05 22:10:45"
+        }
+    }"#;
+
+    /// S001: the card IN_PROGRESS answer.
+    const S001_CARD_IN_PROGRESS: &str = r#"{"refund_id":"80000001","deposit_id":300604089,"merchant_invoice_id":"test766106146","refund_info": {"type":"CREDIT_CARD","result":"IN_PROGRESS","reason":"Check refund status or await its notification","payment_method":"AE","payment_method_name":"American Express","amount":505.95,"currency":"MXN","created_at":"2021-02-05 22:10:45" }}"#;
+
+    /// S001/S003: the bank/cash answer (`refund_id` a number).
+    const S003_CASH: &str = r#"{"refund_id":168284}"#;
+
+    /// D24-RS: a status read-back with an amount.
+    const RS_COMPLETED: &str = r#"{"deposit_id":300533569,"merchant_invoice_id":"84044","status":"COMPLETED","amount":100.00}"#;
+
+    /// D24-RS: the PENDING example, without an amount.
+    const RS_PENDING: &str =
+        r#"{"deposit_id":300533569,"merchant_invoice_id":"84044","status":"PENDING"}"#;
+
+    fn mxn(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("MXN").unwrap())
+    }
+
+    fn refund(deposit: &str, amount: Money) -> Refund {
+        let now = Utc::now();
+        Refund {
+            id: RefundId::generate(),
+            tenant: TenantId::new("t"),
+            request_id: "r".into(),
+            provider: "d24".into(),
+            payment: PaymentRef {
+                payment_id: deposit.into(),
+                payment_method_id: String::new(),
+                invoice_id: "test766106146".into(),
+            },
+            amount,
+            status: RefundStatus::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: RefundReason::Other,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            bank_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            submission: Submission::Sending,
+            next_check_at: None,
+            check_attempts: 0,
+        }
+    }
+
+    /// S003's card SUCCESS answer parses (string id, exact amount) and is a success.
+    #[test]
+    fn card_success_parses_and_succeeds() {
+        let answer: RefundResponse = serde_json::from_str(S003_CARD_SUCCESS).unwrap();
+        assert_eq!(answer.refund_id.0, "80000001");
+        let info = answer.refund_info.as_ref().unwrap();
+        assert_eq!(info.amount, Some(Decimal::from_str("505.95").unwrap()));
+        assert_eq!(info.kind.as_deref(), Some("CREDIT_CARD"));
+        let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+        assert_eq!(
+            obs,
+            Observation {
+                status: RefundStatus::Succeeded,
+                provider_refund_id: Some("80000001".into()),
+                provider_status: Some("SUCCESS".into()),
+                failure: None,
+            }
+        );
+    }
+
+    /// S001's IN_PROGRESS answer is PROCESSING.
+    #[test]
+    fn card_in_progress_is_processing() {
+        let answer: RefundResponse = serde_json::from_str(S001_CARD_IN_PROGRESS).unwrap();
+        let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+        assert_eq!(obs.status, RefundStatus::Processing);
+        assert_eq!(obs.provider_status.as_deref(), Some("IN_PROGRESS"));
+        assert_eq!(obs.failure, None);
+    }
+
+    /// A REJECTED card answer is an accepted refund that FAILED, with the reason and the
+    /// reason code (string or number) kept.
+    #[test]
+    fn card_rejected_fails_with_reason_code() {
+        for (code_json, code) in [(r#""1""#, "1"), ("57", "57")] {
+            let json = format!(
+                r#"{{"refund_id":"80000002","deposit_id":300604089,"refund_info":{{"type":"CREDIT_CARD","result":"REJECTED","reason":"Card expired","reason_code":{code_json},"amount":505.95,"currency":"MXN"}}}}"#
+            );
+            let answer: RefundResponse = serde_json::from_str(&json).unwrap();
+            let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+            assert_eq!(obs.status, RefundStatus::Failed);
+            let failure = obs.failure.unwrap();
+            assert_eq!(failure.code, reason::PROVIDER_DECLINED);
+            assert_eq!(failure.provider_code, code);
+            assert_eq!(failure.provider_message, "Card expired");
+            assert!(failure.message.contains("Card expired"));
+        }
+    }
+
+    /// The bank/cash answer (`{refund_id}` as a number) is PROCESSING with the id as text.
+    #[test]
+    fn cash_answer_is_processing() {
+        let answer: RefundResponse = serde_json::from_str(S003_CASH).unwrap();
+        assert_eq!(answer.refund_id.0, "168284");
+        let obs = answer.observe(&refund("300533646", mxn(10000)), 300533646);
+        assert_eq!(obs.status, RefundStatus::Processing);
+        assert_eq!(obs.provider_refund_id.as_deref(), Some("168284"));
+        assert_eq!(obs.provider_status, None);
+        assert_eq!(obs.failure, None);
+    }
+
+    /// An answer about another deposit, amount or currency needs review.
+    #[test]
+    fn mismatching_create_answers_need_review() {
+        let r = refund("300604089", mxn(50595));
+        for (json, needle) in [
+            (
+                S003_CARD_SUCCESS.replace("300604089", "300604090"),
+                "deposit_id 300604090",
+            ),
+            (
+                S003_CARD_SUCCESS.replace("505.95", "505.96"),
+                "amount 505.96",
+            ),
+            (
+                S003_CARD_SUCCESS.replace(r#""MXN""#, r#""USD""#),
+                "currency \"USD\"",
+            ),
+        ] {
+            let answer: RefundResponse = serde_json::from_str(&json).unwrap();
+            let obs = answer.observe(&r, 300604089);
+            assert_eq!(obs.status, RefundStatus::RequiresReview, "{json}");
+            let failure = obs.failure.unwrap();
+            assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
+            assert!(failure.message.contains(needle), "{}", failure.message);
+        }
+    }
+
+    /// Ids that cannot be one (negative, empty, unsafe in a path, fractional) do not parse.
+    #[test]
+    fn bad_refund_ids_do_not_parse() {
+        for json in [
+            r#"{"refund_id":-1}"#,
+            r#"{"refund_id":""}"#,
+            r#"{"refund_id":"../x"}"#,
+            r#"{"refund_id":"a b"}"#,
+            r#"{"refund_id":1.5}"#,
+            r#"{"refund_id":null}"#,
+            r#"{}"#,
+            r#"{"code":802,"description":"Amount to refund not valid"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<RefundResponse>(json).is_err(),
+                "{json}"
+            );
+        }
+    }
+
+    /// Status read-backs parse with and without an amount, and every status maps.
+    #[test]
+    fn status_bodies_parse_with_and_without_amount() {
+        let completed: RefundStatusResponse = serde_json::from_str(RS_COMPLETED).unwrap();
+        assert_eq!(completed.amount, Some(Decimal::from_str("100.00").unwrap()));
+        assert_eq!(completed.merchant_invoice_id.as_deref(), Some("84044"));
+        let pending: RefundStatusResponse = serde_json::from_str(RS_PENDING).unwrap();
+        assert_eq!(pending.amount, None);
+        let r = refund("300533569", mxn(10000));
+        let obs = completed.observe_refund(&r, 300533569, "168284").unwrap();
+        assert_eq!(obs.status, RefundStatus::Succeeded);
+        assert_eq!(obs.provider_status.as_deref(), Some("COMPLETED"));
+        let obs = pending.observe_refund(&r, 300533569, "168284").unwrap();
+        assert_eq!(obs.status, RefundStatus::Processing);
+        let with_extra: RefundStatusResponse = serde_json::from_str(
+            r#"{"deposit_id":1,"status":"DELIVERED","amount":"5","voucher":"abc","new":1}"#,
+        )
+        .unwrap();
+        assert_eq!(with_extra.status, "DELIVERED");
+    }
+
+    /// The full status table (PROVIDERS.md section 4).
+    #[test]
+    fn every_refund_status_maps() {
+        let table = [
+            ("PENDING", RefundStatus::Processing, None),
+            ("INCORRECT_DETAILS", RefundStatus::Processing, None),
+            ("DELIVERED", RefundStatus::Processing, None),
+            ("COMPLETED", RefundStatus::Succeeded, None),
+            (
+                "REJECTED",
+                RefundStatus::Failed,
+                Some(reason::PROVIDER_DECLINED),
+            ),
+            (
+                "CANCELLED",
+                RefundStatus::Canceled,
+                Some(reason::REFUND_CANCELED),
+            ),
+        ];
+        assert_eq!(table.len(), RefundState::ALL.len());
+        for (word, status, failure) in table {
+            let body = RefundStatusResponse {
+                deposit_id: Some(1),
+                merchant_invoice_id: None,
+                status: word.into(),
+                amount: None,
+            };
+            let obs = body.observe_status("7").unwrap();
+            assert_eq!(obs.status, status, "{word}");
+            assert_eq!(obs.provider_status.as_deref(), Some(word));
+            assert_eq!(obs.failure.map(|f| f.code), failure.map(str::to_owned));
+            assert_eq!(RefundState::parse(word).unwrap().as_str(), word);
+        }
+        let odd = RefundStatusResponse {
+            deposit_id: Some(1),
+            merchant_invoice_id: None,
+            status: "DECLINED".into(),
+            amount: None,
+        };
+        assert!(odd.observe_status("7").is_err());
+    }
+
+    /// A read-back about another deposit or amount needs review; a missing amount is fine.
+    #[test]
+    fn mismatching_read_backs_need_review() {
+        let r = refund("300533569", mxn(10000));
+        let other: RefundStatusResponse =
+            serde_json::from_str(&RS_COMPLETED.replace("100.00", "100.01")).unwrap();
+        let obs = other.observe_refund(&r, 300533569, "1").unwrap();
+        assert_eq!(obs.status, RefundStatus::RequiresReview);
+        assert_eq!(obs.failure.unwrap().code, reason::PROVIDER_MISMATCH);
+        let obs = serde_json::from_str::<RefundStatusResponse>(RS_COMPLETED)
+            .unwrap()
+            .observe_refund(&r, 300533570, "1")
+            .unwrap();
+        assert_eq!(obs.status, RefundStatus::RequiresReview);
+    }
+
+    /// The record used to recognise a lost submission names the deposit and the amount.
+    #[test]
+    fn record_names_deposit_and_amount() {
+        let body: RefundStatusResponse = serde_json::from_str(RS_COMPLETED).unwrap();
+        let record = body.record("168284").unwrap();
+        assert_eq!(record.payment_id, "300533569");
+        assert_eq!(record.amount, Some(Decimal::from_str("100.00").unwrap()));
+        assert_eq!(
+            record.observation.provider_refund_id.as_deref(),
+            Some("168284")
+        );
+        let no_deposit: RefundStatusResponse =
+            serde_json::from_str(r#"{"status":"COMPLETED"}"#).unwrap();
+        assert!(no_deposit.record("1").is_err());
+    }
+
+    /// The JSDK deposit fixture parses; the deposit table maps every status; only cards need
+    /// no bank account.
+    #[test]
+    fn deposits_parse_and_map() {
+        let jsdk = r#"{"user_id":"4-6154733441441686128","deposit_id":300000001,"invoice_id":"4-3368819155598657863","country":"BR","currency":"USD","usd_amount":100.00,"local_amount":20.00,"payment_type":"BANK_TRANSFER","status":"PENDING","card_detail":{"brand":"VISA"},"payer":{"document":"1234567"}}"#;
+        let deposit: Deposit = serde_json::from_str(jsdk).unwrap();
+        let p = deposit.to_provider_payment().unwrap();
+        assert_eq!(p.status, domain::PaymentStatus::Pending);
+        assert_eq!(p.amount, Money::new(2000, Currency::parse("USD").unwrap()));
+        assert!(p.needs_bank_account);
+        assert_eq!(p.refunded, None);
+
+        use domain::PaymentStatus as P;
+        for (word, status) in [
+            ("CREATED", P::Pending),
+            ("PENDING", P::Pending),
+            ("FOR_REVIEW", P::Pending),
+            ("EARLY_RELEASED", P::Pending),
+            ("EXPIRED", P::Canceled),
+            ("CANCELLED", P::Canceled),
+            ("COMPLETED", P::Captured),
+            ("DECLINED", P::Failed),
+            ("SOMETHING_NEW", P::Pending),
+        ] {
+            assert_eq!(deposit_payment_status(word), status, "{word}");
+        }
+        for t in ["CREDIT_CARD", "DEBIT_CARD", "credit_card"] {
+            assert!(is_card_type(t), "{t}");
+        }
+        for t in ["BANK_TRANSFER", "CASH", "VOUCHER", "WALLET", ""] {
+            assert!(!is_card_type(t), "{t}");
+        }
+    }
+
+    /// Deposit amounts convert exactly, CLP without decimals; anything else is refused.
+    #[test]
+    fn deposit_amounts_convert_exactly() {
+        let body = |amount: &str, currency: &str| {
+            format!(
+                r#"{{"deposit_id":1,"currency":"{currency}","local_amount":{amount},"payment_type":"CREDIT_CARD","status":"COMPLETED"}}"#
+            )
+        };
+        for (amount, currency, minor) in [
+            ("505.95", "MXN", 50595),
+            ("1500", "CLP", 1500),
+            ("1500.00", "CLP", 1500),
+            ("\"250.50\"", "BRL", 25050),
+            ("1e3", "COP", 100000),
+        ] {
+            let d: Deposit = serde_json::from_str(&body(amount, currency)).unwrap();
+            let p = d.to_provider_payment().unwrap();
+            assert_eq!(p.amount.minor, minor, "{amount} {currency}");
+            assert_eq!(p.amount.currency.code(), currency);
+            assert!(!p.needs_bank_account);
+        }
+        for (amount, currency) in [
+            ("1500.5", "CLP"),
+            ("1.005", "MXN"),
+            ("0", "MXN"),
+            ("-1", "MXN"),
+            ("5", "XYZ"),
+            ("1.234", "BHD"),
+        ] {
+            let d: Deposit = serde_json::from_str(&body(amount, currency)).unwrap();
+            assert!(d.to_provider_payment().is_err(), "{amount} {currency}");
+        }
+    }
+
+    /// The request carries the amount explicitly with the currency's own digits, the bank
+    /// account with its type, and leaves out what is empty.
+    #[test]
+    fn refund_request_body() {
+        let mut r = refund("300533646", mxn(10000));
+        r.payment.invoice_id = "newIUnit45328731".into();
+        r.description = "Test refund over v3".into();
+        r.bank_account = Some(domain::BankAccount {
+            beneficiary: "Carlos Ramirez".into(),
+            bank_code: "1".into(),
+            branch: "9283".into(),
+            account_number: "18293435".into(),
+            account_type: BankAccountType::Saving,
+        });
+        let body = RefundRequest::for_refund(&r, 300533646, Some("https://gw/webhooks/d24/d24"));
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"deposit_id":300533646,"invoice_id":"newIUnit45328731","amount":100.00,"bank_account":{"beneficiary":"Carlos Ramirez","bank_code":"1","branch":"9283","account_number":"18293435","account_type":"SAVING"},"comments":"Test refund over v3","notification_url":"https://gw/webhooks/d24/d24"}"#
+        );
+        let mut card = refund(
+            "300533647",
+            Money::new(1500, Currency::parse("CLP").unwrap()),
+        );
+        card.payment.invoice_id = "newIUnit45328732".into();
+        assert_eq!(
+            serde_json::to_string(&RefundRequest::for_refund(&card, 300533647, None)).unwrap(),
+            r#"{"deposit_id":300533647,"invoice_id":"newIUnit45328732","amount":1500}"#
+        );
+    }
+
+    /// Deposit ids are positive integers written plainly.
+    #[test]
+    fn deposit_ids() {
+        assert_eq!(deposit_id("300533647"), Some(300533647));
+        assert_eq!(deposit_id("1"), Some(1));
+        for bad in [
+            "",
+            "0",
+            "007",
+            "-5",
+            "+5",
+            "5.0",
+            "1e3",
+            " 5",
+            "abc",
+            "99999999999999999999",
+            "9223372036854775808",
+        ] {
+            assert_eq!(deposit_id(bad), None, "{bad}");
+        }
+    }
+
+    /// Both error shapes parse, with the code as a number or a string.
+    #[test]
+    fn both_error_shapes_parse() {
+        let flat = parse_error(
+            r#"{"code":802,"description":"Amount to refund not valid","type":"INVALID_AMOUNT_TO_REFUND"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            flat,
+            ErrorBody {
+                code: Some(802),
+                kind: Some("INVALID_AMOUNT_TO_REFUND".into()),
+                message: "Amount to refund not valid".into(),
+            }
+        );
+        let nested = parse_error(
+            r#"{"error":{"code":"208","message":"Resource not found","details":["deposit"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(nested.code, Some(208));
+        assert_eq!(nested.message, "Resource not found");
+        let details =
+            parse_error(r#"{"code":"804","description":"Missing bank account information","details":["bank_account"]}"#)
+                .unwrap();
+        assert_eq!(details.code, Some(804));
+        for not_an_error in ["", "not json", "[]", "{}", r#"{"refund_id":1}"#, "null"] {
+            assert_eq!(parse_error(not_an_error), None, "{not_an_error}");
+        }
+    }
+
+    /// The code table: 104 is never a refusal; configuration codes are FAILED_PRECONDITION;
+    /// the refund codes map as documented; every documented code has an HTTP status.
+    #[test]
+    fn code_table() {
+        assert_eq!(meaning(104), CodeMeaning::KeyAlreadyUsed);
+        let refused = |c| match meaning(c) {
+            CodeMeaning::Refused { code, reason, .. } => (code, reason),
+            CodeMeaning::KeyAlreadyUsed => panic!("{c}"),
+        };
+        for c in [100, 102] {
+            assert_eq!(
+                refused(c),
+                (
+                    ErrorCode::FailedPrecondition,
+                    reason::PROVIDER_AUTHENTICATION_FAILED
+                )
+            );
+        }
+        for c in [101, 103, 105, 200, 201, 203, 800] {
+            assert_eq!(
+                refused(c),
+                (
+                    ErrorCode::FailedPrecondition,
+                    reason::PROVIDER_MISCONFIGURED
+                ),
+                "{c}"
+            );
+        }
+        assert_eq!(
+            refused(208),
+            (ErrorCode::NotFound, reason::PAYMENT_NOT_FOUND)
+        );
+        assert_eq!(
+            refused(801),
+            (
+                ErrorCode::FailedPrecondition,
+                reason::PAYMENT_NOT_REFUNDABLE
+            )
+        );
+        assert_eq!(
+            refused(802),
+            (
+                ErrorCode::FailedPrecondition,
+                reason::AMOUNT_EXCEEDS_REFUNDABLE
+            )
+        );
+        assert_eq!(
+            refused(803),
+            (
+                ErrorCode::FailedPrecondition,
+                reason::PROVIDER_INSUFFICIENT_FUNDS
+            )
+        );
+        assert_eq!(
+            refused(804),
+            (ErrorCode::InvalidArgument, reason::BANK_ACCOUNT_REQUIRED)
+        );
+        assert_eq!(refused(805).1, reason::PROVIDER_DECLINED);
+        assert_eq!(refused(999).1, reason::PROVIDER_DECLINED);
+        for info in CODES {
+            assert!((400..=499).contains(&info.http_status), "{}", info.code);
+            assert_eq!(code_info(info.code), Some(info));
+        }
+        assert_eq!(code_info(100).unwrap().http_status, 401);
+        assert_eq!(code_info(999), None);
+    }
+
+    /// A notification names a refund by number or string.
+    #[test]
+    fn notifications_parse() {
+        let n: Notification = serde_json::from_str(r#"{"refund_id": 168284}"#).unwrap();
+        assert_eq!(n.refund_id.0, "168284");
+        let n: Notification = serde_json::from_str(r#"{"refund_id":"80000001"}"#).unwrap();
+        assert_eq!(n.refund_id.0, "80000001");
+        for bad in [
+            r#"{}"#,
+            r#"{"refund_id":null}"#,
+            "x",
+            r#"{"refund_id":"a/b"}"#,
+        ] {
+            assert!(serde_json::from_str::<Notification>(bad).is_err(), "{bad}");
+        }
+    }
+}

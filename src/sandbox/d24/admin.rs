@@ -1,0 +1,556 @@
+//! The D24 simulator's admin API: not D24's, no signature, for tests and people on loopback.
+//! Paths are relative to the simulator's base URL (`http://127.0.0.1:PORT/d24`).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /sandbox/deposits` | create a deposit: `{"amount": 500.00, "currency"?: "MXN", "status"?: "COMPLETED", "payment_type"?: "CREDIT_CARD", "payment_method"?, "country"?, "card_result"?: "SUCCESS", "invoice_id"?, "id"?}`; 201 with it |
+//! | `GET /sandbox/deposits` | every deposit: `{"items": [...]}` |
+//! | `GET /sandbox/deposits/{id}` | one deposit, with what its refunds hold |
+//! | `GET /sandbox/refunds[?deposit_id=N]` | refunds, oldest first, with their status history |
+//! | `GET /sandbox/refunds/{id}` | one refund |
+//! | `POST /sandbox/refunds/{id}/status` | force a status: `{"status": "REJECTED"}` (e.g. a bank reversing a COMPLETED refund); notified like any change |
+//! | `POST /sandbox/refunds/{id}/notify` | send its notification now, even with notifications off (D24's manual resend) |
+//! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit`, `refunds_created`, `refunds_by_deposit`, `idempotency_key_reuses`, `notifications_sent`, `notifications_failed` |
+//! | `GET /sandbox/notifications` | the notification attempts (last 1000), with when each started and what it was answered |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the fault switches (`state::Faults`; POST replaces them all, unknown keys refused) |
+//! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries (`state::Timing`) |
+//! | `POST /sandbox/reset` | back to the fixtures, default timing, no faults, counters at zero |
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State as AxumState},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    D24Sim,
+    state::{Deposit, Faults, Refund, StatusChange, Timing},
+};
+use crate::{
+    domain::Currency,
+    providers::{
+        d24::wire::{CardResult, DepositState, RefundState},
+        json_decimal,
+    },
+};
+
+/// Ids of deposits created through the admin API start here.
+const FIRST_ADMIN_DEPOSIT: u64 = 310000001;
+
+pub(super) fn router(sim: D24Sim) -> Router {
+    Router::new()
+        .route("/sandbox/deposits", get(list_deposits).post(create_deposit))
+        .route("/sandbox/deposits/{id}", get(get_deposit))
+        .route("/sandbox/refunds", get(list_refunds))
+        .route("/sandbox/refunds/{id}", get(get_refund))
+        .route("/sandbox/refunds/{id}/status", post(force_status))
+        .route("/sandbox/refunds/{id}/notify", post(notify))
+        .route("/sandbox/stats", get(stats))
+        .route("/sandbox/notifications", get(notifications))
+        .route(
+            "/sandbox/faults",
+            get(get_faults).post(set_faults).delete(clear_faults),
+        )
+        .route(
+            "/sandbox/timing",
+            get(get_timing).post(set_timing).delete(reset_timing),
+        )
+        .route("/sandbox/reset", post(reset))
+        .with_state(sim)
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(serde_json::json!({ "message": text }))).into_response()
+}
+
+#[derive(Serialize)]
+struct AdminDeposit {
+    id: u64,
+    invoice_id: String,
+    status: &'static str,
+    #[serde(with = "json_decimal")]
+    amount: Decimal,
+    currency: String,
+    country: String,
+    payment_method: String,
+    payment_type: String,
+    card_result: &'static str,
+    /// What its refunds hold (all but REJECTED and CANCELLED).
+    #[serde(with = "json_decimal")]
+    refunded: Decimal,
+    created_at: DateTime<Utc>,
+}
+
+impl AdminDeposit {
+    fn of(d: &Deposit, refunded: Decimal) -> Self {
+        Self {
+            id: d.id,
+            invoice_id: d.invoice_id.clone(),
+            status: d.status.as_str(),
+            amount: d.amount,
+            currency: d.currency.clone(),
+            country: d.country.clone(),
+            payment_method: d.payment_method.clone(),
+            payment_type: d.payment_type.clone(),
+            card_result: d.card_result.as_str(),
+            refunded,
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AdminRefund {
+    id: u64,
+    card: bool,
+    deposit_id: u64,
+    merchant_invoice_id: String,
+    #[serde(with = "json_decimal")]
+    amount: Decimal,
+    currency: String,
+    status: &'static str,
+    card_result: Option<&'static str>,
+    reason: Option<String>,
+    reason_code: Option<String>,
+    bank_account: Option<serde_json::Value>,
+    comments: Option<String>,
+    notification_url: Option<String>,
+    idempotency_key: Option<String>,
+    created_at: DateTime<Utc>,
+    history: Vec<StatusChange>,
+}
+
+impl AdminRefund {
+    fn of(r: &Refund) -> Self {
+        Self {
+            id: r.id,
+            card: r.card,
+            deposit_id: r.deposit_id,
+            merchant_invoice_id: r.merchant_invoice_id.clone(),
+            amount: r.amount,
+            currency: r.currency.clone(),
+            status: r.status.as_str(),
+            card_result: r.card_result.map(CardResult::as_str),
+            reason: r.reason.clone(),
+            reason_code: r.reason_code.clone(),
+            bank_account: r.bank_account.clone(),
+            comments: r.comments.clone(),
+            notification_url: r.notification_url.clone(),
+            idempotency_key: r.idempotency_key.clone(),
+            created_at: r.created_at,
+            history: r.history.clone(),
+        }
+    }
+}
+
+/// `POST /sandbox/deposits` body. The amount is not checked against the currency, so tests
+/// can create amounts an adapter must refuse.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDeposit {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    invoice_id: Option<String>,
+    #[serde(with = "json_decimal")]
+    amount: Decimal,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    status: Option<DepositState>,
+    #[serde(default)]
+    payment_type: Option<String>,
+    #[serde(default)]
+    payment_method: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+    #[serde(default)]
+    card_result: Option<String>,
+}
+
+async fn create_deposit(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Response {
+    let new: NewDeposit = match serde_json::from_slice(&body) {
+        Ok(new) => new,
+        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")),
+    };
+    if new.amount <= Decimal::ZERO {
+        return message(StatusCode::BAD_REQUEST, "amount must be above 0");
+    }
+    let currency = new.currency.unwrap_or_else(|| "MXN".to_owned());
+    if Currency::parse(&currency).is_err() {
+        return message(StatusCode::BAD_REQUEST, "currency must be an ISO 4217 code");
+    }
+    let card_result = match new.card_result.as_deref().map(CardResult::parse) {
+        None => CardResult::Success,
+        Some(Some(r)) => r,
+        Some(None) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "card_result must be SUCCESS, IN_PROGRESS or REJECTED",
+            );
+        }
+    };
+    let mut state = sim.lock();
+    let id = match new.id {
+        Some(0) => return message(StatusCode::BAD_REQUEST, "id must be above 0"),
+        Some(id) => id,
+        None => state
+            .deposits
+            .keys()
+            .copied()
+            .filter(|id| *id >= FIRST_ADMIN_DEPOSIT)
+            .max()
+            .map_or(FIRST_ADMIN_DEPOSIT, |max| max + 1),
+    };
+    if state.deposits.contains_key(&id) {
+        return message(StatusCode::CONFLICT, "A deposit with this id exists");
+    }
+    let payment_type = new.payment_type.unwrap_or_else(|| "CREDIT_CARD".to_owned());
+    let deposit = Deposit {
+        id,
+        invoice_id: new.invoice_id.unwrap_or_else(|| format!("sandbox-{id}")),
+        status: new.status.unwrap_or(DepositState::Completed),
+        amount: new.amount,
+        currency,
+        usd_amount: None,
+        country: new.country.unwrap_or_else(|| "MX".to_owned()),
+        payment_method: new.payment_method.unwrap_or_else(|| {
+            if crate::providers::d24::wire::is_card_type(&payment_type) {
+                "VI".to_owned()
+            } else {
+                "BT".to_owned()
+            }
+        }),
+        payment_type,
+        card_result,
+        created_at: Utc::now(),
+    };
+    let view = AdminDeposit::of(&deposit, Decimal::ZERO);
+    state.deposits.insert(id, deposit);
+    (StatusCode::CREATED, Json(view)).into_response()
+}
+
+async fn list_deposits(AxumState(sim): AxumState<D24Sim>) -> Response {
+    let state = sim.lock();
+    let items: Vec<_> = state
+        .deposits
+        .values()
+        .map(|d| AdminDeposit::of(d, state.refunded(d.id)))
+        .collect();
+    Json(serde_json::json!({ "items": items })).into_response()
+}
+
+async fn get_deposit(AxumState(sim): AxumState<D24Sim>, Path(id): Path<u64>) -> Response {
+    let state = sim.lock();
+    match state.deposits.get(&id) {
+        Some(d) => Json(AdminDeposit::of(d, state.refunded(id))).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Deposit not found"),
+    }
+}
+
+#[derive(Deserialize)]
+struct RefundFilter {
+    #[serde(default)]
+    deposit_id: Option<u64>,
+}
+
+async fn list_refunds(
+    AxumState(sim): AxumState<D24Sim>,
+    Query(filter): Query<RefundFilter>,
+) -> Response {
+    let state = sim.lock();
+    let mut items: Vec<_> = state
+        .refunds
+        .values()
+        .filter(|r| filter.deposit_id.is_none_or(|d| r.deposit_id == d))
+        .collect();
+    items.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    let items: Vec<_> = items.into_iter().map(AdminRefund::of).collect();
+    Json(serde_json::json!({ "items": items })).into_response()
+}
+
+async fn get_refund(AxumState(sim): AxumState<D24Sim>, Path(id): Path<u64>) -> Response {
+    match sim.refund(id) {
+        Some(r) => Json(AdminRefund::of(&r)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Refund not found"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForceStatus {
+    status: RefundState,
+}
+
+async fn force_status(
+    AxumState(sim): AxumState<D24Sim>,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> Response {
+    let force: ForceStatus = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")),
+    };
+    match sim.force_status(id, force.status) {
+        Some(r) => Json(AdminRefund::of(&r)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Refund not found"),
+    }
+}
+
+async fn notify(AxumState(sim): AxumState<D24Sim>, Path(id): Path<u64>) -> Response {
+    if sim.resend_notification(id) {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        message(
+            StatusCode::NOT_FOUND,
+            "Refund not found, or it has no notification_url",
+        )
+    }
+}
+
+async fn stats(AxumState(sim): AxumState<D24Sim>) -> Response {
+    Json(sim.stats()).into_response()
+}
+
+async fn notifications(AxumState(sim): AxumState<D24Sim>) -> Response {
+    Json(serde_json::json!({ "items": sim.notifications() })).into_response()
+}
+
+async fn get_faults(AxumState(sim): AxumState<D24Sim>) -> Response {
+    Json(sim.faults()).into_response()
+}
+
+async fn set_faults(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Response {
+    let faults: Faults = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid faults: {e}")),
+    };
+    match sim.set_faults(faults) {
+        Ok(()) => Json(sim.faults()).into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+async fn clear_faults(AxumState(sim): AxumState<D24Sim>) -> Response {
+    sim.clear_faults();
+    Json(sim.faults()).into_response()
+}
+
+async fn get_timing(AxumState(sim): AxumState<D24Sim>) -> Response {
+    Json(sim.timing()).into_response()
+}
+
+async fn set_timing(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Response {
+    let timing: Timing = match serde_json::from_slice(&body) {
+        Ok(t) => t,
+        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid timing: {e}")),
+    };
+    match sim.set_timing(timing) {
+        Ok(()) => Json(sim.timing()).into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+async fn reset_timing(AxumState(sim): AxumState<D24Sim>) -> Response {
+    let _ = sim.set_timing(Timing::default());
+    Json(sim.timing()).into_response()
+}
+
+async fn reset(AxumState(sim): AxumState<D24Sim>) -> Response {
+    sim.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::sandbox::d24::fixtures;
+
+    async fn call(sim: &D24Sim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
+        let response = sim
+            .router()
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::from(body.to_owned()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// A created deposit gets defaults and the next free id, keeps its exact amount, and is
+    /// listed; bad ones are refused.
+    #[tokio::test]
+    async fn create_and_list_deposits() {
+        let sim = D24Sim::new();
+        let (status, body) =
+            call(&sim, "POST", "/sandbox/deposits", r#"{"amount": "777.70"}"#).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(created["id"], FIRST_ADMIN_DEPOSIT);
+        assert_eq!(
+            created["invoice_id"],
+            format!("sandbox-{FIRST_ADMIN_DEPOSIT}")
+        );
+        assert_eq!(created["status"], "COMPLETED");
+        assert_eq!(created["payment_type"], "CREDIT_CARD");
+        assert!(body.contains(r#""amount":777.70,"#), "{body}");
+        let (_, body) = call(
+            &sim,
+            "POST",
+            "/sandbox/deposits",
+            r#"{"amount": 5, "payment_type": "CASH", "currency": "CLP"}"#,
+        )
+        .await;
+        let second: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(second["id"], FIRST_ADMIN_DEPOSIT + 1);
+        assert_eq!(second["payment_method"], "BT");
+        let (_, body) = call(&sim, "GET", "/sandbox/deposits", "").await;
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            fixtures::DEPOSITS.len() + 2
+        );
+        for bad in [
+            r#"{"amount": 0}"#,
+            r#"{"amount": 5, "currency": "mxn"}"#,
+            r#"{"amount": 5, "status": "DONE"}"#,
+            r#"{"amount": 5, "card_result": "MAYBE"}"#,
+            r#"{"amount": 5, "colour": "red"}"#,
+        ] {
+            let (status, _) = call(&sim, "POST", "/sandbox/deposits", bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let (status, _) = call(
+            &sim,
+            "POST",
+            "/sandbox/deposits",
+            &format!(r#"{{"amount": 5, "id": {}}}"#, fixtures::CARD_MXN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+
+    /// Timing and faults are set whole, validated, read back and reset.
+    #[tokio::test]
+    async fn timing_and_faults() {
+        let sim = D24Sim::new();
+        let (status, body) = call(
+            &sim,
+            "POST",
+            "/sandbox/timing",
+            r#"{"notifications": false, "delivered_after_ms": null}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let timing = sim.timing();
+        assert!(!timing.notifications);
+        assert_eq!(timing.delivered_after_ms, None);
+        assert_eq!(
+            timing.completed_after_ms,
+            Timing::default().completed_after_ms
+        );
+        let (status, _) = call(&sim, "POST", "/sandbox/timing", r#"{"notify": true}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = call(&sim, "DELETE", "/sandbox/timing", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(sim.timing(), Timing::default());
+
+        let (status, _) = call(
+            &sim,
+            "POST",
+            "/sandbox/faults",
+            r#"{"refund_delay_ms": 50}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(sim.faults().refund_delay_ms, 50);
+        let (status, _) = call(
+            &sim,
+            "POST",
+            "/sandbox/faults",
+            r#"{"fail_reads_status": 200}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = call(&sim, "DELETE", "/sandbox/faults", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(sim.faults(), Faults::default());
+    }
+
+    /// Forcing a status changes it and records the history; unknown refunds are 404.
+    #[tokio::test]
+    async fn force_status_and_reset() {
+        let sim = D24Sim::new();
+        let refund = sim
+            .lock()
+            .create_refund(
+                super::super::state::NewRefund {
+                    deposit_id: fixtures::CARD_MXN,
+                    invoice_id: fixtures::CARD_MXN_INVOICE.into(),
+                    amount: None,
+                    bank_account: None,
+                    comments: None,
+                    notification_url: None,
+                },
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        let (status, body) = call(
+            &sim,
+            "POST",
+            &format!("/sandbox/refunds/{}/status", refund.id),
+            r#"{"status": "REJECTED"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let forced: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(forced["status"], "REJECTED");
+        assert_eq!(forced["history"].as_array().unwrap().len(), 2);
+        let (status, _) = call(
+            &sim,
+            "POST",
+            "/sandbox/refunds/1/status",
+            r#"{"status": "REJECTED"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = call(
+            &sim,
+            "POST",
+            &format!("/sandbox/refunds/{}/notify", refund.id),
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "no notification_url");
+        let (_, body) = call(
+            &sim,
+            "GET",
+            &format!("/sandbox/refunds?deposit_id={}", fixtures::CARD_MXN),
+            "",
+        )
+        .await;
+        assert!(body.contains(r#""status":"REJECTED""#), "{body}");
+        let (status, _) = call(&sim, "POST", "/sandbox/reset", "").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert!(sim.refund(refund.id).is_none());
+        assert_eq!(sim.stats().refunds_created, 0);
+    }
+}

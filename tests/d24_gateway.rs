@@ -1,0 +1,1095 @@
+//! D24 through the gateway's gRPC API: each test starts a D24 simulator and a whole gateway
+//! in-process (`app::start` on 127.0.0.1:0, a temporary SQLite file, fast worker settings),
+//! drives it with the generated client, and checks both what callers see and what the
+//! simulator saw (its counters prove which calls were, or were not, made).
+
+use std::time::{Duration, Instant};
+
+use refund_gateway::{
+    app::{self, Running},
+    config::Config,
+    pb::{self, refund_service_client::RefundServiceClient},
+    providers::{ProviderKind, d24::wire::RefundState},
+    sandbox::{
+        self, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim, RunningSandbox,
+        d24::fixtures::{
+            BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
+            CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000,
+            CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE, CASH_MXN, CASH_MXN_INVOICE, PENDING_DEPOSIT,
+            PENDING_DEPOSIT_INVOICE,
+        },
+        d24::state::{Faults, Timing},
+    },
+};
+use tempfile::TempDir;
+use tonic::{Code, Status, transport::Channel};
+use tonic_types::StatusExt as _;
+
+/// The fast worker every test uses unless it says otherwise.
+const FAST_WORKER: &str = "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\n";
+
+/// A worker that will not look at anything during a test: only notifications can move a
+/// refund on.
+const SLEEPY_WORKER: &str =
+    "tick_ms = 50\nfirst_check_ms = 600000\nmax_check_interval_ms = 600000\n";
+
+/// A gateway and the D24 simulator its accounts point at.
+struct Gateway {
+    running: Running,
+    client: RefundServiceClient<Channel>,
+    sim: D24Sim,
+    /// The simulator when the test started its own (accounts with explicit base URLs).
+    _own_sim: Option<RunningSandbox>,
+    _dir: TempDir,
+}
+
+/// How to start a gateway.
+struct Setup {
+    worker: &'static str,
+    timeout_ms: u64,
+    /// Serve the `d24` account from the gateway's own sandbox (`sandbox = true`).
+    sandbox_account: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            worker: FAST_WORKER,
+            timeout_ms: 2_000,
+            sandbox_account: false,
+        }
+    }
+}
+
+impl Gateway {
+    async fn start() -> Self {
+        Self::with(Setup::default()).await
+    }
+
+    /// Accounts: `d24` (the sandbox credentials) and `d24_badsig` (the right login, a wrong
+    /// signature secret), both on the simulator.
+    async fn with(setup: Setup) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let own_sim = if setup.sandbox_account {
+            None
+        } else {
+            Some(
+                sandbox::start("127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap(),
+            )
+        };
+        let account = match &own_sim {
+            Some(sim) => format!(
+                "kind = \"d24\"\nbase_url = \"{}\"\nlogin = \"{D24_SANDBOX_LOGIN}\"\nsecret_key = \"{D24_SANDBOX_SECRET}\"\ntimeout_ms = {}\n",
+                sim.base_url(ProviderKind::D24),
+                setup.timeout_ms
+            ),
+            None => format!(
+                "kind = \"d24\"\nsandbox = true\ntimeout_ms = {}\n",
+                setup.timeout_ms
+            ),
+        };
+        let bad_base = own_sim.as_ref().map_or_else(
+            || "http://127.0.0.1:9/d24".to_owned(),
+            |s| s.base_url(ProviderKind::D24),
+        );
+        let toml = format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[store]
+url = "sqlite://{db}"
+
+[sandbox]
+listen = "127.0.0.1:0"
+
+[worker]
+{worker}
+[providers.d24]
+{account}
+[providers.d24_badsig]
+kind = "d24"
+base_url = "{bad_base}"
+login = "{D24_SANDBOX_LOGIN}"
+secret_key = "not-the-secret"
+timeout_ms = 2000
+"#,
+            db = dir.path().join("gateway.db").display(),
+            worker = setup.worker,
+        );
+        let config = Config::from_toml(&toml).expect("test config");
+        let running = app::start(config).await.expect("the gateway starts");
+        let sim = match (&own_sim, &running.sandbox) {
+            (Some(own), _) => own.sandbox.d24.clone(),
+            (None, Some(served)) => served.sandbox.d24.clone(),
+            (None, None) => panic!("no simulator"),
+        };
+        let client = RefundServiceClient::connect(format!("http://{}", running.grpc_addr))
+            .await
+            .expect("the client connects");
+        Self {
+            running,
+            client,
+            sim,
+            _own_sim: own_sim,
+            _dir: dir,
+        }
+    }
+
+    fn set_timing(&self, timing: Timing) {
+        self.sim.set_timing(timing).unwrap();
+    }
+
+    async fn create(&self, req: pb::CreateRefundRequest) -> Result<pb::Refund, Status> {
+        self.client
+            .clone()
+            .create_refund(req)
+            .await
+            .map(|r| r.into_inner().refund.expect("a refund"))
+    }
+
+    async fn get(&self, id: &str) -> pb::Refund {
+        self.client
+            .clone()
+            .get_refund(pb::GetRefundRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .refund
+            .unwrap()
+    }
+
+    async fn payment(&self, deposit: u64, invoice: &str) -> pb::Payment {
+        self.client
+            .clone()
+            .get_payment(pb::GetPaymentRequest {
+                provider: "d24".into(),
+                payment: Some(payment_ref(deposit, invoice)),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .payment
+            .unwrap()
+    }
+
+    async fn list(&self, provider: &str) -> Vec<pb::Refund> {
+        self.client
+            .clone()
+            .list_refunds(pb::ListRefundsRequest {
+                provider: provider.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .refunds
+    }
+
+    async fn watch(&self, id: &str) -> tonic::Streaming<pb::WatchRefundResponse> {
+        self.client
+            .clone()
+            .watch_refund(pb::WatchRefundRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Polls GetRefund until `done` holds (at most `within`).
+    async fn wait_for(
+        &self,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&pb::Refund) -> bool,
+    ) -> pb::Refund {
+        let deadline = Instant::now() + within;
+        loop {
+            let refund = self.get(id).await;
+            if done(&refund) {
+                return refund;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "refund {id} did not get there in {within:?}: {refund:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// POSTs a notification body to the gateway's D24 webhook of `account`.
+    async fn notify(&self, account: &str, body: &str) -> u16 {
+        reqwest::Client::new()
+            .post(format!(
+                "http://{}/webhooks/d24/{account}",
+                self.running.http_addr
+            ))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The simulator's refund behind a gateway refund.
+    fn sim_refund(&self, refund: &pb::Refund) -> sandbox::d24::state::Refund {
+        let id: u64 = refund.provider_refund_id.parse().expect("a D24 id");
+        self.sim.refund(id).expect("the simulator holds it")
+    }
+}
+
+fn payment_ref(deposit: u64, invoice: &str) -> pb::PaymentReference {
+    pb::PaymentReference {
+        payment_id: deposit.to_string(),
+        payment_method_id: String::new(),
+        invoice_id: invoice.into(),
+    }
+}
+
+fn money(currency: &str, minor: i64) -> pb::Money {
+    pb::Money {
+        currency_code: currency.into(),
+        minor_units: minor,
+    }
+}
+
+fn request(
+    request_id: &str,
+    deposit: u64,
+    invoice: &str,
+    amount: Option<pb::Money>,
+) -> pb::CreateRefundRequest {
+    pb::CreateRefundRequest {
+        request_id: request_id.into(),
+        provider: "d24".into(),
+        payment: Some(payment_ref(deposit, invoice)),
+        amount,
+        reason: pb::RefundReason::RequestedByCustomer as i32,
+        description: "customer asked".into(),
+        metadata: Default::default(),
+        bank_account: None,
+    }
+}
+
+fn bank_account() -> pb::BankAccount {
+    pb::BankAccount {
+        beneficiary: "Carlos Ramirez".into(),
+        bank_code: "1".into(),
+        branch: "9283".into(),
+        account_number: "18293435".into(),
+        account_type: pb::BankAccountType::Saving as i32,
+    }
+}
+
+fn status_of(refund: &pb::Refund) -> pb::RefundStatus {
+    pb::RefundStatus::try_from(refund.status).unwrap()
+}
+
+/// The `ErrorInfo` reason and metadata of an error.
+fn info(status: &Status) -> (String, std::collections::HashMap<String, String>) {
+    let details = status.get_error_details();
+    let info = details.error_info().expect("every error carries ErrorInfo");
+    assert_eq!(info.domain, "refunds.v1");
+    (info.reason.clone(), info.metadata.clone())
+}
+
+/// The next message of a watch stream (at most 10 s).
+async fn next_event(stream: &mut tonic::Streaming<pb::WatchRefundResponse>) -> pb::RefundEvent {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a message within 10 s")
+        .expect("the stream is healthy")
+        .expect("the stream has not ended")
+        .event
+        .unwrap()
+}
+
+fn event_status(event: &pb::RefundEvent) -> pb::RefundStatus {
+    status_of(event.refund.as_ref().unwrap())
+}
+
+/// The first event of a watch stream in `status`; the events before it may only be
+/// PROCESSING (provider details changing, such as D24's creation notification read back).
+async fn until_status(
+    stream: &mut tonic::Streaming<pb::WatchRefundResponse>,
+    status: pb::RefundStatus,
+) -> pb::RefundEvent {
+    loop {
+        let event = next_event(stream).await;
+        match event_status(&event) {
+            s if s == status => return event,
+            pb::RefundStatus::Processing => continue,
+            other => panic!("expected {status:?}, got {other:?}: {event:?}"),
+        }
+    }
+}
+
+/// A card refund through a `sandbox = true` account completes at once: SUCCEEDED with
+/// D24's id, the simulator holds exactly one refund with the gateway's id as idempotency
+/// key and the gateway's webhook as notification URL, and the deposit reads REFUNDED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_refund_completes_at_once() {
+    let gw = Gateway::with(Setup {
+        sandbox_account: true,
+        ..Setup::default()
+    })
+    .await;
+    let refund = gw
+        .create(request("card-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&refund), pb::RefundStatus::Succeeded);
+    assert_eq!(refund.amount, Some(money("MXN", 50595)));
+    assert_eq!(refund.provider_refund_id, "80000001");
+    assert_eq!(refund.provider_status, "SUCCESS");
+
+    let held = gw.sim_refund(&refund);
+    assert_eq!(held.amount.to_string(), "505.95");
+    assert_eq!(held.idempotency_key.as_deref(), Some(refund.id.as_str()));
+    assert_eq!(held.comments.as_deref(), Some("customer asked"));
+    assert_eq!(
+        held.notification_url,
+        Some(format!("http://{}/webhooks/d24/d24", gw.running.http_addr))
+    );
+    assert_eq!(gw.sim.stats().refunds_created, 1);
+
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.status, pb::PaymentStatus::Refunded as i32);
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 0)));
+
+    let providers = gw
+        .client
+        .clone()
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .providers;
+    let d24 = providers.iter().find(|p| p.name == "d24").unwrap();
+    assert_eq!(d24.kind, "d24");
+    assert!(d24.sandbox && d24.supports_partial_refunds && d24.supports_webhooks);
+}
+
+/// An IN_PROGRESS card refund is PROCESSING, and D24's notification of its completion
+/// reaches WatchRefund as SUCCEEDED, with a worker that polls nothing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_progress_card_refund_is_completed_by_notification() {
+    let gw = Gateway::with(Setup {
+        worker: SLEEPY_WORKER,
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        card_completed_after_ms: None,
+        ..Timing::default()
+    });
+    let refund = gw
+        .create(request(
+            "slow-1",
+            CARD_IN_PROGRESS,
+            CARD_IN_PROGRESS_INVOICE,
+            Some(money("MXN", 25000)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&refund), pb::RefundStatus::Processing);
+    assert_eq!(refund.provider_status, "IN_PROGRESS");
+
+    let mut watch = gw.watch(&refund.id).await;
+    assert_eq!(
+        event_status(&next_event(&mut watch).await),
+        pb::RefundStatus::Processing
+    );
+    gw.sim
+        .force_status(
+            refund.provider_refund_id.parse().unwrap(),
+            RefundState::Completed,
+        )
+        .unwrap();
+    let event = until_status(&mut watch, pb::RefundStatus::Succeeded).await;
+    assert_eq!(event.previous_status, pb::RefundStatus::Processing as i32);
+    assert_eq!(event.refund.unwrap().provider_status, "COMPLETED");
+    // SUCCEEDED is final: the stream ends.
+    assert!(watch.message().await.unwrap().is_none());
+    assert!(gw.sim.stats().notifications_sent >= 1);
+}
+
+/// With D24's notifications switched off, a bank refund still reaches SUCCEEDED through
+/// the worker's polling, passing DELIVERED on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_without_notifications_completes_by_polling() {
+    let gw = Gateway::start().await;
+    gw.set_timing(Timing {
+        notifications: false,
+        delivered_after_ms: Some(150),
+        completed_after_ms: Some(300),
+        ..Timing::default()
+    });
+    let mut req = request(
+        "bank-1",
+        BANK_BRL,
+        BANK_BRL_INVOICE,
+        Some(money("BRL", 50000)),
+    );
+    req.bank_account = Some(bank_account());
+    let refund = gw.create(req).await.unwrap();
+    assert_eq!(status_of(&refund), pb::RefundStatus::Processing);
+    assert_eq!(
+        refund.bank_account.as_ref().unwrap().account_number,
+        "****3435"
+    );
+
+    let mut watch = gw.watch(&refund.id).await;
+    let mut seen = Vec::new();
+    loop {
+        let event = next_event(&mut watch).await;
+        let r = event.refund.unwrap();
+        seen.push(r.provider_status.clone());
+        if status_of(&r) == pb::RefundStatus::Succeeded {
+            break;
+        }
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("COMPLETED"));
+    assert!(seen.iter().any(|s| s == "DELIVERED"), "{seen:?}");
+    assert!(gw.sim.notifications().is_empty());
+    assert_eq!(gw.sim.stats().notifications_sent, 0);
+}
+
+/// SyncRefund asks D24 at once: with notifications off and a worker that polls nothing, a
+/// refund completed at D24 reads SUCCEEDED right after SyncRefund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_refund_asks_d24_at_once() {
+    let gw = Gateway::with(Setup {
+        worker: SLEEPY_WORKER,
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        card_completed_after_ms: None,
+        ..Timing::default()
+    });
+    let refund = gw
+        .create(request(
+            "sync-1",
+            CARD_IN_PROGRESS,
+            CARD_IN_PROGRESS_INVOICE,
+            None,
+        ))
+        .await
+        .unwrap();
+    gw.sim
+        .force_status(
+            refund.provider_refund_id.parse().unwrap(),
+            RefundState::Completed,
+        )
+        .unwrap();
+    assert_eq!(
+        status_of(&gw.get(&refund.id).await),
+        pb::RefundStatus::Processing
+    );
+    let synced = gw
+        .client
+        .clone()
+        .sync_refund(pb::SyncRefundRequest {
+            id: refund.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(status_of(&synced), pb::RefundStatus::Succeeded);
+}
+
+/// Partial refunds add up to the deposit; one more is refused with FAILED_PRECONDITION by
+/// the gateway itself, with no refund POST reaching D24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_refunds_up_to_the_deposit_then_refused_without_a_call() {
+    let gw = Gateway::start().await;
+    for (i, minor) in [30000, 30000].into_iter().enumerate() {
+        let r = gw
+            .create(request(
+                &format!("part-{i}"),
+                CARD_MXN_1000,
+                CARD_MXN_1000_INVOICE,
+                Some(money("MXN", minor)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(status_of(&r), pb::RefundStatus::Succeeded);
+    }
+    // More than the 400.00 left: refused before D24 is asked.
+    let err = gw
+        .create(request(
+            "part-too-much",
+            CARD_MXN_1000,
+            CARD_MXN_1000_INVOICE,
+            Some(money("MXN", 40001)),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let (reason, meta) = info(&err);
+    assert_eq!(reason, "AMOUNT_EXCEEDS_REFUNDABLE");
+    assert_eq!(meta["refundableMinorUnits"], "40000");
+    assert_eq!(gw.sim.stats().refund_posts, 2);
+
+    // The rest, with no amount: exactly what is left.
+    let last = gw
+        .create(request(
+            "part-rest",
+            CARD_MXN_1000,
+            CARD_MXN_1000_INVOICE,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(last.amount, Some(money("MXN", 40000)));
+    let err = gw
+        .create(request(
+            "part-after",
+            CARD_MXN_1000,
+            CARD_MXN_1000_INVOICE,
+            Some(money("MXN", 1)),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(info(&err).0, "NOTHING_LEFT_TO_REFUND");
+    let stats = gw.sim.stats();
+    assert_eq!((stats.refund_posts, stats.refunds_created), (3, 3));
+    assert_eq!(stats.refund_posts_by_deposit[&CARD_MXN_1000.to_string()], 3);
+    let payment = gw.payment(CARD_MXN_1000, CARD_MXN_1000_INVOICE).await;
+    assert_eq!(payment.refunded_amount, Some(money("MXN", 100000)));
+    assert_eq!(payment.status, pb::PaymentStatus::Refunded as i32);
+}
+
+/// A cash deposit refunded without a bank account is INVALID_ARGUMENT (bank_account named)
+/// with no refund POST; with one it is PROCESSING, the account number masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_bank_account_is_refused_without_a_call() {
+    let gw = Gateway::start().await;
+    let err = gw
+        .create(request(
+            "cash-1",
+            CASH_MXN,
+            CASH_MXN_INVOICE,
+            Some(money("MXN", 10000)),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(info(&err).0, "BANK_ACCOUNT_REQUIRED");
+    let violations = err
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .clone();
+    assert_eq!(violations[0].field, "bank_account");
+    assert_eq!(gw.sim.stats().refund_posts, 0);
+    assert!(gw.list("d24").await.is_empty());
+
+    let mut req = request(
+        "cash-2",
+        CASH_MXN,
+        CASH_MXN_INVOICE,
+        Some(money("MXN", 10000)),
+    );
+    req.bank_account = Some(bank_account());
+    let refund = gw.create(req).await.unwrap();
+    assert_eq!(status_of(&refund), pb::RefundStatus::Processing);
+    assert_eq!(refund.bank_account.unwrap().account_number, "****3435");
+    let held = gw.sim_refund(&gw.get(&refund.id).await);
+    assert_eq!(held.bank_account.unwrap()["account_number"], "18293435");
+}
+
+/// A deposit that is not COMPLETED is FAILED_PRECONDITION with no refund POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposit_not_completed_is_refused() {
+    let gw = Gateway::start().await;
+    let err = gw
+        .create(request(
+            "pending-1",
+            PENDING_DEPOSIT,
+            PENDING_DEPOSIT_INVOICE,
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let (reason, meta) = info(&err);
+    assert_eq!(reason, "PAYMENT_NOT_REFUNDABLE");
+    assert_eq!(meta["paymentStatus"], "PENDING");
+    assert_eq!(gw.sim.stats().refund_posts, 0);
+}
+
+/// An unknown deposit is NOT_FOUND (D24 code 208) with no refund POST; an invoice that is
+/// not the deposit's is NOT_FOUND from D24's answer, and that refund holds no money.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_deposit_is_not_found() {
+    let gw = Gateway::start().await;
+    let err = gw
+        .create(request("ghost-1", 399999999, "ghost", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let (reason, meta) = info(&err);
+    assert_eq!(reason, "PAYMENT_NOT_FOUND");
+    assert_eq!(meta["providerCode"], "208");
+    assert_eq!(gw.sim.stats().refund_posts, 0);
+
+    let err = gw
+        .create(request("ghost-2", CARD_MXN, "not-its-invoice", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(info(&err).1["providerCode"], "208");
+    let recorded = gw.list("d24").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(status_of(&recorded[0]), pb::RefundStatus::Failed);
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 50595)));
+    assert_eq!(gw.sim.stats().refunds_created, 0);
+}
+
+/// An account whose secret is wrong is reported as a configuration problem: FAILED_PRECONDITION
+/// with D24's code 102, no refund recorded or holding money, nothing created at D24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_signature_is_a_configuration_problem() {
+    let gw = Gateway::start().await;
+    let mut req = request("badsig-1", CARD_MXN, CARD_MXN_INVOICE, None);
+    req.provider = "d24_badsig".into();
+    let err = gw.create(req.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let (reason, meta) = info(&err);
+    assert_eq!(reason, "PROVIDER_AUTHENTICATION_FAILED");
+    assert_eq!(meta["providerCode"], "102");
+    assert_eq!(meta["provider"], "d24_badsig");
+    assert!(!err.message().contains("not-the-secret"));
+    // The same answer again (it is a stable refusal), still nothing recorded.
+    let again = gw.create(req).await.unwrap_err();
+    assert_eq!(info(&again).1["providerCode"], "102");
+    assert!(gw.list("d24_badsig").await.is_empty());
+    let stats = gw.sim.stats();
+    assert_eq!(stats.refunds_created, 0);
+    assert!(stats.header_errors[&102] >= 1);
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 50595)));
+}
+
+/// A COMPLETED refund the bank later rejects reaches WatchRefunds as a change from
+/// SUCCEEDED to FAILED, WatchRefund shows it FAILED, and its amount is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reversal_reaches_subscribers_as_failed() {
+    let gw = Gateway::start().await;
+    let refund = gw
+        .create(request("rev-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&refund), pb::RefundStatus::Succeeded);
+    let mut feed = gw
+        .client
+        .clone()
+        .watch_refunds(pb::WatchRefundsRequest {
+            after_sequence: None,
+            provider: "d24".into(),
+            statuses: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Let the creation notification settle first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gw.sim
+        .force_status(
+            refund.provider_refund_id.parse().unwrap(),
+            RefundState::Rejected,
+        )
+        .unwrap();
+    let event = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), feed.message())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if event.refund.as_ref().unwrap().id == refund.id
+            && event_status(&event) == pb::RefundStatus::Failed
+        {
+            break event;
+        }
+    };
+    assert_eq!(event.previous_status, pb::RefundStatus::Succeeded as i32);
+    let failed = event.refund.unwrap();
+    assert_eq!(failed.provider_status, "REJECTED");
+    assert_eq!(failed.failure.unwrap().code, "PROVIDER_DECLINED");
+
+    let mut watch = gw.watch(&refund.id).await;
+    let current = next_event(&mut watch).await;
+    assert_eq!(event_status(&current), pb::RefundStatus::Failed);
+    assert_eq!(current.previous_status, pb::RefundStatus::Succeeded as i32);
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 50595)));
+}
+
+/// CLP has no decimals: 1500 CLP goes to D24 as `1500`, comes back exact, and what is left
+/// is counted in whole pesos; a bank refund of the rest of a CLP deposit completes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clp_amounts_end_to_end() {
+    let gw = Gateway::start().await;
+    gw.set_timing(Timing {
+        delivered_after_ms: Some(50),
+        completed_after_ms: Some(50),
+        ..Timing::default()
+    });
+    let card = gw
+        .create(request(
+            "clp-1",
+            CARD_CLP,
+            CARD_CLP_INVOICE,
+            Some(money("CLP", 1500)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&card), pb::RefundStatus::Succeeded);
+    assert_eq!(gw.sim_refund(&card).amount.to_string(), "1500");
+    let payment = gw.payment(CARD_CLP, CARD_CLP_INVOICE).await;
+    assert_eq!(payment.amount, Some(money("CLP", 15000)));
+    assert_eq!(payment.refundable_amount, Some(money("CLP", 13500)));
+
+    let mut req = request("clp-2", BANK_CLP, BANK_CLP_INVOICE, None);
+    req.bank_account = Some(bank_account());
+    let bank = gw.create(req).await.unwrap();
+    assert_eq!(bank.amount, Some(money("CLP", 25000)));
+    assert_eq!(gw.sim_refund(&bank).amount.to_string(), "25000");
+    gw.wait_for(&bank.id, Duration::from_secs(10), |r| {
+        status_of(r) == pb::RefundStatus::Succeeded
+    })
+    .await;
+}
+
+/// Notifications are handled idempotently: repeats of a known id answer 200 and add no
+/// event; an id D24 does not hold answers 200 and changes nothing; a body that is not a
+/// notification is 400; an unknown account is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_repeats_are_harmless_and_unknown_ids_answer_200() {
+    let gw = Gateway::with(Setup {
+        worker: SLEEPY_WORKER,
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    let refund = gw
+        .create(request("hook-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    let events = |gw: &Gateway| {
+        let mut client = gw.client.clone();
+        async move {
+            let mut feed = client
+                .watch_refunds(pb::WatchRefundsRequest {
+                    after_sequence: Some(0),
+                    provider: String::new(),
+                    statuses: vec![],
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let mut n = 0;
+            while let Ok(Some(Ok(_))) =
+                tokio::time::timeout(Duration::from_millis(300), feed.message())
+                    .await
+                    .map(|m| m.transpose())
+            {
+                n += 1;
+            }
+            n
+        }
+    };
+    // The first notification records what D24 says now (provider status COMPLETED)...
+    let body = format!(r#"{{"refund_id": {}}}"#, refund.provider_refund_id);
+    assert_eq!(gw.notify("d24", &body).await, 200);
+    let after_first = gw.get(&refund.id).await;
+    assert_eq!(status_of(&after_first), pb::RefundStatus::Succeeded);
+    assert_eq!(after_first.provider_status, "COMPLETED");
+    let before = events(&gw).await;
+    // ...and repeats change nothing.
+    for _ in 0..3 {
+        assert_eq!(gw.notify("d24", &body).await, 200);
+    }
+    assert_eq!(events(&gw).await, before);
+    assert_eq!(gw.get(&refund.id).await, after_first);
+    assert_eq!(gw.notify("d24", r#"{"refund_id": 999999}"#).await, 200);
+    assert_eq!(gw.notify("d24", r#"{"refund_id": "80009999"}"#).await, 200);
+    assert_eq!(gw.notify("d24", r#"{"id": 1}"#).await, 400);
+    assert_eq!(gw.notify("nope", &body).await, 404);
+    assert_eq!(events(&gw).await, before);
+}
+
+/// The answer to a refund POST is lost (D24 answers after the adapter's timeout), but D24's
+/// notification of the new refund names it: the gateway recognises its refund by deposit
+/// and amount and records D24's id and status. One refund exists at D24, and the gateway's
+/// record matches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_is_recognised_from_the_notification() {
+    let gw = Gateway::with(Setup {
+        timeout_ms: 400,
+        ..Setup::default()
+    })
+    .await;
+    gw.sim
+        .set_faults(Faults {
+            refund_delay_ms: 1_500,
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = gw
+        .create(request(
+            "lost-1",
+            CARD_MXN,
+            CARD_MXN_INVOICE,
+            Some(money("MXN", 20000)),
+        ))
+        .await
+        .unwrap();
+    // Either still PENDING (the answer was lost) or already recognised: never FAILED.
+    assert!(
+        matches!(
+            status_of(&created),
+            pb::RefundStatus::Pending | pb::RefundStatus::Succeeded
+        ),
+        "{created:?}"
+    );
+    let done = gw
+        .wait_for(&created.id, Duration::from_secs(10), |r| {
+            status_of(r) == pb::RefundStatus::Succeeded
+        })
+        .await;
+    let at_d24 = gw.sim.refunds_of(CARD_MXN);
+    assert_eq!(at_d24.len(), 1);
+    assert_eq!(done.provider_refund_id, at_d24[0].id.to_string());
+    assert_eq!(at_d24[0].amount.to_string(), "200.00");
+    assert_eq!(
+        at_d24[0].idempotency_key.as_deref(),
+        Some(created.id.as_str())
+    );
+    // Recognised from the notification alone: no resend was needed (or made yet).
+    let stats = gw.sim.stats();
+    assert_eq!((stats.refunds_created, stats.refund_posts), (1, 1));
+    assert_eq!(stats.idempotency_key_reuses, 0);
+}
+
+/// The answer is lost and D24 sends no notification: the gateway re-sends the refund under
+/// the same idempotency key once the first attempt is surely over, D24 answers 104 (it
+/// landed), and the refund stays PENDING, never FAILED. When D24's notification is finally
+/// sent (the Merchant Panel's resend), the gateway recognises the refund. Exactly one
+/// refund exists at D24 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_resend_is_104_then_the_notification_resolves_it() {
+    let gw = Gateway::with(Setup {
+        timeout_ms: 300,
+        worker: "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\nmax_reconcile_attempts = 1000\n",
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    gw.sim
+        .set_faults(Faults {
+            refund_delay_ms: 1_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = gw
+        .create(request("lost-2", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&created), pb::RefundStatus::Pending);
+
+    // The resend waits until the first attempt is surely over (timeout + 5 s margin).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gw.sim.stats().idempotency_key_reuses == 0 {
+        assert!(Instant::now() < deadline, "no resend: {:?}", gw.sim.stats());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pending = gw.get(&created.id).await;
+    assert_eq!(status_of(&pending), pb::RefundStatus::Pending);
+    assert_eq!(pending.provider_refund_id, "");
+    assert_eq!(gw.sim.refunds_of(CARD_MXN).len(), 1);
+
+    let at_d24 = gw.sim.refunds_of(CARD_MXN).remove(0);
+    assert!(gw.sim.resend_notification(at_d24.id));
+    let done = gw
+        .wait_for(&created.id, Duration::from_secs(10), |r| {
+            status_of(r) == pb::RefundStatus::Succeeded
+        })
+        .await;
+    assert_eq!(done.provider_refund_id, at_d24.id.to_string());
+    let stats = gw.sim.stats();
+    assert_eq!(stats.refunds_created, 1);
+    assert!(stats.refund_posts >= 2, "{stats:?}");
+}
+
+/// The answer is lost, no notification comes, and the configured checks run out: the
+/// refund goes to REQUIRES_REVIEW (OUTCOME_UNKNOWN) rather than anything it cannot prove,
+/// and a notification sent afterwards still resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_outcome_ends_in_review_until_d24_names_it() {
+    let gw = Gateway::with(Setup {
+        timeout_ms: 300,
+        worker: "tick_ms = 50\nfirst_check_ms = 50\nmax_check_interval_ms = 100\nmax_reconcile_attempts = 3\n",
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    gw.sim
+        .set_faults(Faults {
+            refund_delay_ms: 1_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = gw
+        .create(request("review-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    let review = gw
+        .wait_for(&created.id, Duration::from_secs(10), |r| {
+            status_of(r) == pb::RefundStatus::RequiresReview
+        })
+        .await;
+    assert_eq!(review.failure.unwrap().code, "OUTCOME_UNKNOWN");
+    // The amount stays held while in review.
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 0)));
+
+    let at_d24 = gw.sim.refunds_of(CARD_MXN).remove(0);
+    assert!(gw.sim.resend_notification(at_d24.id));
+    let done = gw
+        .wait_for(&created.id, Duration::from_secs(10), |r| {
+            status_of(r) == pb::RefundStatus::Succeeded
+        })
+        .await;
+    assert_eq!(done.provider_refund_id, at_d24.id.to_string());
+    assert_eq!(gw.sim.stats().refunds_created, 1);
+}
+
+/// A 503 before D24 did anything leaves the refund PENDING (a 5xx proves nothing); once
+/// the attempt is surely over the gateway re-sends it, D24 creates it, and the gateway
+/// records that answer: one refund at D24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_outcome_that_never_landed_is_resent_once() {
+    let gw = Gateway::with(Setup {
+        timeout_ms: 300,
+        worker: "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\nmax_reconcile_attempts = 1000\n",
+        ..Setup::default()
+    })
+    .await;
+    gw.sim
+        .set_faults(Faults {
+            fail_before_apply_status: Some(503),
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = gw
+        .create(request("never-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&created), pb::RefundStatus::Pending);
+    gw.sim.clear_faults();
+    let done = gw
+        .wait_for(&created.id, Duration::from_secs(15), |r| {
+            status_of(r) == pb::RefundStatus::Succeeded
+        })
+        .await;
+    let at_d24 = gw.sim.refunds_of(CARD_MXN);
+    assert_eq!(at_d24.len(), 1);
+    assert_eq!(done.provider_refund_id, at_d24[0].id.to_string());
+    assert_eq!(gw.sim.stats().refund_posts, 2);
+}
+
+/// Measures how long a D24 status change takes to reach a WatchRefund subscriber: from the
+/// moment the simulator starts POSTing the notification to the moment the client receives
+/// the message (the gateway re-reads the refund from D24 in between). Prints the figures;
+/// fails if any sample is over a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_to_subscriber_latency() {
+    let gw = Gateway::with(Setup {
+        worker: SLEEPY_WORKER,
+        ..Setup::default()
+    })
+    .await;
+    gw.set_timing(Timing {
+        card_completed_after_ms: None,
+        ..Timing::default()
+    });
+    let mut samples = Vec::new();
+    for i in 0..20 {
+        let refund = gw
+            .create(request(
+                &format!("lat-{i}"),
+                CARD_IN_PROGRESS,
+                CARD_IN_PROGRESS_INVOICE,
+                Some(money("MXN", 100)),
+            ))
+            .await
+            .unwrap();
+        let mut watch = gw.watch(&refund.id).await;
+        next_event(&mut watch).await;
+        let d24_id: u64 = refund.provider_refund_id.parse().unwrap();
+        // Wait until the gateway has answered the creation's notification, so the change
+        // measured is the completion's alone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gw.sim.notifications().iter().any(|n| n.refund_id == d24_id) {
+            assert!(Instant::now() < deadline, "the creation was not notified");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let forced_at = chrono::Utc::now();
+        gw.sim.force_status(d24_id, RefundState::Completed).unwrap();
+        until_status(&mut watch, pb::RefundStatus::Succeeded).await;
+        let received_at = chrono::Utc::now();
+        // The simulator logs an attempt once it is answered, which is after the gateway has
+        // published the change: wait for the entry.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let sent_at = loop {
+            let started = gw
+                .sim
+                .notifications()
+                .into_iter()
+                .filter(|n| n.refund_id == d24_id && n.started_at >= forced_at)
+                .map(|n| n.started_at)
+                .min();
+            if let Some(at) = started {
+                break at;
+            }
+            assert!(Instant::now() < deadline, "the completion was not notified");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        samples.push((received_at - sent_at).to_std().unwrap());
+    }
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    eprintln!(
+        "D24 notification -> WatchRefund latency over {} samples: min {:?}, median {:?}, p90 {:?}, max {:?}",
+        samples.len(),
+        samples[0],
+        median,
+        samples[samples.len() * 9 / 10],
+        samples[samples.len() - 1]
+    );
+    assert!(samples[samples.len() - 1] < Duration::from_secs(1));
+}
