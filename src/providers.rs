@@ -16,6 +16,7 @@
 pub mod compago;
 pub mod http;
 pub mod json_decimal;
+pub mod paymongo;
 pub mod unimplemented;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
