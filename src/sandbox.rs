@@ -1,6 +1,6 @@
 //! Faithful HTTP simulators of the providers, for tests, sandbox mode and
 //! `refund-gateway sandbox`. They are served together on one listener, each under its own
-//! path prefix (`/compago`, later `/d24` and `/paymongo`), so one address serves them all and
+//! path prefix (`/compago`, `/paymongo`, later `/d24`), so one address serves them all and
 //! a provider account's base URL is `http://ADDR/{kind}`.
 //!
 //! Each simulator keeps its state in memory, starts from fixed fixtures, and has an admin API
@@ -19,6 +19,7 @@
 //! ```
 
 pub mod compago;
+pub mod paymongo;
 
 use std::{
     fmt::Write as _,
@@ -31,12 +32,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use self::compago::{COMPAGO_SANDBOX_API_KEY, CompagoSim};
+pub use self::paymongo::{
+    PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
+};
 use crate::providers::ProviderKind;
 
 /// The simulators and their shared state. Clones share the state.
 #[derive(Clone, Debug, Default)]
 pub struct Sandbox {
     pub compago: CompagoSim,
+    pub paymongo: PayMongoSim,
 }
 
 impl Sandbox {
@@ -44,6 +49,7 @@ impl Sandbox {
     pub fn new() -> Self {
         Self {
             compago: CompagoSim::new(),
+            paymongo: PayMongoSim::new(),
         }
     }
 
@@ -59,8 +65,8 @@ impl Sandbox {
     /// Whether a simulator exists for this provider yet.
     pub fn serves(kind: ProviderKind) -> bool {
         match kind {
-            ProviderKind::Compago => true,
-            ProviderKind::D24 | ProviderKind::PayMongo => false,
+            ProviderKind::Compago | ProviderKind::PayMongo => true,
+            ProviderKind::D24 => false,
         }
     }
 
@@ -68,16 +74,22 @@ impl Sandbox {
     pub fn api_key(kind: ProviderKind) -> Option<&'static str> {
         match kind {
             ProviderKind::Compago => Some(COMPAGO_SANDBOX_API_KEY),
-            ProviderKind::D24 | ProviderKind::PayMongo => None,
+            ProviderKind::PayMongo => Some(PAYMONGO_SANDBOX_SECRET_KEY),
+            ProviderKind::D24 => None,
         }
     }
 
     /// Every simulator, each nested under its path prefix.
     pub fn router(&self) -> Router {
-        Router::new().nest(
-            Self::path_prefix(ProviderKind::Compago),
-            self.compago.router(),
-        )
+        Router::new()
+            .nest(
+                Self::path_prefix(ProviderKind::Compago),
+                self.compago.router(),
+            )
+            .nest(
+                Self::path_prefix(ProviderKind::PayMongo),
+                self.paymongo.router(),
+            )
     }
 
     /// Base URL paths, credentials and fixtures, for people.
@@ -194,20 +206,42 @@ fn describe_at(origin: &str) -> String {
             continue;
         }
         let _ = writeln!(out, "{name:<9} base_url = {base}");
-        if let Some(key) = Sandbox::api_key(kind) {
-            let _ = writeln!(out, "          api key  = {key}  (header x-api-key)");
+        match kind {
+            ProviderKind::Compago => {
+                let _ = writeln!(
+                    out,
+                    "          api key  = {COMPAGO_SANDBOX_API_KEY}  (header x-api-key)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
+                );
+                let _ = writeln!(
+                    out,
+                    "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
+                );
+            }
+            ProviderKind::PayMongo => {
+                let _ = writeln!(
+                    out,
+                    "          secret key     = {PAYMONGO_SANDBOX_SECRET_KEY}  (Basic auth user, empty password)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          webhook secret = {PAYMONGO_SANDBOX_WEBHOOK_SECRET}  (Paymongo-Signature, test mode)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          admin    = {base}/sandbox/{{payments,refunds,stats,settings,outcomes,webhooks,faults,reset}}"
+                );
+            }
+            ProviderKind::D24 => {}
         }
-        let _ = writeln!(
-            out,
-            "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
-        );
-        let _ = writeln!(
-            out,
-            "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
-        );
     }
     let _ = writeln!(out);
     out.push_str(&compago::fixtures_table());
+    let _ = writeln!(out);
+    out.push_str(&paymongo::fixtures_table());
     out
 }
 
@@ -223,6 +257,10 @@ mod tests {
         assert!(text.contains(COMPAGO_SANDBOX_API_KEY));
         assert!(text.contains(compago::fixtures::CONFIRMED_500));
         assert!(text.contains(compago::fixtures::REVOKED_METHOD));
+        assert!(text.contains("base_url = /paymongo"), "{text}");
+        assert!(text.contains(PAYMONGO_SANDBOX_SECRET_KEY));
+        assert!(text.contains(PAYMONGO_SANDBOX_WEBHOOK_SECRET));
+        assert!(text.contains(paymongo::fixtures::PARTLY_REFUNDED));
     }
 
     /// Started on port 0, the sandbox answers on its base URL, and stops when asked.
