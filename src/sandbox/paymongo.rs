@@ -127,6 +127,29 @@ impl PayMongoSim {
         refunds
     }
 
+    /// Records a refund of `payment_id` made outside the gateway (from PayMongo's dashboard,
+    /// say); it counts against what is left. `None` when there is no such payment.
+    pub fn add_outside_refund(
+        &self,
+        payment_id: &str,
+        amount: i64,
+        status: state::RefundStatus,
+    ) -> Option<String> {
+        let mut state = self.lock();
+        if !state.payments.contains_key(payment_id) {
+            return None;
+        }
+        let id = state::new_id("ref_");
+        state.insert_outside_refund(
+            id.clone(),
+            payment_id,
+            amount,
+            status,
+            Utc::now().timestamp(),
+        );
+        Some(id)
+    }
+
     pub fn stats(&self) -> Stats {
         self.lock().stats.clone()
     }

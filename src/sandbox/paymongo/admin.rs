@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `POST /sandbox/payments` | create a payment: `{"amount": 50000, "id"?, "status"?: "paid", "description"?, "refunds"?: [{"amount", "status"?}], "refund_error"?: "allowed_date_exceeded"}` (centavos; `refunds` are made outside the gateway); 201 with the payment |
 //! | `GET /sandbox/payments`, `GET /sandbox/payments/{id}` | payments as PayMongo answers them |
+//! | `POST /sandbox/payments/{id}/refunds` | record a refund made outside the gateway: `{"amount", "status"?: "succeeded"}`; 201 with the refund |
 //! | `GET /sandbox/refunds`, `GET /sandbox/refunds/{id}` | refunds, with the outcome each will settle into |
 //! | `POST /sandbox/refunds/{id}/settle` | settle a pending refund now: `{"outcome"?: "succeeded" \| "failed"}` (its planned one by default); sends its webhooks |
 //! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refund_posts_by_payment`, `refunds_created`, `refunds_by_payment`, `idempotent_replays`, `payment_reads`, `refund_reads`, `refund_lists`, `webhooks_sent`, `webhooks_failed`, `webhook_attempts` |
@@ -35,6 +36,7 @@ pub(super) fn router(sim: PayMongoSim) -> Router {
     Router::new()
         .route("/sandbox/payments", get(list_payments).post(create_payment))
         .route("/sandbox/payments/{id}", get(get_payment))
+        .route("/sandbox/payments/{id}/refunds", post(add_outside_refund))
         .route("/sandbox/refunds", get(list_refunds))
         .route("/sandbox/refunds/{id}", get(get_refund))
         .route("/sandbox/refunds/{id}/settle", post(settle_refund))
@@ -157,6 +159,32 @@ async fn list_payments(AxumState(sim): AxumState<PayMongoSim>) -> Response {
 async fn get_payment(AxumState(sim): AxumState<PayMongoSim>, Path(id): Path<String>) -> Response {
     match sim.payment(&id) {
         Some(view) => Json(json!({ "data": view })).into_response(),
+        None => error(404, "resource_not_found", "No such payment.", None),
+    }
+}
+
+async fn add_outside_refund(
+    AxumState(sim): AxumState<PayMongoSim>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let refund: OutsideRefund = match parse(&body) {
+        Ok(r) => r,
+        Err(why) => return bad(why),
+    };
+    if refund.amount <= 0 {
+        return bad("amount must be above 0 (centavos)");
+    }
+    let status = refund.status.unwrap_or(RefundStatus::Succeeded);
+    match sim.add_outside_refund(&id, refund.amount, status) {
+        Some(refund_id) => match sim.refund(&refund_id) {
+            Some(r) => (
+                StatusCode::CREATED,
+                Json(json!({ "data": admin_refund(&r) })),
+            )
+                .into_response(),
+            None => error(404, "resource_not_found", "No such refund.", None),
+        },
         None => error(404, "resource_not_found", "No such payment.", None),
     }
 }
@@ -391,6 +419,24 @@ mod tests {
         assert!(id.starts_with("pay_"));
         let (status, _) = call(&sim, "GET", &format!("/sandbox/payments/{id}"), "").await;
         assert_eq!(status, StatusCode::OK);
+        let (status, body) = call(
+            &sim,
+            "POST",
+            &format!("/sandbox/payments/{id}/refunds"),
+            r#"{"amount": 700}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["data"]["attributes"]["status"], "succeeded");
+        assert_eq!(body["data"]["sandbox"]["outside"], true);
+        let (status, _) = call(
+            &sim,
+            "POST",
+            "/sandbox/payments/pay_nope/refunds",
+            r#"{"amount": 700}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         for bad in [
             r#"{"amount": 0}"#,
             r#"{"amount": 5, "colour": "red"}"#,
