@@ -501,7 +501,7 @@ impl Provider for PayMongo {
         }
         if draft.metadata.contains_key(wire::GATEWAY_ID_KEY) {
             violations.push(FieldViolation::new(
-                format!("metadata.{}", wire::GATEWAY_ID_KEY),
+                format!("metadata[{:?}]", wire::GATEWAY_ID_KEY),
                 "reserved: the gateway sends its own refund id under this key",
             ));
         }
@@ -828,7 +828,7 @@ mod tests {
                 "bank_account",
                 "amount.currency_code",
                 "description",
-                "metadata.refund_gateway_id"
+                "metadata[\"refund_gateway_id\"]"
             ]
         );
         for bad in ["", "pay_", "ref_abc", "abc", "pay_a b"] {

@@ -477,7 +477,11 @@ async fn list_refunds(
     };
     let mut state = sim.lock();
     state.stats.refund_lists += 1;
-    let all = state.refunds_newest_first(query.payment_id.as_deref());
+    let hide_api_refunds = state.faults.lists_omit_api_refunds;
+    let mut all = state.refunds_newest_first(query.payment_id.as_deref());
+    if hide_api_refunds {
+        all.retain(|r| r.outside);
+    }
     let position = |id: &str| all.iter().position(|r| r.id == id);
     let window: Vec<_> = match (&query.after, &query.before) {
         (Some(after), _) => match position(after) {

@@ -205,6 +205,10 @@ pub struct Faults {
     /// Refund creates: apply, then answer with an amount one centavo more than created.
     #[serde(default)]
     pub misreport_refund_amount: bool,
+    /// `GET /v1/refunds` lists no refund made through the API, as a lagging list index
+    /// would: only the idempotency key can then find a refund whose answer was lost.
+    #[serde(default)]
+    pub lists_omit_api_refunds: bool,
 }
 
 impl Faults {
