@@ -22,6 +22,8 @@
 mod admin;
 pub mod fixtures;
 pub mod state;
+mod validate;
+mod views;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -525,7 +527,7 @@ async fn create_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let attributes = state::create_attributes(&body);
+    let attributes = validate::create_attributes(&body);
     let faults = {
         let mut state = sim.lock();
         state.count_refund_post(attributes.as_ref().ok());

@@ -154,14 +154,20 @@ pub const REFUNDS: &[FixtureRefund] = &[
 /// The fixtures as a table for people.
 pub fn fixtures_table() -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "PayMongo fixture payments (PHP; amounts in pesos):");
+    let _ = writeln!(out, "PayMongo payments");
+    let _ = writeln!(
+        out,
+        "  {:<33} {:<8} {:>12}  note",
+        "payment_id", "status", "amount"
+    );
     for p in PAYMENTS {
+        let amount = format!("{}.{:02} PHP", p.amount / 100, p.amount % 100);
         let _ = writeln!(
             out,
-            "  {:<33} {:<8} {:>9}  {}",
+            "  {:<33} {:<8} {:>12}  {}",
             p.id,
             p.status.as_str(),
-            format!("{}.{:02}", p.amount / 100, p.amount % 100),
+            amount,
             p.note
         );
     }

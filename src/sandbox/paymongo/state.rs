@@ -17,7 +17,12 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::fixtures;
+pub use super::views::{payment_view, refund_view};
+use super::{
+    fixtures,
+    validate::{NewRefund, validate},
+    views::event,
+};
 
 /// How long an idempotency key's answer is replayed (PM-IDEM).
 pub const IDEMPOTENCY_WINDOW: ChronoDuration = ChronoDuration::hours(24);
@@ -374,158 +379,6 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
-/// The validated attributes of a refund create.
-struct NewRefund {
-    amount: i64,
-    payment_id: String,
-    reason: String,
-    notes: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-/// Checks a create's attributes, reporting every problem (PM-ERR: several errors at once).
-fn validate(attributes: &Value) -> Result<NewRefund, Answer> {
-    let mut errors = Vec::new();
-    let amount = match attributes.get("amount") {
-        None | Some(Value::Null) => {
-            errors.push(error_item(
-                "parameter_required",
-                "The amount is required.",
-                Some("amount"),
-            ));
-            None
-        }
-        Some(v) => match v.as_i64() {
-            None => {
-                errors.push(error_item(
-                    "parameter_data_type_invalid",
-                    "The amount must be an integer.",
-                    Some("amount"),
-                ));
-                None
-            }
-            Some(a) if a < MIN_REFUND => {
-                errors.push(error_item(
-                    "parameter_below_minimum",
-                    &format!("The amount cannot be less than {MIN_REFUND}."),
-                    Some("amount"),
-                ));
-                None
-            }
-            Some(a) => Some(a),
-        },
-    };
-    let payment_id = match attributes.get("payment_id") {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        None | Some(Value::Null) => {
-            errors.push(error_item(
-                "parameter_required",
-                "The payment_id is required.",
-                Some("payment_id"),
-            ));
-            None
-        }
-        Some(_) => {
-            errors.push(error_item(
-                "parameter_data_type_invalid",
-                "The payment_id must be a string.",
-                Some("payment_id"),
-            ));
-            None
-        }
-    };
-    let reason = match attributes.get("reason") {
-        Some(Value::String(s)) if REASONS.contains(&s.as_str()) => Some(s.clone()),
-        None | Some(Value::Null) => {
-            errors.push(error_item(
-                "parameter_required",
-                "The reason is required.",
-                Some("reason"),
-            ));
-            None
-        }
-        Some(_) => {
-            errors.push(error_item(
-                "parameter_invalid",
-                "The reason passed is invalid. Possible values are duplicate, fraudulent, \
-                 requested_by_customer and others.",
-                Some("reason"),
-            ));
-            None
-        }
-    };
-    let notes = match attributes.get("notes") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() > MAX_NOTES => {
-            errors.push(error_item(
-                "parameter_above_maximum",
-                &format!("The notes cannot be longer than {MAX_NOTES} characters."),
-                Some("notes"),
-            ));
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            errors.push(error_item(
-                "parameter_data_type_invalid",
-                "The notes must be a string.",
-                Some("notes"),
-            ));
-            None
-        }
-    };
-    let metadata = match attributes.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) if map.values().all(Value::is_string) => Some(
-            map.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect(),
-        ),
-        Some(_) => {
-            errors.push(error_item(
-                "parameter_data_type_invalid",
-                "The metadata must be an object with string values only.",
-                Some("metadata"),
-            ));
-            None
-        }
-    };
-    match (amount, payment_id, reason) {
-        (Some(amount), Some(payment_id), Some(reason)) if errors.is_empty() => Ok(NewRefund {
-            amount,
-            payment_id,
-            reason,
-            notes,
-            metadata,
-        }),
-        _ => Err(Answer {
-            status: 400,
-            body: json!({ "errors": errors }),
-        }),
-    }
-}
-
-/// The `data.attributes` of a create body, or the error to answer.
-pub fn create_attributes(body: &[u8]) -> Result<Value, Answer> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
-        Answer::error(
-            400,
-            "parameter_format_invalid",
-            "The request body is not valid JSON.",
-            None,
-        )
-    })?;
-    match value.get("data").and_then(|d| d.get("attributes")) {
-        Some(attributes @ Value::Object(_)) => Ok(attributes.clone()),
-        _ => Err(Answer::error(
-            400,
-            "parameter_required",
-            "The data.attributes object is required.",
-            Some("data.attributes"),
-        )),
-    }
-}
-
 /// What a create did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateResult {
@@ -636,7 +489,7 @@ impl State {
             created: None,
             replayed: false,
         };
-        let new = match validate(attributes) {
+        let new: NewRefund = match validate(attributes) {
             Ok(new) => new,
             Err(answer) => return not_stored(answer),
         };
@@ -833,97 +686,6 @@ fn refusal_detail(code: &str) -> String {
         "refund_not_allowed" => "Refunds are not allowed for this payment.".to_owned(),
         other => format!("The refund was refused ({other})."),
     }
-}
-
-/// An event and its body: `(id, type, bytes)`.
-fn event(
-    event_type: &'static str,
-    data: Value,
-    now: DateTime<Utc>,
-) -> (String, &'static str, Vec<u8>) {
-    let id = new_id("evt_");
-    let at = now.timestamp();
-    let body = json!({ "data": {
-        "id": id,
-        "type": "event",
-        "attributes": {
-            "type": event_type,
-            "livemode": false,
-            "data": data,
-            "previous_data": {},
-            "pending_webhooks": 1,
-            "created_at": at,
-            "updated_at": at,
-        }
-    }});
-    (
-        id,
-        event_type,
-        serde_json::to_vec(&body).unwrap_or_default(),
-    )
-}
-
-/// A Refund resource as PayMongo writes it (S004, PM-PY `refund_entity.py`).
-pub fn refund_view(r: &Refund) -> Value {
-    json!({
-        "id": r.id,
-        "type": "refund",
-        "attributes": {
-            "amount": r.amount,
-            "balance_transaction_id": null,
-            "currency": r.currency,
-            "livemode": false,
-            "metadata": r.metadata,
-            "notes": r.notes,
-            "payment_id": r.payment_id,
-            "payout_id": null,
-            "reason": r.reason,
-            "status": r.status.as_str(),
-            "available_at": null,
-            "created_at": r.created_at,
-            "refunded_at": (r.status == RefundStatus::Succeeded).then_some(r.updated_at),
-            "updated_at": r.updated_at,
-        }
-    })
-}
-
-/// A Payment resource (PM-PAY), with its refunds inside.
-pub fn payment_view(p: &Payment, state: &State) -> Value {
-    let refunds: Vec<Value> = p
-        .refunds
-        .iter()
-        .filter_map(|id| state.refunds.get(id))
-        .map(refund_view)
-        .collect();
-    let fee = p.amount * 25 / 1000;
-    json!({
-        "id": p.id,
-        "type": "payment",
-        "attributes": {
-            "amount": p.amount,
-            "billing": null,
-            "currency": p.currency,
-            "description": p.description,
-            "disputed": false,
-            "fee": fee,
-            "livemode": false,
-            "net_amount": p.amount - fee,
-            "origin": "api",
-            "payment_intent_id": null,
-            "payout": null,
-            "source": { "id": format!("src_{}", &p.id[4..]), "type": "gcash" },
-            "statement_descriptor": "REFUND GATEWAY SANDBOX",
-            "status": p.status.as_str(),
-            "tax_amount": null,
-            "metadata": null,
-            "refunds": refunds,
-            "taxes": [],
-            "available_at": null,
-            "created_at": p.created_at,
-            "paid_at": (p.status == PaymentStatus::Paid).then_some(p.created_at),
-            "updated_at": p.created_at,
-        }
-    })
 }
 
 #[cfg(test)]
