@@ -25,8 +25,7 @@ use crate::{
     grpc::{Authenticate, RefundApi},
     pb::{self, refund_service_server::RefundServiceServer},
     providers::{
-        ProviderAccount, ProviderKind, Providers, compago::Compago, d24::D24,
-        unimplemented::Unimplemented,
+        ProviderAccount, ProviderKind, Providers, compago::Compago, d24::D24, paymongo::PayMongo,
     },
     refunds::{Refunds, Settings},
     sandbox::{self, RunningSandbox},
@@ -116,7 +115,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>>
 
 /// Builds the provider accounts; sandbox accounts point at the running simulators.
 /// `public_url` is the base of the webhook URLs given to providers
-/// (`{public_url}/webhooks/{kind}/{account}`).
+/// (`{public_url}/webhooks/{kind}/{account}`): a sandbox PayMongo account registers its URL
+/// with the simulator, which sends its signed webhooks there.
 pub fn build_providers(
     config: &Config,
     sandbox: Option<&RunningSandbox>,
@@ -173,7 +173,33 @@ pub fn build_providers(
                     timeout,
                 ))
             }
-            ProviderConfig::PayMongo(_) => Arc::new(Unimplemented(ProviderKind::PayMongo)),
+            ProviderConfig::PayMongo(c) => {
+                let (base_url, secret_key, webhook_secret) = if c.sandbox {
+                    let running = sandbox.context("sandbox account without running simulators")?;
+                    let url = webhook_url(ProviderKind::PayMongo);
+                    tracing::info!(account = %name, url, "PayMongo simulator sends its webhooks to the gateway");
+                    running.sandbox.paymongo.add_webhook_url(url);
+                    (
+                        sandbox_url(ProviderKind::PayMongo)?,
+                        SecretString::from(sandbox::PAYMONGO_SANDBOX_SECRET_KEY),
+                        SecretString::from(sandbox::PAYMONGO_SANDBOX_WEBHOOK_SECRET),
+                    )
+                } else {
+                    (
+                        c.base_url.clone().context("base_url")?,
+                        SecretString::from(
+                            c.secret_key.as_ref().context("secret_key")?.expose_secret(),
+                        ),
+                        SecretString::from(
+                            c.webhook_secret
+                                .as_ref()
+                                .context("webhook_secret")?
+                                .expose_secret(),
+                        ),
+                    )
+                };
+                Arc::new(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
+            }
         };
         providers.insert(ProviderAccount {
             name: name.clone(),

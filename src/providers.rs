@@ -17,7 +17,7 @@ pub mod compago;
 pub mod d24;
 pub mod http;
 pub mod json_decimal;
-pub mod unimplemented;
+pub mod paymongo;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 

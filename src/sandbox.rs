@@ -1,6 +1,6 @@
 //! Faithful HTTP simulators of the providers, for tests, sandbox mode and
 //! `refund-gateway sandbox`. They are served together on one listener, each under its own
-//! path prefix (`/compago`, `/d24`, later `/paymongo`), so one address serves them all and
+//! path prefix (`/compago`, `/d24`, `/paymongo`), so one address serves them all and
 //! a provider account's base URL is `http://ADDR/{kind}`.
 //!
 //! Each simulator keeps its state in memory, starts from fixed fixtures, and has an admin API
@@ -20,6 +20,7 @@
 
 pub mod compago;
 pub mod d24;
+pub mod paymongo;
 
 use std::{
     fmt::Write as _,
@@ -33,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::compago::{COMPAGO_SANDBOX_API_KEY, CompagoSim};
 pub use self::d24::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim};
+pub use self::paymongo::{
+    PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
+};
 use crate::providers::ProviderKind;
 
 /// The simulators and their shared state. Clones share the state.
@@ -40,6 +44,7 @@ use crate::providers::ProviderKind;
 pub struct Sandbox {
     pub compago: CompagoSim,
     pub d24: D24Sim,
+    pub paymongo: PayMongoSim,
 }
 
 impl Sandbox {
@@ -48,6 +53,7 @@ impl Sandbox {
         Self {
             compago: CompagoSim::new(),
             d24: D24Sim::new(),
+            paymongo: PayMongoSim::new(),
         }
     }
 
@@ -63,8 +69,7 @@ impl Sandbox {
     /// Whether a simulator exists for this provider yet.
     pub fn serves(kind: ProviderKind) -> bool {
         match kind {
-            ProviderKind::Compago | ProviderKind::D24 => true,
-            ProviderKind::PayMongo => false,
+            ProviderKind::Compago | ProviderKind::D24 | ProviderKind::PayMongo => true,
         }
     }
 
@@ -74,7 +79,7 @@ impl Sandbox {
         match kind {
             ProviderKind::Compago => Some(COMPAGO_SANDBOX_API_KEY),
             ProviderKind::D24 => Some(D24_SANDBOX_LOGIN),
-            ProviderKind::PayMongo => None,
+            ProviderKind::PayMongo => Some(PAYMONGO_SANDBOX_SECRET_KEY),
         }
     }
 
@@ -86,6 +91,10 @@ impl Sandbox {
                 self.compago.router(),
             )
             .nest(Self::path_prefix(ProviderKind::D24), self.d24.router())
+            .nest(
+                Self::path_prefix(ProviderKind::PayMongo),
+                self.paymongo.router(),
+            )
     }
 
     /// Base URL paths, credentials and fixtures, for people.
@@ -229,10 +238,11 @@ fn describe_at(origin: &str) -> String {
                     "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
                 );
             }
-            _ => {
-                if let Some(key) = Sandbox::api_key(kind) {
-                    let _ = writeln!(out, "          api key  = {key}  (header x-api-key)");
-                }
+            ProviderKind::Compago => {
+                let _ = writeln!(
+                    out,
+                    "          api key  = {COMPAGO_SANDBOX_API_KEY}  (header x-api-key)"
+                );
                 let _ = writeln!(
                     out,
                     "          admin    = {base}/sandbox/payments (GET, POST), {base}/sandbox/stats,"
@@ -242,12 +252,28 @@ fn describe_at(origin: &str) -> String {
                     "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
                 );
             }
+            ProviderKind::PayMongo => {
+                let _ = writeln!(
+                    out,
+                    "          secret key     = {PAYMONGO_SANDBOX_SECRET_KEY}  (Basic auth user, empty password)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          webhook secret = {PAYMONGO_SANDBOX_WEBHOOK_SECRET}  (Paymongo-Signature, test mode)"
+                );
+                let _ = writeln!(
+                    out,
+                    "          admin    = {base}/sandbox/{{payments,refunds,stats,settings,outcomes,webhooks,faults,reset}}"
+                );
+            }
         }
     }
     let _ = writeln!(out);
     out.push_str(&compago::fixtures_table());
     let _ = writeln!(out);
     out.push_str(&d24::fixtures_table());
+    let _ = writeln!(out);
+    out.push_str(&paymongo::fixtures_table());
     out
 }
 
@@ -266,6 +292,10 @@ mod tests {
         assert!(text.contains("base_url = /d24"), "{text}");
         assert!(text.contains(D24_SANDBOX_LOGIN) && text.contains(D24_SANDBOX_SECRET));
         assert!(text.contains(d24::fixtures::CARD_MXN_INVOICE));
+        assert!(text.contains("base_url = /paymongo"), "{text}");
+        assert!(text.contains(PAYMONGO_SANDBOX_SECRET_KEY));
+        assert!(text.contains(PAYMONGO_SANDBOX_WEBHOOK_SECRET));
+        assert!(text.contains(paymongo::fixtures::PARTLY_REFUNDED));
     }
 
     /// Started on port 0, the sandbox answers on its base URL, and stops when asked.

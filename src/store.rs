@@ -131,7 +131,7 @@ pub trait RefundStore: Send + Sync + 'static {
     ) -> Result<RequestClaim, StoreError>;
 
     /// Records how an owned request ended. An error can be recorded for a key linked to a
-    /// refund only when that refund is FAILED (nothing was refunded).
+    /// refund only when that refund is FAILED or CANCELED (final, nothing was refunded).
     async fn complete_request(
         &self,
         key: &RequestKey,

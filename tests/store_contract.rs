@@ -141,6 +141,7 @@ contract_suite!(sqlite;
         release_forgets_only_unrecorded_claims,
         concurrent_claims_of_one_key_have_one_owner,
         a_linked_refund_is_replaced_by_an_error_only_once_failed,
+        a_canceled_refund_is_replaced_by_its_error,
         insert_requires_an_open_claim_on_its_key,
         list_applies_each_filter_within_the_tenant,
         list_pages_by_keyset_without_gaps_or_duplicates,
@@ -1042,6 +1043,35 @@ async fn a_linked_refund_is_replaced_by_an_error_only_once_failed(store: Store) 
     );
     assert_eq!(
         store.held_amount("compago", "pay-1", mxn()).await.unwrap(),
+        Money::new(0, mxn())
+    );
+}
+
+/// A refund the gateway withdrew before the provider took it (CANCELED: final, nothing
+/// refunded, e.g. the provider was rate limiting) lets its key replay the error the caller
+/// got, and releases its amount.
+async fn a_canceled_refund_is_replaced_by_its_error(store: Store) {
+    let r = new_refund("acme", "paymongo", "pay_1", 100);
+    record(&store, &r).await;
+    let k = key_of(&r);
+    let error = ApiError::unavailable(reason::PROVIDER_RATE_LIMITED, "rate limited")
+        .with_retry_after(std::time::Duration::from_secs(3));
+    let stored = get(&store, &r.id).await;
+    update(&store, &stored, |n| {
+        n.status = RefundStatus::Canceled;
+        n.submission = Submission::Rejected;
+    })
+    .await;
+    store
+        .complete_request(&k, &RequestResult::Error(error.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(&store, &k, at(2)).await,
+        RequestClaim::Done(RequestResult::Error(error))
+    );
+    assert_eq!(
+        store.held_amount("paymongo", "pay_1", mxn()).await.unwrap(),
         Money::new(0, mxn())
     );
 }

@@ -22,6 +22,8 @@ pub mod reason {
     pub const PAYMENT_NOT_FOUND: &str = "PAYMENT_NOT_FOUND";
     pub const PAYMENT_NOT_REFUNDABLE: &str = "PAYMENT_NOT_REFUNDABLE";
     pub const AMOUNT_EXCEEDS_REFUNDABLE: &str = "AMOUNT_EXCEEDS_REFUNDABLE";
+    /// Below the smallest refund the provider accepts (PayMongo: 100 centavos).
+    pub const AMOUNT_BELOW_MINIMUM: &str = "AMOUNT_BELOW_MINIMUM";
     pub const NOTHING_LEFT_TO_REFUND: &str = "NOTHING_LEFT_TO_REFUND";
     pub const PARTIAL_REFUND_NOT_SUPPORTED: &str = "PARTIAL_REFUND_NOT_SUPPORTED";
     pub const CURRENCY_MISMATCH: &str = "CURRENCY_MISMATCH";

@@ -10,8 +10,9 @@
 //!    payment atomically. From here the refund exists whatever happens next: if the process
 //!    dies, the worker finds it (its first check is already scheduled) and reconciles it.
 //! 5. Submit to the provider (no transaction is open), then record the outcome:
-//!    accepted -> its status; rejected -> FAILED and the provider's error; not sent -> FAILED
-//!    and UNAVAILABLE; unknown -> stays PENDING, returned as such, reconciled later.
+//!    accepted -> its status; rejected -> FAILED and the provider's error, except a "not now"
+//!    (UNAVAILABLE: rate limited) -> CANCELED and UNAVAILABLE with the delay; not sent ->
+//!    CANCELED and UNAVAILABLE; unknown -> stays PENDING, returned as such, reconciled later.
 
 use std::{
     sync::Arc,
@@ -345,6 +346,33 @@ impl Refunds {
                 self.schedule(&mut next, true, now);
                 (next, None)
             }
+            // "Not now" (rate limited): the provider created nothing, and the refund did not
+            // fail. The gateway withdraws it (CANCELED: final, nothing refunded, its amount
+            // released) and the caller gets UNAVAILABLE with the delay to wait. The refund
+            // is not sent later behind the caller's back: an error means no refund.
+            SubmitOutcome::Rejected(rejection)
+                if waiting && rejection.code == ErrorCode::Unavailable =>
+            {
+                next.status = RefundStatus::Canceled;
+                next.failure = Some(RefundFailure {
+                    message: format!(
+                        "{}; the gateway withdrew the refund, nothing was refunded",
+                        rejection.message
+                    ),
+                    ..rejection.to_failure()
+                });
+                next.submission = Submission::Rejected;
+                next.updated_at = now;
+                self.schedule(&mut next, true, now);
+                let mut err = rejection
+                    .to_api_error(&account.name)
+                    .with("refundId", current.id.as_str());
+                err.message = format!(
+                    "{}; nothing was refunded. Retry after the delay with a new request_id",
+                    rejection.message
+                );
+                (next, Some(err))
+            }
             SubmitOutcome::Rejected(rejection) if waiting => {
                 next.status = RefundStatus::Failed;
                 next.failure = Some(rejection.to_failure());
@@ -353,12 +381,15 @@ impl Refunds {
                 self.schedule(&mut next, true, now);
                 (next, Some(rejection.to_api_error(&account.name)))
             }
+            // Never reached the provider: nothing can exist there. As for "not now", the gateway
+            // withdraws the refund (CANCELED) rather than sending it later behind the caller's
+            // back, and the caller gets UNAVAILABLE.
             SubmitOutcome::NotSent(why) if waiting => {
-                next.status = RefundStatus::Failed;
+                next.status = RefundStatus::Canceled;
                 next.failure = Some(RefundFailure::new(
                     reason::PROVIDER_UNAVAILABLE,
                     format!(
-                        "not sent: the provider could not be reached ({why}); nothing was refunded"
+                        "not sent: the provider could not be reached ({why}); the gateway withdrew the refund, nothing was refunded"
                     ),
                 ));
                 next.submission = Submission::NotSent;

@@ -253,6 +253,12 @@ impl Refunds {
             SubmitOutcome::Accepted(obs) => {
                 self.record_observation(&refund.id, &obs, "resubmit").await
             }
+            // "Not now" (rate limited) proves nothing about the earlier attempt: look again
+            // later.
+            SubmitOutcome::Rejected(rejection) if rejection.code == ErrorCode::Unavailable => {
+                tracing::info!(refund_id = %refund.id, provider = %account.name, "provider asked the gateway to back off; reconciling later");
+                self.reschedule(refund, false).await
+            }
             SubmitOutcome::Rejected(rejection) => {
                 // A refusal now may be the earlier attempt having landed meanwhile: look again
                 // before calling it failed.

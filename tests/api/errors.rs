@@ -271,21 +271,3 @@ timeout_ms = 500
     let err = client.create_refund(req).await.unwrap_err();
     assert_error(&err, Code::Unavailable, "PROVIDER_UNAVAILABLE");
 }
-
-/// PayMongo accounts answer UNIMPLEMENTED, saying so, until its adapter lands.
-#[tokio::test]
-async fn providers_without_an_adapter_say_so() {
-    let gw = spawn().await;
-    let mut client = gw.acme().await;
-    let payment = pb::PaymentReference {
-        payment_id: "pay_1".into(),
-        payment_method_id: String::new(),
-        invoice_id: String::new(),
-    };
-    let err = client
-        .create_refund(create(&rid(), "paymongo", &payment))
-        .await
-        .unwrap_err();
-    assert_error(&err, Code::Unimplemented, "PROVIDER_NOT_AVAILABLE");
-    assert!(err.message().contains("not supported"), "{err:?}");
-}

@@ -111,8 +111,9 @@ pub(super) async fn complete(
 ) -> Result<(), StoreError> {
     // A key completes with a refund only if insert_refund linked that very refund to it. A key
     // linked to a refund completes with an error only if that refund FAILED (refused by the
-    // provider, or never sent): replaying an error for a refund that may have gone through
-    // could lead the caller to refund again.
+    // provider, or never sent) or was CANCELED (withdrawn before the provider took it, e.g.
+    // rate limited): both are final and refunded nothing. Replaying an error for a refund that
+    // may have gone through could lead the caller to refund again.
     let done = match result {
         RequestResult::Refund(id) => sqlx::query(
             "UPDATE idempotency_keys SET completed = 1 \
@@ -124,7 +125,7 @@ pub(super) async fn complete(
         RequestResult::Error(error) => sqlx::query(
             "UPDATE idempotency_keys SET completed = 1, error = ? \
              WHERE tenant_id = ? AND request_id = ? AND (refund_id IS NULL OR refund_id IN \
-             (SELECT id FROM refunds WHERE status = 'FAILED'))",
+             (SELECT id FROM refunds WHERE status IN ('FAILED', 'CANCELED')))",
         )
         .bind(to_json("request error", error)?)
         .bind(key.tenant.as_str())
