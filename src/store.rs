@@ -11,6 +11,7 @@
 //! Backends: [`sqlite`] (single process; the embedded default). A PostgreSQL backend plugs in
 //! behind the same trait.
 
+mod codec;
 pub mod sqlite;
 
 pub use sqlite::SqliteStore;
