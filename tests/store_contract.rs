@@ -62,6 +62,7 @@ fn sqlite_config(dir: &TempDir) -> StoreConfig {
         url: format!("sqlite://{}", dir.path().join("store.db").display()),
         max_connections: 4,
         busy_timeout_ms: 5_000,
+        ..StoreConfig::default()
     }
 }
 
