@@ -29,7 +29,7 @@ use crate::{
     },
     refunds::{Refunds, Settings},
     sandbox::{self, RunningSandbox},
-    store::{RefundStore, sqlite::SqliteStore},
+    store::{PostgresStore, RefundStore, sqlite::SqliteStore},
 };
 
 /// How long NOT_SERVING is shown before the servers stop accepting.
@@ -100,7 +100,8 @@ fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow
     result.map_err(anyhow::Error::from).and_then(|r| r)
 }
 
-/// Opens the store named by `store.url`.
+/// Opens the store named by `store.url`: `sqlite:` for the single-process SQLite store,
+/// `postgres:` or `postgresql:` for the PostgreSQL store that several replicas can share.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>> {
     let url = &config.store.url;
     if url.starts_with("sqlite:") {
@@ -108,8 +109,17 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>>
             .await
             .with_context(|| format!("cannot open store {url}"))?;
         Ok(Arc::new(store))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        // The URL may carry a password: messages show it redacted.
+        let store = PostgresStore::connect(&config.store)
+            .await
+            .with_context(|| format!("cannot open store {}", config.store.redacted_url()))?;
+        Ok(Arc::new(store))
     } else {
-        anyhow::bail!("store {url}: PostgreSQL is not supported by this version yet; use sqlite://")
+        anyhow::bail!(
+            "store {}: the scheme must be sqlite:, postgres: or postgresql:",
+            config.store.redacted_url()
+        )
     }
 }
 
@@ -340,7 +350,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
 
-    tracing::info!(grpc = %grpc_addr, http = %http_addr, store = %config.store.url, "refund-gateway serving");
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, store = %config.store.redacted_url(), "refund-gateway serving");
     Ok(Running {
         grpc_addr,
         http_addr,

@@ -78,18 +78,81 @@ impl ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://path` (created if missing) or `postgres://...`.
+    /// `sqlite://path` (created if missing) or `postgres://...` / `postgresql://...`.
     #[serde(default = "default_store_url")]
     pub url: String,
-    /// Read connections (SQLite writes always go through one connection).
+    /// SQLite: read connections (writes always go through one connection). PostgreSQL: the
+    /// size of the connection pool, per gateway replica.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    /// How long a statement may wait for a lock or a connection.
+    /// How long a statement may wait for a lock (SQLite also: for a connection). PostgreSQL
+    /// sets it as `lock_timeout`.
     #[serde(default = "default_busy_timeout_ms")]
     pub busy_timeout_ms: u64,
+    /// PostgreSQL: how long one statement may run, lock waits included, before the server
+    /// cancels it (`statement_timeout`); also how long a connection may sit idle inside a
+    /// transaction (`idle_in_transaction_session_timeout`), so a replica cut off mid-write
+    /// cannot hold its locks for long. Not used by SQLite.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: how long a call may wait for a pooled connection, opening a new one
+    /// included, before it fails as unavailable. Not used by SQLite.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+impl StoreConfig {
+    /// `url` with its password (if any) replaced by `***`, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// A PostgreSQL URL may carry a password, as `user:password@host` or `?password=...`.
+fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        // Everything before the last '@' is user info (an '@' further on would only make
+        // this hide more than needed).
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => head.to_owned(),
+            },
+            None => head.to_owned(),
+        },
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
@@ -98,6 +161,8 @@ impl Default for StoreConfig {
             url: default_store_url(),
             max_connections: default_max_connections(),
             busy_timeout_ms: default_busy_timeout_ms(),
+            statement_timeout_ms: default_statement_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
         }
     }
 }
@@ -267,6 +332,12 @@ fn default_max_connections() -> u32 {
 fn default_busy_timeout_ms() -> u64 {
     5_000
 }
+fn default_statement_timeout_ms() -> u64 {
+    10_000
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
 fn default_timeout_ms() -> u64 {
     10_000
 }
@@ -367,8 +438,16 @@ impl Config {
         {
             return Err(ConfigError(format!(
                 "store.url must start with sqlite: or postgres:, got {:?}",
-                self.store.url
+                self.store.redacted_url()
             )));
+        }
+        for (key, value) in [
+            ("statement_timeout_ms", self.store.statement_timeout_ms),
+            ("connect_timeout_ms", self.store.connect_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("store.{key} must be above 0")));
+            }
         }
         for (name, provider) in &self.providers {
             if name.is_empty()
@@ -540,11 +619,62 @@ mod tests {
                 "more than one tenant",
             ),
             ("[serverr]\nx = 1", "serverr"),
+            (
+                "[store]\nstatement_timeout_ms = 0",
+                "store.statement_timeout_ms",
+            ),
+            (
+                "[store]\nconnect_timeout_ms = 0",
+                "store.connect_timeout_ms",
+            ),
         ];
         for (text, needle) in cases {
             let err = Config::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");
             assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn postgres_store_settings_parse_with_defaults() {
+        let cfg = Config::from_toml(
+            "[store]\nurl = \"postgresql://gw@db/refunds\"\nmax_connections = 20\n\
+             statement_timeout_ms = 2500",
+        )
+        .unwrap();
+        assert_eq!(cfg.store.url, "postgresql://gw@db/refunds");
+        assert_eq!(cfg.store.max_connections, 20);
+        assert_eq!(cfg.store.statement_timeout_ms, 2_500);
+        assert_eq!(cfg.store.connect_timeout_ms, 5_000);
+        assert_eq!(cfg.store.busy_timeout_ms, 5_000);
+    }
+
+    #[test]
+    fn store_passwords_never_show() {
+        let cases = [
+            (
+                "postgres://gw:s3cret@db.internal:5432/refunds",
+                "postgres://gw:***@db.internal:5432/refunds",
+            ),
+            (
+                "postgresql://gw:p@ss/w@db/refunds?sslmode=require",
+                "postgresql://gw:***@db/refunds?sslmode=require",
+            ),
+            (
+                "postgres://db/refunds?user=gw&password=s3cret&sslmode=require",
+                "postgres://db/refunds?user=gw&password=***&sslmode=require",
+            ),
+            ("postgres://gw@db/refunds", "postgres://gw@db/refunds"),
+            ("sqlite://refund-gateway.db", "sqlite://refund-gateway.db"),
+        ];
+        for (url, shown) in cases {
+            let store = StoreConfig {
+                url: url.to_owned(),
+                ..StoreConfig::default()
+            };
+            assert_eq!(store.redacted_url(), shown);
+            assert!(!format!("{store:?}").contains("s3cret"));
+            assert!(!format!("{store:?}").contains("p@ss"));
         }
     }
 

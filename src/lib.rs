@@ -7,7 +7,7 @@
 //! - [`domain`]: money, refunds, payments, the status machine and the caller-facing error.
 //!   No I/O, no generated types.
 //! - [`pb`]: the generated `refunds.v1` types; [`grpc`] turns them into domain calls.
-//! - [`store`]: the durable store behind the `RefundStore` trait (SQLite).
+//! - [`store`]: the durable store behind the `RefundStore` trait (SQLite or PostgreSQL).
 //! - [`providers`]: the `Provider` trait, one module per provider, the account registry.
 //! - [`sandbox`]: faithful HTTP simulators of the providers, for tests and sandbox mode.
 //! - [`config`]: the configuration file and its environment overrides.

@@ -8,11 +8,14 @@
 //! - event sequences are strictly increasing, never reused, and become visible in order, so a
 //!   reader that has seen sequence N and then reads "after N" misses nothing.
 //!
-//! Backends: [`sqlite`] (single process; the embedded default). A PostgreSQL backend plugs in
-//! behind the same trait.
+//! Backends: [`sqlite`] (single process; the embedded default) and [`postgres`] (any number
+//! of gateway replicas sharing one database), chosen by the scheme of `store.url`.
 
+mod codec;
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::time::Duration;

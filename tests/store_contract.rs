@@ -2,11 +2,18 @@
 //! functions over `Arc<dyn RefundStore>` (or over a [`Backend`] when the test has to close and
 //! reopen the database), then instantiated per backend by `contract_suite!`.
 //!
-//! Adding a backend (PostgreSQL) means one constructor like [`sqlite`] and one more
-//! `contract_suite!` line. Tests that look inside the SQLite file live in `mod sqlite_only`.
+//! Adding a backend means one constructor like [`sqlite`] and one more `contract_suite!`
+//! line. Tests that look inside the SQLite file live in `mod sqlite_only`; tests of what only
+//! PostgreSQL promises (several replicas on one database, a server that goes away) in
+//! `mod postgres_only`.
 //!
 //! Every test runs on its own fresh database, so counts and sequences are exact. All use the
 //! multi-thread runtime: the races need real parallelism, and one flavor keeps it simple.
+//!
+//! The PostgreSQL tests run by default against `DATABASE_URL`, or
+//! `postgres://postgres@127.0.0.1:5432/test` when it is unset: each creates its own database
+//! `refund_gateway_test_<uuid>` there and drops it afterwards. A server that cannot be
+//! reached fails them, with a message saying how to start one; they never pass silently.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -18,16 +25,20 @@ use std::{
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use futures::{FutureExt as _, future::BoxFuture};
 use refund_gateway::{
-    config::StoreConfig,
+    config::{Config, StoreConfig},
     domain::{
         ApiError, BankAccount, BankAccountType, Currency, ErrorCode, FieldViolation, Money,
         PaymentRef, Refund, RefundEvent, RefundFailure, RefundId, RefundReason, RefundStatus,
         Submission, TenantId, reason,
     },
     store::{
-        EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
-        SqliteStore, StoreError, UpdateOutcome,
+        EventScope, InsertOutcome, ListQuery, PostgresStore, RefundStore, RequestClaim, RequestKey,
+        RequestResult, SqliteStore, StoreError, UpdateOutcome,
     },
+};
+use sqlx::{
+    Connection as _, PgConnection,
+    postgres::{PgConnectOptions, PgListener},
 };
 use tempfile::TempDir;
 use tokio::{sync::Barrier, task::JoinSet};
@@ -43,7 +54,9 @@ type Store = Arc<dyn RefundStore>;
 struct Backend {
     open: Box<dyn Fn() -> BoxFuture<'static, Store> + Send + Sync>,
     close: Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>,
-    _dir: TempDir,
+    /// What keeps the database alive until the test ends (a temporary directory, a
+    /// database dropped when this is dropped).
+    _database: Box<dyn Send + Sync>,
 }
 
 impl Backend {
@@ -62,6 +75,7 @@ fn sqlite_config(dir: &TempDir) -> StoreConfig {
         url: format!("sqlite://{}", dir.path().join("store.db").display()),
         max_connections: 4,
         busy_timeout_ms: 5_000,
+        ..StoreConfig::default()
     }
 }
 
@@ -94,12 +108,181 @@ async fn sqlite() -> Backend {
     Backend {
         open: Box::new(open),
         close: Box::new(close),
-        _dir: dir,
+        _database: Box::new(dir),
     }
 }
 
-/// Instantiates every contract test for one backend, as `<backend>::<test>`.
+/// A fresh PostgreSQL database of its own, dropped when the test ends.
+async fn postgres() -> Backend {
+    let database = TestDatabase::create().await;
+    let cfg = postgres_config(&database.url);
+    let opened: Arc<Mutex<Vec<PostgresStore>>> = Arc::default();
+    let open = {
+        let opened = opened.clone();
+        move || {
+            let (cfg, opened) = (cfg.clone(), opened.clone());
+            async move {
+                let store = PostgresStore::connect(&cfg)
+                    .await
+                    .expect("open postgres store");
+                opened.lock().unwrap().push(store.clone());
+                Arc::new(store) as Store
+            }
+            .boxed()
+        }
+    };
+    let close = move || {
+        let stores = std::mem::take(&mut *opened.lock().unwrap());
+        async move {
+            for store in stores {
+                store.close().await;
+            }
+        }
+        .boxed()
+    };
+    Backend {
+        open: Box::new(open),
+        close: Box::new(close),
+        _database: Box::new(database),
+    }
+}
+
+fn postgres_config(url: &str) -> StoreConfig {
+    StoreConfig {
+        url: url.to_owned(),
+        max_connections: 8,
+        ..StoreConfig::default()
+    }
+}
+
+/// The PostgreSQL server the tests use.
+fn postgres_base_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database created for one test on the server of [`postgres_base_url`] and dropped (best
+/// effort, also when the test panics) when this is dropped.
+struct TestDatabase {
+    /// The server's own database, to create and drop from.
+    admin: PgConnectOptions,
+    name: String,
+    /// The test database's URL.
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let base = postgres_base_url();
+        let admin = PgConnectOptions::from_str(&base)
+            .unwrap_or_else(|e| panic!("DATABASE_URL {base:?} is not a PostgreSQL URL: {e}"));
+        let mut conn = admin_connection(&admin).await;
+        let name = format!("refund_gateway_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        conn.close().await.ok();
+        let mut url = reqwest::Url::parse(&base).expect("DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        TestDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot await and may run while the test's runtime winds down: use a thread
+        // with a runtime of its own. FORCE ends connections a failed test left open.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect_with(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// A connection to the server's own database, or a failure that says how to get a server.
+async fn admin_connection(admin: &PgConnectOptions) -> PgConnection {
+    let where_ = format!(
+        "{}:{}/{}",
+        admin.get_host(),
+        admin.get_port(),
+        admin.get_database().unwrap_or("postgres")
+    );
+    match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(admin)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => panic!("{}", unreachable_server(&where_, &e.to_string())),
+        Err(_) => panic!("{}", unreachable_server(&where_, "no answer in 10s")),
+    }
+}
+
+fn unreachable_server(at: &str, why: &str) -> String {
+    format!(
+        "The PostgreSQL store tests need a PostgreSQL server, and none answers at {at} ({why}). \
+         Start the local one with `pg_ctlcluster --skip-systemctl-redirect \
+         $(ls /etc/postgresql) main start`, or set DATABASE_URL to a server where this user \
+         may CREATE DATABASE."
+    )
+}
+
+/// Instantiates every contract test for one backend, as `<backend>::<test>`:
+/// `contract_suite!(name)` for a constructor `async fn name() -> Backend`.
 macro_rules! contract_suite {
+    ($backend:ident) => {
+        contract_suite!($backend;
+            stores: [
+                insert_then_get_returns_every_field,
+                creation_event_has_the_masked_snapshot_and_no_previous_status,
+                stale_version_conflicts_and_writes_nothing,
+                events_are_written_only_for_visible_changes,
+                forbidden_status_changes_are_refused,
+                events_after_filters_by_scope_in_sequence_order,
+                latest_event_is_the_current_state,
+                guard_allows_up_to_the_payment_and_refuses_beyond,
+                failed_and_canceled_refunds_release_their_amount,
+                guard_never_adds_mixed_currencies,
+                concurrent_inserts_never_exceed_the_payment,
+                claim_request_answers_every_state,
+                expired_claim_with_nothing_recorded_is_taken_over,
+                expired_claim_with_a_refund_is_done,
+                release_forgets_only_unrecorded_claims,
+                concurrent_claims_of_one_key_have_one_owner,
+                a_linked_refund_is_replaced_by_an_error_only_once_failed,
+                a_canceled_refund_is_replaced_by_its_error,
+                insert_requires_an_open_claim_on_its_key,
+                list_applies_each_filter_within_the_tenant,
+                list_pages_by_keyset_without_gaps_or_duplicates,
+                claim_due_leases_due_refunds,
+                find_by_provider_refund_id_is_scoped_to_the_account,
+                held_amount_adds_up_holding_refunds_of_one_payment,
+                refunds_of_payment_lists_one_payment_at_one_account,
+                count_by_status_counts_every_refund,
+                ping_answers,
+            ];
+            reopens: [
+                secret_is_created_once_and_survives_reopen,
+                reopen_keeps_everything_and_sequences_continue,
+            ]
+        );
+    };
     ($backend:ident; stores: [$($store_test:ident),* $(,)?]; reopens: [$($reopen_test:ident),* $(,)?]) => {
         mod $backend {
             $(
@@ -122,41 +305,8 @@ macro_rules! contract_suite {
     };
 }
 
-contract_suite!(sqlite;
-    stores: [
-        insert_then_get_returns_every_field,
-        creation_event_has_the_masked_snapshot_and_no_previous_status,
-        stale_version_conflicts_and_writes_nothing,
-        events_are_written_only_for_visible_changes,
-        forbidden_status_changes_are_refused,
-        events_after_filters_by_scope_in_sequence_order,
-        latest_event_is_the_current_state,
-        guard_allows_up_to_the_payment_and_refuses_beyond,
-        failed_and_canceled_refunds_release_their_amount,
-        guard_never_adds_mixed_currencies,
-        concurrent_inserts_never_exceed_the_payment,
-        claim_request_answers_every_state,
-        expired_claim_with_nothing_recorded_is_taken_over,
-        expired_claim_with_a_refund_is_done,
-        release_forgets_only_unrecorded_claims,
-        concurrent_claims_of_one_key_have_one_owner,
-        a_linked_refund_is_replaced_by_an_error_only_once_failed,
-        a_canceled_refund_is_replaced_by_its_error,
-        insert_requires_an_open_claim_on_its_key,
-        list_applies_each_filter_within_the_tenant,
-        list_pages_by_keyset_without_gaps_or_duplicates,
-        claim_due_leases_due_refunds,
-        find_by_provider_refund_id_is_scoped_to_the_account,
-        held_amount_adds_up_holding_refunds_of_one_payment,
-        refunds_of_payment_lists_one_payment_at_one_account,
-        count_by_status_counts_every_refund,
-        ping_answers,
-    ];
-    reopens: [
-        secret_is_created_once_and_survives_reopen,
-        reopen_keeps_everything_and_sequences_continue,
-    ]
-);
+contract_suite!(sqlite);
+contract_suite!(postgres);
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -1704,5 +1854,673 @@ mod sqlite_only {
         assert!(refused.is_err());
         conn.close().await.unwrap();
         sqlite.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only: several replicas on one database, and a server that goes away
+// ---------------------------------------------------------------------------------------------
+
+mod postgres_only {
+    use std::net::SocketAddr;
+
+    use tokio::{
+        net::{TcpListener, TcpStream},
+        task::AbortHandle,
+    };
+
+    use super::*;
+
+    /// A fresh database and `n` stores on it, each with its own pool, as `n` gateway
+    /// replicas would have.
+    async fn replicas(n: usize) -> (TestDatabase, Vec<PostgresStore>) {
+        let database = TestDatabase::create().await;
+        let mut stores = Vec::new();
+        for _ in 0..n {
+            stores.push(
+                PostgresStore::connect(&postgres_config(&database.url))
+                    .await
+                    .expect("open postgres store"),
+            );
+        }
+        (database, stores)
+    }
+
+    fn dyn_stores(stores: &[PostgresStore]) -> Vec<Store> {
+        stores
+            .iter()
+            .map(|s| Arc::new(s.clone()) as Store)
+            .collect()
+    }
+
+    async fn close_all(stores: &[PostgresStore]) {
+        for store in stores {
+            store.close().await;
+        }
+    }
+
+    /// A raw connection to the test database, as an operator's psql would be.
+    async fn raw(database: &TestDatabase) -> PgConnection {
+        PgConnection::connect(&database.url).await.unwrap()
+    }
+
+    /// 40 requests race through two replicas (separate pools) for a payment of 100.00 with
+    /// 3.00 each: exactly the 33 that fit are stored and they add up to 99.00, as both
+    /// replicas see it. A guard that only serializes inside one process lets more through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn inserts_racing_across_replicas_never_exceed_the_payment() {
+        let (_database, replicas) = replicas(2).await;
+        race_for_the_last_of_a_payment(&replicas).await;
+        close_all(&replicas).await;
+    }
+
+    /// The same race on a database whose default isolation is REPEATABLE READ: every racer
+    /// still gets an answer and the guard holds. The store asks for READ COMMITTED itself;
+    /// under the server's default the racers would fail with serialization errors, and a
+    /// snapshot taken before waiting for the payment's lock would not see the refund its
+    /// previous holder committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_guard_does_not_depend_on_the_servers_default_isolation() {
+        let database = TestDatabase::create().await;
+        let mut conn = raw(&database).await;
+        sqlx::query(&format!(
+            "ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'",
+            database.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let store = PostgresStore::connect(&postgres_config(&database.url))
+                .await
+                .unwrap();
+            replicas.push(store);
+        }
+        race_for_the_last_of_a_payment(&replicas).await;
+        close_all(&replicas).await;
+    }
+
+    async fn race_for_the_last_of_a_payment(replicas: &[PostgresStore]) {
+        const TASKS: usize = 40;
+        let stores = dyn_stores(replicas);
+        let limit = mxn_amount(10_000);
+        let barrier = Arc::new(Barrier::new(TASKS));
+        let mut tasks = JoinSet::new();
+        for i in 0..TASKS {
+            let (store, barrier) = (stores[i % 2].clone(), barrier.clone());
+            tasks.spawn(async move {
+                let r = new_refund("acme", "compago", "pay-race", 300);
+                assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
+                barrier.wait().await;
+                store.insert_refund(&r, &key_of(&r), limit).await.unwrap()
+            });
+        }
+        let mut inserted = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined.unwrap() {
+                InsertOutcome::Inserted(_) => inserted += 1,
+                InsertOutcome::ExceedsPayment { held } => {
+                    assert!(held.minor + 300 > limit.minor, "refused with {held}");
+                }
+            }
+        }
+        assert_eq!(inserted, 33);
+        for store in &stores {
+            assert_eq!(
+                store
+                    .held_amount("compago", "pay-race", mxn())
+                    .await
+                    .unwrap(),
+                mxn_amount(9_900)
+            );
+        }
+    }
+
+    /// 20 new keys, each claimed by 16 callers at once spread over two replicas: every key
+    /// has exactly one owner, everyone else sees it in flight. Then the owners' leases run
+    /// out with nothing recorded and 16 callers race to take each key over: again exactly
+    /// one wins per key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn claims_racing_across_replicas_have_one_owner() {
+        let (_database, replicas) = replicas(2).await;
+        let stores = dyn_stores(&replicas);
+        assert_eq!(race_for_keys(&stores, t0()).await, [1; KEYS]);
+        assert_eq!(race_for_keys(&stores, at(31)).await, [1; KEYS]);
+        close_all(&replicas).await;
+    }
+
+    const KEYS: usize = 20;
+
+    /// How many owners each of `KEYS` keys got when 16 callers on alternating replicas claim
+    /// it at once at `now`; every other answer must be `InFlight`.
+    async fn race_for_keys(stores: &[Store], now: DateTime<Utc>) -> [usize; KEYS] {
+        const CALLERS: usize = 16;
+        let barrier = Arc::new(Barrier::new(KEYS * CALLERS));
+        let mut tasks = JoinSet::new();
+        for k in 0..KEYS {
+            for c in 0..CALLERS {
+                let (store, barrier) = (stores[c % 2].clone(), barrier.clone());
+                tasks.spawn(async move {
+                    barrier.wait().await;
+                    (
+                        k,
+                        claim(&store, &key("acme", &format!("req-{k}")), now).await,
+                    )
+                });
+            }
+        }
+        let mut owners = [0; KEYS];
+        while let Some(joined) = tasks.join_next().await {
+            match joined.unwrap() {
+                (k, RequestClaim::Owned) => owners[k] += 1,
+                (_, RequestClaim::InFlight) => {}
+                (_, other) => panic!("unexpected {other:?}"),
+            }
+        }
+        owners
+    }
+
+    /// Eight workers on two replicas drain 120 due refunds five at a time: every refund is
+    /// handed out exactly once. Then one replica dies holding its leases; the other takes
+    /// nothing before the leases run out and everything after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn claim_due_hands_each_refund_to_one_replica_until_its_lease_runs_out() {
+        const REFUNDS: i64 = 120;
+        let (_database, replicas) = replicas(2).await;
+        let stores = dyn_stores(&replicas);
+        let mut due = HashSet::new();
+        for i in 0..REFUNDS {
+            let mut r = new_refund("acme", "compago", &format!("pay-{i}"), 100);
+            r.next_check_at = Some(at(-i));
+            record(&stores[0], &r).await;
+            due.insert(r.id);
+        }
+
+        let barrier = Arc::new(Barrier::new(8));
+        let mut workers = JoinSet::new();
+        for w in 0..8 {
+            let (store, barrier) = (stores[w % 2].clone(), barrier.clone());
+            workers.spawn(async move {
+                barrier.wait().await;
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store.claim_due(at(0), 5, LEASE).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|r| r.id));
+                }
+            });
+        }
+        let mut claimed = Vec::new();
+        while let Some(joined) = workers.join_next().await {
+            claimed.extend(joined.unwrap());
+        }
+        let unique: HashSet<RefundId> = claimed.iter().cloned().collect();
+        assert_eq!(unique.len(), claimed.len(), "a refund went to two workers");
+        assert_eq!(unique, due);
+
+        replicas[0].close().await;
+        let survivor = &stores[1];
+        assert!(
+            survivor
+                .claim_due(at(29), 500, LEASE)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let taken_over: HashSet<RefundId> =
+            ids(&survivor.claim_due(at(30), 500, LEASE).await.unwrap())
+                .into_iter()
+                .collect();
+        assert_eq!(taken_over, due);
+        close_all(&replicas).await;
+    }
+
+    /// Sixteen writers on two replicas insert and update refunds while a reader polls
+    /// `last_sequence` and `events_after` (as the event sequencer and `WatchRefunds` resumers
+    /// do). Every batch the reader gets continues exactly where the previous one ended
+    /// (no hole that could fill later, nothing out of order), everything up to the
+    /// `last_sequence` it read just before is already readable, and at the end the sequences
+    /// are exactly 1..=N with the reader having seen them all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn events_written_on_two_replicas_become_visible_in_order_without_holes() {
+        const WRITERS: usize = 16;
+        const REFUNDS_EACH: usize = 10;
+        let (_database, replicas) = replicas(3).await;
+        let stores = dyn_stores(&replicas);
+        let reader_store = stores[2].clone();
+        let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+
+        let reader = {
+            let writing = writing.clone();
+            tokio::spawn(async move {
+                let mut seen = 0_u64;
+                let mut polls = 0_u32;
+                loop {
+                    let done = !writing.load(std::sync::atomic::Ordering::Acquire);
+                    let last = reader_store.last_sequence().await.unwrap();
+                    loop {
+                        let batch = reader_store
+                            .events_after(&EventScope::All, seen, 50)
+                            .await
+                            .unwrap();
+                        for event in &batch {
+                            assert_eq!(
+                                event.sequence,
+                                seen + 1,
+                                "after {seen} the reader got {}",
+                                event.sequence
+                            );
+                            seen = event.sequence;
+                        }
+                        if batch.len() < 50 {
+                            break;
+                        }
+                    }
+                    assert!(
+                        seen >= last,
+                        "last_sequence said {last} but only {seen} was readable"
+                    );
+                    polls += 1;
+                    if done {
+                        return (seen, polls);
+                    }
+                }
+            })
+        };
+
+        let barrier = Arc::new(Barrier::new(WRITERS));
+        let mut writers = JoinSet::new();
+        for w in 0..WRITERS {
+            let (store, barrier) = (stores[w % 2].clone(), barrier.clone());
+            writers.spawn(async move {
+                barrier.wait().await;
+                for i in 0..REFUNDS_EACH {
+                    let r = new_refund("acme", "compago", &format!("pay-{w}-{i}"), 100);
+                    record(&store, &r).await;
+                    update(&store, &get(&store, &r.id).await, |n| {
+                        n.status = RefundStatus::Processing;
+                    })
+                    .await;
+                }
+            });
+        }
+        while let Some(joined) = writers.join_next().await {
+            joined.unwrap();
+        }
+        writing.store(false, std::sync::atomic::Ordering::Release);
+        let (seen, polls) = reader.await.unwrap();
+
+        let total = u64::try_from(WRITERS * REFUNDS_EACH * 2).unwrap();
+        assert_eq!(seen, total);
+        assert!(polls > 1, "the reader must have read while writers ran");
+        let sequences: Vec<u64> = all_events(&stores[0])
+            .await
+            .iter()
+            .map(|e| e.sequence)
+            .collect();
+        assert_eq!(sequences, (1..=total).collect::<Vec<_>>());
+        assert_eq!(stores[1].last_sequence().await.unwrap(), total);
+        close_all(&replicas).await;
+    }
+
+    /// Every committed event is announced on channel `refund_events` with its sequence as
+    /// the payload, so other replicas can be woken; a refused insert announces nothing and
+    /// uses up no sequence.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_events_are_announced_with_their_sequence() {
+        let (database, replicas) = replicas(1).await;
+        let store = dyn_stores(&replicas).remove(0);
+        let mut listener = PgListener::connect(&database.url).await.unwrap();
+        listener.listen("refund_events").await.unwrap();
+
+        let limit = mxn_amount(1_000);
+        let first = record_with_limit(
+            &store,
+            &new_refund("acme", "compago", "pay-1", 1_000),
+            limit,
+        )
+        .await;
+        assert_eq!(
+            next_notification(&mut listener).await,
+            first.sequence.to_string()
+        );
+        let over = new_refund("acme", "compago", "pay-1", 1);
+        assert!(matches!(
+            try_insert(&store, &over, limit).await,
+            InsertOutcome::ExceedsPayment { .. }
+        ));
+        let (_, second) = update(&store, &get(&store, &first.refund.id).await, |n| {
+            n.status = RefundStatus::Processing;
+        })
+        .await;
+        let second = second.unwrap();
+        assert_eq!(second.sequence, first.sequence + 1);
+        assert_eq!(
+            next_notification(&mut listener).await,
+            second.sequence.to_string()
+        );
+        close_all(&replicas).await;
+    }
+
+    /// `open_store` picks the PostgreSQL store for `postgres://` and `postgresql://` URLs,
+    /// with the pool settings from `[store]`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_store_chooses_postgres_by_the_url_scheme() {
+        let database = TestDatabase::create().await;
+        let alias = database.url.replacen("postgres://", "postgresql://", 1);
+        for url in [database.url.clone(), alias] {
+            assert!(url.starts_with("postgres"));
+            let config = Config::from_toml(&format!(
+                "[store]\nurl = {url:?}\nmax_connections = 2\nstatement_timeout_ms = 3000"
+            ))
+            .unwrap();
+            let store = refund_gateway::app::open_store(&config).await.unwrap();
+            store.ping().await.unwrap();
+            record(&store, &new_refund("acme", "compago", "pay-1", 100)).await;
+        }
+    }
+
+    /// A server that does not answer (nothing listens on the port) makes `connect` fail with
+    /// `Unavailable` within the connect timeout: no panic, no hang.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_server_is_unavailable() {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let cfg = StoreConfig {
+            connect_timeout_ms: 300,
+            ..postgres_config(&format!("postgres://postgres@127.0.0.1:{port}/test"))
+        };
+        let started = std::time::Instant::now();
+        let err = PostgresStore::connect(&cfg).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A TCP relay in front of the test server that can be cut (every connection dropped,
+    /// nothing listening) and restored on the same port, as a database restart looks to the
+    /// gateway.
+    struct Relay {
+        addr: SocketAddr,
+        target: (String, u16),
+        tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    }
+
+    impl Relay {
+        async fn start(target: (String, u16)) -> Relay {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let relay = Relay {
+                addr: listener.local_addr().unwrap(),
+                target,
+                tasks: Arc::default(),
+            };
+            relay.serve(listener);
+            relay
+        }
+
+        fn serve(&self, listener: TcpListener) {
+            let (target, tasks) = (self.target.clone(), self.tasks.clone());
+            let accept = tokio::spawn({
+                let tasks = tasks.clone();
+                async move {
+                    while let Ok((mut inbound, _)) = listener.accept().await {
+                        let target = target.clone();
+                        let pipe = tokio::spawn(async move {
+                            if let Ok(mut outbound) = TcpStream::connect(target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        });
+                        tasks.lock().unwrap().push(pipe.abort_handle());
+                    }
+                }
+            });
+            tasks.lock().unwrap().push(accept.abort_handle());
+        }
+
+        /// Drops every connection and stops listening.
+        async fn cut(&self) {
+            for task in self.tasks.lock().unwrap().drain(..) {
+                task.abort();
+            }
+            // Let the aborted tasks drop their sockets.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        async fn restore(&self) {
+            self.serve(TcpListener::bind(self.addr).await.unwrap());
+        }
+    }
+
+    /// While the database is unreachable, every call (reads, writes, `ping`) fails with
+    /// `Unavailable`, promptly and without a panic; once it is back the same store recovers
+    /// by itself, with everything acknowledged before still there and sequences continuing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_that_goes_away_is_unavailable_then_recovers() {
+        let database = TestDatabase::create().await;
+        let target = {
+            let options = PgConnectOptions::from_str(&database.url).unwrap();
+            (options.get_host().to_owned(), options.get_port())
+        };
+        let relay = Relay::start(target).await;
+        let mut url = reqwest::Url::parse(&database.url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(relay.addr.port())).unwrap();
+        let cfg = StoreConfig {
+            connect_timeout_ms: 300,
+            statement_timeout_ms: 2_000,
+            ..postgres_config(url.as_str())
+        };
+        let postgres = PostgresStore::connect(&cfg).await.unwrap();
+        let store: Store = Arc::new(postgres.clone());
+        let r = new_refund("acme", "compago", "pay-1", 100);
+        let first = record(&store, &r).await;
+
+        relay.cut().await;
+        let started = std::time::Instant::now();
+        let unavailable = |result: Result<(), StoreError>, what: &str| match result {
+            Err(StoreError::Unavailable(_)) => {}
+            other => panic!("{what}: expected Unavailable, got {other:?}"),
+        };
+        unavailable(store.ping().await, "ping");
+        unavailable(store.get_refund(&r.id).await.map(drop), "get_refund");
+        unavailable(
+            store
+                .claim_request(&key("acme", "req-down"), "fp-1", t0(), LEASE)
+                .await
+                .map(drop),
+            "claim_request",
+        );
+        unavailable(store.last_sequence().await.map(drop), "last_sequence");
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        relay.restore().await;
+        store.ping().await.unwrap();
+        assert_eq!(get(&store, &r.id).await, as_stored(&r));
+        let second = record(&store, &new_refund("acme", "compago", "pay-2", 100)).await;
+        assert_eq!(second.sequence, first.sequence + 1);
+        postgres.close().await;
+        relay.cut().await;
+    }
+
+    /// A write that waits on a lock longer than `busy_timeout_ms` (`lock_timeout`), or runs
+    /// longer than `statement_timeout_ms`, fails with `Unavailable` and writes nothing; once
+    /// the lock is gone the same write goes through. The lock held here is the event
+    /// counter's, which every event-writing transaction takes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lock_and_statement_timeouts_are_unavailable_then_recover() {
+        let database = TestDatabase::create().await;
+        let lock_bound = PostgresStore::connect(&StoreConfig {
+            busy_timeout_ms: 200,
+            ..postgres_config(&database.url)
+        })
+        .await
+        .unwrap();
+        let statement_bound = PostgresStore::connect(&StoreConfig {
+            statement_timeout_ms: 300,
+            ..postgres_config(&database.url)
+        })
+        .await
+        .unwrap();
+        let stores = dyn_stores(&[lock_bound.clone(), statement_bound.clone()]);
+
+        let mut holder = raw(&database).await;
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query("SELECT last FROM event_counter FOR UPDATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut waiting = Vec::new();
+        for store in &stores {
+            let r = new_refund("acme", "compago", "pay-1", 100);
+            assert_eq!(claim(store, &key_of(&r), t0()).await, RequestClaim::Owned);
+            let started = std::time::Instant::now();
+            let err = store
+                .insert_refund(&r, &key_of(&r), mxn_amount(BIG_LIMIT))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+            assert!(started.elapsed() < Duration::from_secs(3));
+            assert_eq!(store.get_refund(&r.id).await.unwrap(), None);
+            waiting.push(r);
+        }
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        holder.close().await.unwrap();
+
+        for (store, r) in stores.iter().zip(&waiting) {
+            let outcome = store
+                .insert_refund(r, &key_of(r), mxn_amount(BIG_LIMIT))
+                .await
+                .unwrap();
+            assert!(matches!(outcome, InsertOutcome::Inserted(_)));
+        }
+        assert_eq!(all_events(&stores[0]).await.len(), 2);
+        close_all(&[lock_bound, statement_bound]).await;
+    }
+
+    /// A row that does not decode into the domain (wrong JSON shape, unknown currency, a
+    /// negative sequence) is `Corrupt`, not a panic and not a silently wrong value.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn undecodable_rows_are_corrupt() {
+        let (database, replicas) = replicas(1).await;
+        let store = dyn_stores(&replicas).remove(0);
+        let r = new_refund("acme", "compago", "pay-1", 100);
+        record(&store, &r).await;
+
+        let mut conn = raw(&database).await;
+        let corrupt = |err: StoreError, column: &str| {
+            assert!(
+                matches!(err, StoreError::Corrupt(ref m) if m.contains(column)),
+                "{err:?}"
+            );
+        };
+        sqlx::query("UPDATE refunds SET metadata = '{\"n\": 1}' WHERE id = $1")
+            .bind(r.id.as_str())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        corrupt(store.get_refund(&r.id).await.unwrap_err(), "metadata");
+
+        sqlx::query("UPDATE refunds SET metadata = '{}', currency = 'ZZZ' WHERE id = $1")
+            .bind(r.id.as_str())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        corrupt(store.get_refund(&r.id).await.unwrap_err(), "currency");
+
+        sqlx::query("UPDATE refund_events SET snapshot = '[]'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        corrupt(all_events_err(&store).await, "snapshot");
+        conn.close().await.unwrap();
+        close_all(&replicas).await;
+    }
+
+    /// The payload of the next notification (within 5 s).
+    async fn next_notification(listener: &mut PgListener) -> String {
+        let wait = tokio::time::timeout(Duration::from_secs(5), listener.recv());
+        let notification = wait.await.expect("a notification").unwrap();
+        notification.payload().to_owned()
+    }
+
+    async fn all_events_err(store: &Store) -> StoreError {
+        store
+            .events_after(&EventScope::All, 0, 100)
+            .await
+            .unwrap_err()
+    }
+
+    /// The schema refuses at the database level what would break the guard or the event
+    /// stream, whoever writes: a refund of zero or less, JSON that does not parse, a second
+    /// counter row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_schema_refuses_what_would_break_the_guard_or_the_stream() {
+        let (database, replicas) = replicas(1).await;
+        let store = dyn_stores(&replicas).remove(0);
+        for minor in [0, -500] {
+            let r = new_refund("acme", "compago", "pay-1", minor);
+            assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
+            assert!(
+                store
+                    .insert_refund(&r, &key_of(&r), mxn_amount(10_000))
+                    .await
+                    .is_err()
+            );
+        }
+        let ok = new_refund("acme", "compago", "pay-1", 100);
+        record(&store, &ok).await;
+        let mut conn = raw(&database).await;
+        for refused in [
+            "UPDATE refunds SET amount_minor = -1",
+            "UPDATE refunds SET metadata = '{not json'",
+            "UPDATE refunds SET failure = 'nope'",
+            "INSERT INTO event_counter (only_row, last) VALUES (FALSE, 0)",
+            "UPDATE event_counter SET last = -1",
+        ] {
+            assert!(
+                sqlx::query(refused).execute(&mut conn).await.is_err(),
+                "{refused}"
+            );
+        }
+        conn.close().await.unwrap();
+        close_all(&replicas).await;
+    }
+
+    /// Deleting the newest events (by hand, say) never makes their sequences available again:
+    /// `last_sequence` does not go back, and the next event gets the next number, also after
+    /// the store is reopened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sequences_are_never_reused_after_deletes() {
+        let (database, replicas) = replicas(1).await;
+        let store = dyn_stores(&replicas).remove(0);
+        record(&store, &new_refund("acme", "compago", "pay-1", 100)).await;
+        let second = record(&store, &new_refund("acme", "compago", "pay-2", 100)).await;
+
+        let mut conn = raw(&database).await;
+        sqlx::query("DELETE FROM refund_events WHERE sequence = $1")
+            .bind(i64::try_from(second.sequence).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(store.last_sequence().await.unwrap(), second.sequence);
+        let third = record(&store, &new_refund("acme", "compago", "pay-3", 100)).await;
+        assert_eq!(third.sequence, second.sequence + 1);
+        conn.close().await.unwrap();
+        close_all(&replicas).await;
+
+        let reopened = PostgresStore::connect(&postgres_config(&database.url))
+            .await
+            .unwrap();
+        let store: Store = Arc::new(reopened.clone());
+        assert_eq!(store.last_sequence().await.unwrap(), third.sequence);
+        let fourth = record(&store, &new_refund("acme", "compago", "pay-4", 100)).await;
+        assert_eq!(fourth.sequence, third.sequence + 1);
+        reopened.close().await;
     }
 }

@@ -2,7 +2,7 @@
 //! its event, and the worker's leases. Each runs in one `BEGIN IMMEDIATE` transaction on the
 //! writer connection.
 
-use std::{sync::LazyLock, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, sqlite::SqlitePool};
@@ -12,18 +12,8 @@ use super::rows::{
 };
 use super::{begin_write, db_error, misuse};
 use crate::domain::{Money, Refund, RefundEvent, RefundStatus};
+use crate::store::codec::HOLDING;
 use crate::store::{InsertOutcome, RequestKey, StoreError, UpdateOutcome};
-
-/// `status IN (...)` of the statuses that hold money, from `RefundStatus::holds_amount`, so
-/// the SQL follows the domain's rule.
-static HOLDING: LazyLock<String> = LazyLock::new(|| {
-    let list: Vec<String> = RefundStatus::ALL
-        .into_iter()
-        .filter(|s| s.holds_amount())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("status IN ({})", list.join(", "))
-});
 
 /// What the refunds of one payment that hold money add up to, per currency. The guard and
 /// `held_amount` both use this one query.
