@@ -68,6 +68,12 @@ pub fn create_request(
     }
     for (key, value) in &metadata {
         let field = format!("metadata[{key:?}]");
+        if key.contains('\0') || value.contains('\0') {
+            v.push(FieldViolation::new(
+                field.clone(),
+                "must not contain NUL characters",
+            ));
+        }
         if key.is_empty() || key.chars().count() > MAX_METADATA_KEY {
             v.push(FieldViolation::new(
                 field.clone(),
@@ -189,7 +195,13 @@ pub fn payment_request(req: pb::GetPaymentRequest) -> Result<(String, PaymentRef
 
 fn text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
     let len = value.chars().count();
-    if len < min {
+    if value.contains('\0') {
+        // Stores differ on NUL (PostgreSQL text refuses it): refuse it everywhere, up front.
+        v.push(FieldViolation::new(
+            field,
+            "must not contain NUL characters",
+        ));
+    } else if len < min {
         v.push(FieldViolation::new(field, "is required"));
     } else if len > max {
         v.push(FieldViolation::new(
@@ -528,6 +540,7 @@ mod tests {
         req.description = "x".repeat(MAX_DESCRIPTION + 1);
         req.metadata.insert(String::new(), "v".into());
         req.bank_account = Some(pb::BankAccount::default());
+        req.metadata.insert("k\0".into(), "v".into());
         let err = create_request(TenantId::new("t"), req).unwrap_err();
         let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
         for expected in [
@@ -539,6 +552,7 @@ mod tests {
             "reason",
             "description",
             "metadata[\"\"]",
+            "metadata[\"k\\0\"]",
             "bank_account.beneficiary",
             "bank_account.bank_code",
             "bank_account.account_number",

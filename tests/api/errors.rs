@@ -94,6 +94,14 @@ async fn every_bad_create_field_is_refused_cleanly() {
         ("reason", Box::new(|r| r.reason = 99)),
         ("description", Box::new(|r| r.description = long(1001))),
         (
+            "description",
+            Box::new(|r| r.description = "nul \u{0} inside".into()),
+        ),
+        (
+            "payment.payment_id",
+            Box::new(|r| r.payment.as_mut().unwrap().payment_id = "\u{0}".into()),
+        ),
+        (
             "metadata",
             Box::new(|r| r.metadata = (0..51).map(|i| (format!("k{i}"), "v".into())).collect()),
         ),
