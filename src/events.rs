@@ -6,7 +6,9 @@
 //! single sequencer task puts them back in order before broadcasting: it holds early events
 //! briefly, fills any gap from the store, and also polls the store's last sequence so an
 //! event whose publish never came is still delivered. Subscribers therefore see one globally
-//! ordered stream. A subscriber that falls more than [`CAPACITY`] events behind gets `Lagged`
+//! ordered stream. When several gateway processes share one store (PostgreSQL), the store
+//! wakes the sequencer for events other processes committed (`LISTEN/NOTIFY`), and the
+//! sequencer reads them from the store, which stays the truth. A subscriber that falls more than [`CAPACITY`] events behind gets `Lagged`
 //! from the broadcast channel and must catch up from the store (see `refunds::watch`): slow
 //! readers never slow writers or other readers, and nobody silently skips an event.
 
@@ -54,6 +56,7 @@ impl EventBus {
         shutdown: CancellationToken,
     ) -> Result<Self, crate::store::StoreError> {
         let last = store.last_sequence().await?;
+        let wakeups = store.commit_wakeups(shutdown.clone()).await?;
         let (publish, rx) = mpsc::unbounded_channel();
         let (broadcast, _) = broadcast::channel(capacity.max(1));
         let head = Arc::new(AtomicU64::new(last));
@@ -64,7 +67,7 @@ impl EventBus {
             out: broadcast.clone(),
             head: head.clone(),
         };
-        tokio::spawn(sequencer.run(rx, shutdown));
+        tokio::spawn(sequencer.run(rx, wakeups, shutdown));
         Ok(Self {
             publish,
             broadcast,
@@ -103,6 +106,7 @@ impl Sequencer {
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Arc<RefundEvent>>,
+        mut wakeups: Option<mpsc::Receiver<()>>,
         shutdown: CancellationToken,
     ) {
         let mut poll = tokio::time::interval(POLL_EVERY);
@@ -121,6 +125,15 @@ impl Sequencer {
                     None => return,
                 },
                 () = async { gap_deadline.expect("guarded").await }, if gap_deadline.is_some() => {
+                    self.fill_from_store().await;
+                }
+                // Another process sharing the store committed events.
+                Some(()) = async {
+                    match wakeups.as_mut() {
+                        Some(w) => w.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
                     self.fill_from_store().await;
                 }
                 _ = poll.tick() => {

@@ -227,6 +227,18 @@ pub trait RefundStore: Send + Sync + 'static {
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Wake-ups for events committed by OTHER processes sharing this store, so their changes
+    /// reach this process's subscribers promptly. Each item means "new events may be
+    /// stored"; the store stays the truth (read them with `events_after`). `None` when the
+    /// store is not shared (SQLite serves one process). A notification missed while
+    /// reconnecting is harmless: the event sequencer also polls.
+    async fn commit_wakeups(
+        &self,
+        _shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl std::fmt::Debug for dyn RefundStore {

@@ -1,126 +1,16 @@
 //! Tests of the real `refund-gateway` binary as an operator runs it: bad configuration,
 //! secrets kept out of the logs, graceful shutdown on SIGTERM, the sandbox command.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::{process::Command, time::Duration};
 
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
+use support::{BIN, Proc, field, printed_base_url};
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
-
-/// A child process whose output is collected line by line.
-struct Proc {
-    child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn start(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        Proc { child, output }
-    }
-
-    /// Waits for a line containing `needle` and returns it.
-    fn wait_for_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self
-                .output
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line with {needle:?} in:\n{}",
-                self.all_output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn all_output(&self) -> String {
-        self.output.lock().unwrap().join("\n")
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit:\n{}",
-                self.all_output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `key=value` out of a log line.
-fn field(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-        .trim_matches('"')
-        .to_owned()
-}
-
-/// The base URL `refund-gateway sandbox` prints for a provider (`NAME   base_url = URL`).
-fn printed_base_url(sandbox: &Proc, provider: &str) -> String {
-    let line = sandbox.wait_for_line(&format!("{provider:<10}base_url"));
-    line.split("= ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no base URL in {line:?}"))
-        .to_owned()
-}
 
 fn serve(config: &std::path::Path, envs: &[(&str, &str)]) -> (Proc, String, String) {
     let mut cmd = Command::new(BIN);

@@ -250,6 +250,46 @@ impl RefundStore for PostgresStore {
         row.as_ref().map(refund_from_row).transpose()
     }
 
+    async fn commit_wakeups(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(db_error)?;
+        listener.listen(EVENTS_CHANNEL).await.map_err(db_error)?;
+        // A bounded channel of capacity one: wake-ups coalesce, the sequencer reads all that
+        // is new in one go.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    received = listener.recv() => received,
+                };
+                match received {
+                    Ok(_) => {
+                        if tx.is_closed() {
+                            return;
+                        }
+                        let _ = tx.try_send(());
+                    }
+                    // sqlx reconnects on the next recv; what was sent meanwhile is lost, and
+                    // the sequencer's polling covers it. Wake it anyway: there may be news.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "lost the event notification connection; reconnecting");
+                        let _ = tx.try_send(());
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+
     async fn find_by_provider_refund_id(
         &self,
         provider: &str,
