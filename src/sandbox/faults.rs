@@ -23,7 +23,8 @@
 //!
 //! `times: N` makes the whole set apply to the next N requests (or webhook events) that one
 //! of its switches acts on; then the switches clear themselves. So a test can fail the first
-//! attempt and let the reconciliation through.
+//! attempt and let the reconciliation through. (`lists_omit_api_refunds` is a standing
+//! condition: it does not count down.)
 
 use std::{
     collections::HashMap,
@@ -103,7 +104,9 @@ pub struct Faults {
     /// `pending` state when it is created, so its final events overtake it).
     pub reorder_webhooks: bool,
     /// Apply the switches to the next N requests or webhook events they act on, then clear
-    /// them. `None`: until cleared. Counts down as it is used.
+    /// them all (`lists_omit_api_refunds`, a standing condition rather than a per-request
+    /// fault, does not count down but is cleared with the rest). `None`: until cleared.
+    /// Counts down as it is used.
     pub times: Option<u32>,
 }
 
@@ -204,9 +207,7 @@ impl Faults {
                     || self.corrupt_refund_body
                     || self.misreport_refund_amount
             }
-            Target::Read => {
-                every_request || self.fail_reads_status.is_some() || self.lists_omit_api_refunds
-            }
+            Target::Read => every_request || self.fail_reads_status.is_some(),
             Target::Other => every_request,
             Target::Webhook => self.duplicate_webhooks || self.reorder_webhooks,
         }
