@@ -128,6 +128,10 @@ enum Expect {
     /// The provider never applies it: CreateRefund returns PENDING, the record ends in
     /// REQUIRES_REVIEW (OUTCOME_UNKNOWN), never FAILED; the provider holds nothing.
     Review,
+    /// The answer misreports the amount: CreateRefund returns the refund in REQUIRES_REVIEW
+    /// (the integrity check), the provider holds exactly one refund of the amount asked, and
+    /// the record keeps that amount (later reads may settle the review either way).
+    Integrity,
     /// No fault on the create: the refund succeeds with one refund at the provider, after
     /// exactly this many webhook deliveries (duplicates and stale ones included).
     Webhooks { sent: u64 },
@@ -227,6 +231,11 @@ fn matrix() -> Vec<Case> {
             "500 before apply, always",
             json!({"fail_before_apply_status": 500}),
             Expect::Review,
+        );
+        add(
+            "misreported amount",
+            json!({"misreport_refund_amount": true}),
+            Expect::Integrity,
         );
         add(
             "429 with Retry-After",
@@ -567,6 +576,13 @@ async fn run(case: Case) -> Row {
             );
             // An unknown outcome is PENDING, unless a webhook (D24, PayMongo) told the truth
             // before the lost answer was recorded.
+            if matches!(case.expect, Expect::Integrity) {
+                assert_eq!(
+                    status,
+                    pb::RefundStatus::RequiresReview,
+                    "an answer that contradicts the request is not accepted"
+                );
+            }
             let unknown = match case.expect {
                 Expect::Review => true,
                 Expect::Reconciled { .. } => !p.sends_webhooks(),
@@ -590,6 +606,20 @@ async fn run(case: Case) -> Row {
                     status_of(r) == pb::RefundStatus::Succeeded
                 })
                 .await;
+            (end, 1)
+        }
+        Expect::Integrity => {
+            // Give the worker time to read the refund back; the record must then hold still.
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            let end = gw.get(&id).await;
+            assert!(
+                matches!(
+                    status_of(&end),
+                    pb::RefundStatus::RequiresReview | pb::RefundStatus::Succeeded
+                ),
+                "{:?}",
+                end.failure
+            );
             (end, 1)
         }
         Expect::RateLimited { .. } => {

@@ -83,8 +83,9 @@ pub struct Faults {
     pub refund_delay_ms: u64,
     /// Refund creates: apply the refund as usual, then answer this status instead.
     pub fail_after_apply_status: Option<u16>,
-    /// Refund creates: apply the refund, start a 200 answer, and cut the connection half-way
-    /// through its body: the client gets no complete answer.
+    /// Refund creates: apply the refund, start a 200 answer, and cut the connection before
+    /// its body is complete (the head may or may not have reached the client): the client
+    /// gets no complete answer.
     pub drop_after_apply: bool,
     /// Refund creates: apply the refund, then answer 200 with a JSON body of the wrong shape.
     pub malformed_refund_body: bool,
@@ -801,5 +802,74 @@ mod tests {
             &pointers,
         );
         assert_eq!(&out[..], br#"{"data":{"attributes":{"amount":1001}}}"#);
+    }
+
+    /// Over real HTTP: a dropped connection leaves the client without a complete answer
+    /// although the refund was applied; a refund delayed before it is applied is applied even though the
+    /// client gave up; a rate limit answers 429 with Retry-After and applies nothing.
+    #[tokio::test]
+    async fn faults_over_real_http() {
+        use crate::{
+            providers::ProviderKind,
+            sandbox::{COMPAGO_SANDBOX_API_KEY, compago::fixtures::*},
+        };
+        let running = crate::sandbox::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let sim = running.sandbox.compago.clone();
+        let base = running.base_url(ProviderKind::Compago);
+        let client = reqwest::Client::new();
+        let refund = |payment: &str| {
+            client
+                .post(format!(
+                    "{base}/api/payment-method/{ACTIVE_METHOD}/payment/{payment}/refund"
+                ))
+                .header("x-api-key", COMPAGO_SANDBOX_API_KEY)
+        };
+        let refunded = |payment: &str| sim.stats().refunds_by_payment.contains_key(payment);
+
+        sim.set_faults(Faults {
+            drop_after_apply: true,
+            ..Faults::default()
+        })
+        .unwrap();
+        // The connection breaks before the head or in the body: either way no complete
+        // answer, and never a failure to connect (which would prove nothing was sent).
+        match refund(CONFIRMED_500).send().await {
+            Ok(response) => assert!(response.text().await.is_err(), "the body must break"),
+            Err(e) => assert!(!e.is_connect(), "{e}"),
+        }
+        assert!(refunded(CONFIRMED_500));
+
+        sim.set_faults(Faults {
+            refund_delay_before_apply_ms: 300,
+            ..Faults::default()
+        })
+        .unwrap();
+        let gave_up = refund(CONFIRMED_250)
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gave_up.is_err_and(|e| e.is_timeout()));
+        assert!(!refunded(CONFIRMED_250), "not applied yet");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(refunded(CONFIRMED_250), "applied after the client left");
+
+        sim.set_faults(Faults {
+            rate_limit_status: Some(429),
+            times: Some(1),
+            ..Faults::default()
+        })
+        .unwrap();
+        let limited = refund(CONFIRMED_1234_56).send().await.unwrap();
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
+        assert!(!refunded(CONFIRMED_1234_56));
+        assert_eq!(sim.faults(), Faults::default(), "used up");
+        let ok = refund(CONFIRMED_1234_56).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(refunded(CONFIRMED_1234_56));
+        assert_eq!(sim.stats().faults_applied, 3);
+        running.stop().await.unwrap();
     }
 }
