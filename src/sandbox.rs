@@ -20,6 +20,7 @@
 
 pub mod compago;
 pub mod d24;
+pub mod faults;
 pub mod paymongo;
 
 use std::{
@@ -269,6 +270,16 @@ fn describe_at(origin: &str) -> String {
         }
     }
     let _ = writeln!(out);
+    out.push_str(faults::describe());
+    let _ = writeln!(
+        out,
+        "  stats           GET {origin}/<provider>/sandbox/stats: refund_posts_by_payment, refunds_by_payment"
+    );
+    let _ = writeln!(
+        out,
+        "                  ({{count, amount_minor, currency}}), webhooks_sent, faults_applied, and the provider's own"
+    );
+    let _ = writeln!(out);
     out.push_str(&compago::fixtures_table());
     let _ = writeln!(out);
     out.push_str(&d24::fixtures_table());
@@ -296,6 +307,28 @@ mod tests {
         assert!(text.contains(PAYMONGO_SANDBOX_SECRET_KEY));
         assert!(text.contains(PAYMONGO_SANDBOX_WEBHOOK_SECRET));
         assert!(text.contains(paymongo::fixtures::PARTLY_REFUNDED));
+        for switch in [
+            "delay_ms",
+            "fail_all_status",
+            "fail_reads_status",
+            "retry_after_s",
+            "rate_limit_status",
+            "fail_before_apply_status",
+            "refund_delay_before_apply_ms",
+            "refund_delay_ms",
+            "fail_after_apply_status",
+            "drop_after_apply",
+            "malformed_refund_body",
+            "corrupt_refund_body",
+            "misreport_refund_amount",
+            "lists_omit_api_refunds",
+            "duplicate_webhooks",
+            "reorder_webhooks",
+            "times",
+            "refunds_by_payment",
+        ] {
+            assert!(text.contains(switch), "{switch} not described");
+        }
     }
 
     /// Started on port 0, the sandbox answers on its base URL, and stops when asked.

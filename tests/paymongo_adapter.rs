@@ -381,7 +381,7 @@ async fn error_after_apply_is_unknown_then_found_by_metadata() {
 async fn timeout_after_apply_is_unknown_and_found_later() {
     let env = Env::with_timeout(Duration::from_millis(300)).await;
     env.faults(Faults {
-        delay_after_apply_ms: 1500,
+        refund_delay_ms: 1500,
         ..Faults::default()
     });
     let r = refund(PAID_50000, 7000);

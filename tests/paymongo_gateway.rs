@@ -707,7 +707,7 @@ async fn unknown_outcome_is_reconciled_to_exactly_one_refund() {
         ..SettingsPatch::default()
     });
     gw.faults(Faults {
-        delay_after_apply_ms: 1_500,
+        refund_delay_ms: 1_500,
         ..Faults::default()
     });
     let refund = gw

@@ -282,7 +282,7 @@ fn read_failure(status: StatusCode, headers: &HeaderMap, body: &str, what: &str)
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return ProviderError::Unreachable(format!("D24 answered {status}: {}", shorten(body)));
     }
-    let error = wire::parse_error(body);
+    let error = wire::parse_error(body).filter(|_| status != StatusCode::TOO_MANY_REQUESTS);
     if let Some(error) = &error
         && let Some(code) = error.code
         && let Some(rejection) = code_rejection(code, error)
@@ -324,6 +324,12 @@ fn submit_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> Submit
             "D24 answered {status}; the refund may or may not have been created: {}",
             shorten(body)
         ));
+    }
+    // "Not now", whatever code the body carries: nothing was created.
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(rejection) = status_rejection(status, headers, body)
+    {
+        return SubmitOutcome::Rejected(rejection);
     }
     if status.is_client_error() {
         if let Some(error) = wire::parse_error(body)
@@ -875,6 +881,8 @@ mod tests {
         assert_eq!(rejected(401, "").1, reason::PROVIDER_AUTHENTICATION_FAILED);
         assert_eq!(rejected(404, "").1, reason::PROVIDER_MISCONFIGURED);
         assert_eq!(rejected(429, "").0, ErrorCode::Unavailable);
+        // A rate limit is "not now" even when its body carries a D24 code.
+        assert_eq!(rejected(429, &body(700)).1, reason::PROVIDER_RATE_LIMITED);
         assert_eq!(rejected(422, "nope").1, reason::PROVIDER_DECLINED);
         for status in [500, 502, 503, 504, 408, 409, 302] {
             assert!(

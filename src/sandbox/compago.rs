@@ -21,16 +21,13 @@ mod admin;
 pub mod fixtures;
 pub mod state;
 
-use std::{
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, Query, Request, State as AxumState},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -41,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::fixtures::fixtures_table;
 use self::state::{Faults, MethodStatus, Payment, PaymentMethod, PaymentStatus, Stats};
+use super::faults::{self, CreateFaults, FaultCell, Spec, Support};
 use crate::providers::json_decimal;
 
 /// The API key the simulator accepts (public: it guards nothing).
@@ -50,10 +48,31 @@ pub const COMPAGO_SANDBOX_API_KEY: &str = "sandbox-compago-key";
 const MAX_PAGE_SIZE: u32 = 500;
 const DEFAULT_PAGE_SIZE: u32 = 100;
 
+/// How the shared fault code speaks Compago.
+pub(crate) static SPEC: Spec = Spec {
+    provider: "compago",
+    support: Support {
+        webhooks: false,
+        lagging_lists: false,
+    },
+    is_refund_create: |method, path| method == Method::POST && path.ends_with("/refund"),
+    error: |status, rate_limited| {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let text = if rate_limited {
+            "Too many requests (sandbox fault)"
+        } else {
+            "Simulated failure (sandbox fault)"
+        };
+        message(status, text)
+    },
+    amount_pointers: &["/amount"],
+};
+
 /// The Compago simulator's shared state. Clones share it.
 #[derive(Clone, Debug)]
 pub struct CompagoSim {
     state: Arc<Mutex<state::State>>,
+    faults: FaultCell,
 }
 
 impl Default for CompagoSim {
@@ -67,6 +86,7 @@ impl CompagoSim {
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(state::State::with_fixtures())),
+            faults: FaultCell::default(),
         }
     }
 
@@ -91,7 +111,7 @@ impl CompagoSim {
             )
             .route(
                 "/api/payment-method/{id}/payment/{payment_id}/refund",
-                post(refund),
+                post(|sim, path, body| faults::detached(refund(sim, path, body))),
             )
             .route_layer(middleware::from_fn(require_api_key))
             .layer(middleware::from_fn_with_state(
@@ -113,28 +133,38 @@ impl CompagoSim {
         self.lock().method(id).cloned()
     }
 
+    /// The counters, with what the simulator holds by payment.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        let state = self.lock();
+        let mut stats = state.stats.clone();
+        for p in state.payments.values().filter(|p| p.refunded_at.is_some()) {
+            stats
+                .refunds_by_payment
+                .entry(p.id.to_string())
+                .or_default()
+                .add(p.amount, &p.currency, true);
+        }
+        stats.faults_applied = self.faults.applied();
+        stats
     }
 
     pub fn faults(&self) -> Faults {
-        self.lock().faults.clone()
+        self.faults.get()
     }
 
     /// Replaces the fault switches.
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
-        faults.check()?;
-        self.lock().faults = faults;
-        Ok(())
+        self.faults.set(faults, SPEC.support)
     }
 
     pub fn clear_faults(&self) {
-        self.lock().faults = Faults::default();
+        self.faults.clear();
     }
 
     /// Back to the fixtures, no faults, counters at zero.
     pub fn reset(&self) {
         *self.lock() = state::State::with_fixtures();
+        self.faults.reset();
     }
 }
 
@@ -143,40 +173,14 @@ fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(serde_json::json!({ "message": text }))).into_response()
 }
 
-/// The answer of a fault switch.
-fn fault_answer(status: u16, faults: &Faults) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = message(status, "Simulated failure (sandbox fault)");
-    if let Some(after) = faults.retry_after_s {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(after));
-    }
-    response
-}
-
-/// Outermost layer of Compago's routes: counts requests, answers GETs with the read fault,
-/// and delays every answer (after the handler has changed the state).
+/// Outermost layer of Compago's routes: counts requests and applies the shared faults.
 async fn count_and_fault(
     AxumState(sim): AxumState<CompagoSim>,
     request: Request,
     next: Next,
 ) -> Response {
-    let faults = {
-        let mut state = sim.lock();
-        state.stats.requests += 1;
-        state.faults.clone()
-    };
-    let is_refund = request.method() == Method::POST;
-    let response = match faults.fail_reads_status {
-        Some(status) if request.method() == Method::GET => fault_answer(status, &faults),
-        _ => next.run(request).await,
-    };
-    let delay = faults.delay_ms + if is_refund { faults.refund_delay_ms } else { 0 };
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    response
+    sim.lock().stats.requests += 1;
+    faults::serve(&sim.faults, &SPEC, request, next).await
 }
 
 /// 401 unless the request carries the sandbox API key.
@@ -391,13 +395,10 @@ async fn refund(
     Path((id, payment_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let faults = {
-        let mut state = sim.lock();
-        state.count_refund_post(&payment_id);
-        state.faults.clone()
-    };
-    if let Some(status) = faults.fail_before_apply_status {
-        return fault_answer(status, &faults);
+    sim.lock().count_refund_post(&payment_id);
+    let faults = CreateFaults::take(&sim.faults, &SPEC);
+    if let Some(answer) = faults.before_apply().await {
+        return answer;
     }
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -408,29 +409,14 @@ async fn refund(
         }
     };
     let result = sim.lock().refund(&id, &payment_id, reason, Utc::now());
-    if let Some(status) = faults.fail_after_apply_status {
-        return fault_answer(status, &faults);
-    }
-    match result {
-        Ok(payment) => {
-            let view = PaymentView::of(&payment, false);
-            if faults.corrupt_refund_body {
-                let full = serde_json::to_string(&view).unwrap_or_default();
-                let half = full[..full.len() / 2].to_owned();
-                return (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    half,
-                )
-                    .into_response();
-            }
-            Json(view).into_response()
-        }
+    let answer = match result {
+        Ok(payment) => Json(PaymentView::of(&payment, false)).into_response(),
         Err(refusal @ state::RefundRefusal::NotConfirmed) => {
             message(StatusCode::BAD_REQUEST, refusal.message())
         }
         Err(refusal) => message(StatusCode::NOT_FOUND, refusal.message()),
-    }
+    };
+    faults.after_apply(answer).await
 }
 
 #[cfg(test)]
@@ -763,7 +749,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "7");
 
         sim.clear_faults();
         let (status, _) = api(

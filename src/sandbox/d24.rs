@@ -38,7 +38,7 @@ use axum::{
     Json, Router,
     body::{Body, Bytes},
     extract::{Path, Request, State as AxumState},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::fixtures::fixtures_table;
 use self::state::{Faults, NewRefund, NotificationRecord, Stats, Timing};
+use super::faults::{self, Arranged, CreateFaults, FaultCell, Spec, Support, Target};
 use crate::providers::{
     d24::{
         signature,
@@ -71,10 +72,39 @@ const MAX_BODY: usize = 1 << 20;
 /// How long one notification POST may take.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How the shared fault code speaks D24.
+pub(crate) static SPEC: Spec = Spec {
+    provider: "d24",
+    support: Support {
+        webhooks: true,
+        lagging_lists: false,
+    },
+    is_refund_create: |method, path| method == Method::POST && path.ends_with("/v3/refunds"),
+    error: |status, rate_limited| {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let description = if rate_limited {
+            "Too many requests (sandbox fault)"
+        } else {
+            "Simulated failure (sandbox fault)"
+        };
+        (
+            status,
+            Json(serde_json::json!({
+                "code": 700,
+                "description": description,
+                "type": "INTERNAL_ERROR",
+            })),
+        )
+            .into_response()
+    },
+    amount_pointers: &["/refund_info/amount", "/amount"],
+};
+
 /// The D24 simulator's shared state. Clones share it.
 #[derive(Clone, Debug)]
 pub struct D24Sim {
     state: Arc<Mutex<state::State>>,
+    faults: FaultCell,
     client: reqwest::Client,
 }
 
@@ -89,6 +119,7 @@ impl D24Sim {
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(state::State::with_fixtures())),
+            faults: FaultCell::default(),
             client: reqwest::Client::builder()
                 .timeout(NOTIFY_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
@@ -106,7 +137,10 @@ impl D24Sim {
     /// D24's routes and the admin API, relative to the simulator's base URL.
     pub fn router(&self) -> Router {
         let api = Router::new()
-            .route("/v3/refunds", post(create_refund))
+            .route(
+                "/v3/refunds",
+                post(|sim, headers, body| faults::detached(create_refund(sim, headers, body))),
+            )
             .route("/v3/refunds/{id}", get(get_refund))
             .route("/v3/deposits/{id}", get(get_deposit))
             .route_layer(middleware::from_fn_with_state(self.clone(), check_headers))
@@ -138,8 +172,13 @@ impl D24Sim {
             .collect()
     }
 
+    /// The counters, with what the simulator holds by deposit.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        let state = self.lock();
+        let mut stats = state.stats.clone();
+        stats.refunds_by_payment = state.refunds_by_payment();
+        stats.faults_applied = self.faults.applied();
+        stats
     }
 
     /// The notification attempts, oldest first (the last 1000).
@@ -148,18 +187,16 @@ impl D24Sim {
     }
 
     pub fn faults(&self) -> Faults {
-        self.lock().faults.clone()
+        self.faults.get()
     }
 
     /// Replaces the fault switches.
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
-        faults.check()?;
-        self.lock().faults = faults;
-        Ok(())
+        self.faults.set(faults, SPEC.support)
     }
 
     pub fn clear_faults(&self) {
-        self.lock().faults = Faults::default();
+        self.faults.clear();
     }
 
     pub fn timing(&self) -> Timing {
@@ -206,6 +243,7 @@ impl D24Sim {
         let epoch = state.epoch + 1;
         *state = state::State::with_fixtures();
         state.epoch = epoch;
+        self.faults.reset();
     }
 
     /// After a status change: notify it (when notifications are on) and schedule the next
@@ -213,9 +251,41 @@ impl D24Sim {
     fn changed(&self, refund: &state::Refund) {
         let notify = self.lock().timing.notifications;
         if notify && let Some(url) = &refund.notification_url {
-            self.spawn_delivery(refund.id, url.clone());
+            self.notify(refund.id, url.clone());
         }
         self.schedule_next_step(refund.id);
+    }
+
+    /// Sends a status change's notification, through the webhook faults.
+    fn notify(&self, id: u64, url: String) {
+        let faults = self.faults.take(Target::Webhook);
+        let key = id.to_string();
+        let arranged = faults::arrange_webhooks(
+            faults.as_ref(),
+            &mut self.lock().webhook_hold,
+            &key,
+            vec![(id, url)],
+        );
+        let sim = self.clone();
+        match arranged {
+            Arranged::Send(deliveries) => {
+                tokio::spawn(async move { sim.deliver_in_order(deliveries).await });
+            }
+            Arranged::Held => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(faults::REORDER_HOLD).await;
+                    let deliveries = sim.lock().webhook_hold.release(&key);
+                    sim.deliver_in_order(deliveries).await;
+                });
+            }
+        }
+    }
+
+    /// Delivers notifications one after the other.
+    async fn deliver_in_order(&self, deliveries: Vec<(u64, String)>) {
+        for (id, url) in deliveries {
+            self.deliver(id, url).await;
+        }
     }
 
     fn schedule_next_step(&self, id: u64) {
@@ -240,10 +310,16 @@ impl D24Sim {
         });
     }
 
-    /// POSTs `{"refund_id": N}` to `url`, again with backoff while the answer is not 200.
+    /// Delivers a notification in a task of its own.
     fn spawn_delivery(&self, id: u64, url: String) {
         let sim = self.clone();
-        tokio::spawn(async move {
+        tokio::spawn(async move { sim.deliver(id, url).await });
+    }
+
+    /// POSTs `{"refund_id": N}` to `url`, again with backoff while the answer is not 200.
+    async fn deliver(&self, id: u64, url: String) {
+        let sim = self;
+        {
             let (retry, max_retries) = {
                 let timing = &sim.lock().timing;
                 (timing.notify_retry_ms, timing.notify_max_retries)
@@ -279,7 +355,7 @@ impl D24Sim {
                     wait = wait.saturating_mul(5);
                 }
             }
-        });
+        }
     }
 }
 
@@ -297,49 +373,20 @@ fn error(code: u32) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The answer of a fault switch.
-fn fault_answer(status: u16, faults: &Faults) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (
-        status,
-        Json(serde_json::json!({
-            "code": 700,
-            "description": "Simulated failure (sandbox fault)",
-            "type": "INTERNAL_ERROR",
-        })),
-    )
-        .into_response();
-    if let Some(after) = faults.retry_after_s {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(after));
-    }
-    response
-}
-
-/// Outermost layer of D24's routes: counts requests, answers GETs with the read fault, and
-/// delays every answer (after the handler has changed the state).
+/// Outermost layer of D24's routes: counts requests and applies the shared faults.
 async fn count_and_fault(
     AxumState(sim): AxumState<D24Sim>,
     request: Request,
     next: Next,
 ) -> Response {
-    let faults = {
+    {
         let mut state = sim.lock();
         state.stats.requests += 1;
-        if request.method() == Method::POST && request.uri().path().ends_with("/v3/refunds") {
+        if (SPEC.is_refund_create)(request.method(), request.uri().path()) {
             state.stats.refund_posts += 1;
         }
-        state.faults.clone()
-    };
-    let response = match faults.fail_reads_status {
-        Some(status) if request.method() == Method::GET => fault_answer(status, &faults),
-        _ => next.run(request).await,
-    };
-    if faults.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
-    response
+    faults::serve(&sim.faults, &SPEC, request, next).await
 }
 
 /// The text of a header, `None` when missing or not text.
@@ -490,13 +537,11 @@ async fn create_refund(
     body: Bytes,
 ) -> Response {
     let parsed = serde_json::from_slice::<RefundBody>(&body);
-    let faults = {
-        let mut state = sim.lock();
-        state.count_refund_post(parsed.as_ref().ok().map(|b| b.deposit_id));
-        state.faults.clone()
-    };
-    if let Some(status) = faults.fail_before_apply_status {
-        return fault_answer(status, &faults);
+    sim.lock()
+        .count_refund_post(parsed.as_ref().ok().map(|b| b.deposit_id));
+    let faults = CreateFaults::take(&sim.faults, &SPEC);
+    if let Some(answer) = faults.before_apply().await {
+        return answer;
     }
     let Ok(body) = parsed else {
         return error(202);
@@ -511,37 +556,20 @@ async fn create_refund(
         notification_url: body.notification_url,
     };
     let result = sim.lock().create_refund(new, key.as_deref(), Utc::now());
-    let refund = match result {
-        Ok(refund) => refund,
-        Err(code) => return error(code),
+    let answer = match result {
+        Ok(refund) => {
+            tracing::debug!(
+                refund_id = refund.id,
+                deposit_id = refund.deposit_id,
+                status = refund.status.as_str(),
+                "D24 simulator created a refund"
+            );
+            sim.changed(&refund);
+            created_answer(&refund)
+        }
+        Err(code) => error(code),
     };
-    tracing::debug!(
-        refund_id = refund.id,
-        deposit_id = refund.deposit_id,
-        status = refund.status.as_str(),
-        "D24 simulator created a refund"
-    );
-    sim.changed(&refund);
-    if faults.refund_delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.refund_delay_ms)).await;
-    }
-    if let Some(status) = faults.fail_after_apply_status {
-        return fault_answer(status, &faults);
-    }
-    let answer = created_answer(&refund);
-    if faults.corrupt_refund_body {
-        let bytes = axum::body::to_bytes(answer.into_body(), MAX_BODY)
-            .await
-            .unwrap_or_default();
-        let half = bytes.slice(..bytes.len() / 2);
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            half,
-        )
-            .into_response();
-    }
-    answer
+    faults.after_apply(answer).await
 }
 
 /// The status read-back body (D24-RS): no `amount` while PENDING, as D24's example.
@@ -613,7 +641,7 @@ async fn get_deposit(AxumState(sim): AxumState<D24Sim>, Path(id): Path<String>) 
 
 #[cfg(test)]
 mod tests {
-    use axum::body::Body;
+    use axum::{body::Body, http::HeaderValue};
     use tower::ServiceExt as _;
 
     use super::{fixtures::*, *};

@@ -34,7 +34,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{Path, Query, Request, State as AxumState},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -47,6 +47,7 @@ use sha2::Sha256;
 
 pub use self::fixtures::fixtures_table;
 use self::state::{Answer, Delivery, Faults, Outcome, Settings, Stats};
+use super::faults::{self, Arranged, CreateFaults, FaultCell, Spec, Support, Target};
 
 /// The secret key the simulator accepts (public: it guards nothing). A test-mode key.
 pub const PAYMONGO_SANDBOX_SECRET_KEY: &str = "sk_test_SandboxRefundGateway00000000";
@@ -54,10 +55,39 @@ pub const PAYMONGO_SANDBOX_SECRET_KEY: &str = "sk_test_SandboxRefundGateway00000
 /// The secret the simulator signs webhooks with (public: it guards nothing).
 pub const PAYMONGO_SANDBOX_WEBHOOK_SECRET: &str = "whsk_SandboxRefundGateway000000000";
 
+/// How the shared fault code speaks PayMongo.
+pub(crate) static SPEC: Spec = Spec {
+    provider: "paymongo",
+    support: Support {
+        webhooks: true,
+        lagging_lists: true,
+    },
+    is_refund_create: |method, path| method == Method::POST && path.ends_with("/v1/refunds"),
+    error: |status, rate_limited| {
+        if rate_limited {
+            error(
+                status,
+                "too_many_requests",
+                "Too many requests, please try again later.",
+                None,
+            )
+        } else {
+            error(
+                status,
+                "sandbox_fault",
+                "Simulated failure (sandbox fault).",
+                None,
+            )
+        }
+    },
+    amount_pointers: &["/data/attributes/amount"],
+};
+
 /// The PayMongo simulator's shared state. Clones share it.
 #[derive(Clone, Debug)]
 pub struct PayMongoSim {
     state: Arc<Mutex<state::State>>,
+    faults: FaultCell,
     /// Sends webhooks.
     client: reqwest::Client,
 }
@@ -73,6 +103,7 @@ impl PayMongoSim {
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(state::State::with_fixtures())),
+            faults: FaultCell::default(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .redirect(reqwest::redirect::Policy::none())
@@ -91,7 +122,11 @@ impl PayMongoSim {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/v1/payments/{id}", get(get_payment))
-            .route("/v1/refunds", get(list_refunds).post(create_refund))
+            .route(
+                "/v1/refunds",
+                get(list_refunds)
+                    .post(|sim, headers, body| faults::detached(create_refund(sim, headers, body))),
+            )
             .route("/v1/refunds/{id}", get(get_refund))
             .route_layer(middleware::from_fn(require_secret_key))
             .layer(middleware::from_fn_with_state(
@@ -152,23 +187,26 @@ impl PayMongoSim {
         Some(id)
     }
 
+    /// The counters, with what the simulator holds by payment.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        let state = self.lock();
+        let mut stats = state.stats.clone();
+        stats.refunds_by_payment = state.refunds_by_payment();
+        stats.faults_applied = self.faults.applied();
+        stats
     }
 
     pub fn faults(&self) -> Faults {
-        self.lock().faults.clone()
+        self.faults.get()
     }
 
     /// Replaces the fault switches.
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
-        faults.check()?;
-        self.lock().faults = faults;
-        Ok(())
+        self.faults.set(faults, SPEC.support)
     }
 
     pub fn clear_faults(&self) {
-        self.lock().faults = Faults::default();
+        self.faults.clear();
     }
 
     pub fn settings(&self) -> Settings {
@@ -212,7 +250,7 @@ impl PayMongoSim {
         let deliveries = self.lock().settle(refund_id, outcome, Utc::now());
         match deliveries {
             Some(deliveries) => {
-                self.deliver(deliveries);
+                self.deliver(refund_id, deliveries);
                 true
             }
             None => false,
@@ -229,6 +267,7 @@ impl PayMongoSim {
         *state = state::State::with_fixtures();
         state.webhook_urls = urls;
         state.generation = generation;
+        self.faults.reset();
     }
 
     /// Settles refund `id` after `delay`, unless the simulator was reset meanwhile.
@@ -244,16 +283,49 @@ impl PayMongoSim {
                 state.settle(&id, None, Utc::now())
             };
             if let Some(deliveries) = deliveries {
-                sim.deliver(deliveries);
+                sim.deliver(&id, deliveries);
             }
         });
     }
 
-    /// Sends each delivery in a task of its own.
-    fn deliver(&self, deliveries: Vec<Delivery>) {
-        for delivery in deliveries {
-            let sim = self.clone();
-            tokio::spawn(async move { sim.deliver_one(delivery).await });
+    /// Sends the deliveries announcing a change of refund `refund_id`, through the webhook
+    /// faults: each in a task of its own, or in the order the faults chose.
+    fn deliver(&self, refund_id: &str, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let faults = self.faults.take(Target::Webhook);
+        let arranged = faults::arrange_webhooks(
+            faults.as_ref(),
+            &mut self.lock().webhook_hold,
+            refund_id,
+            deliveries,
+        );
+        let sim = self.clone();
+        match (faults, arranged) {
+            (None, Arranged::Send(deliveries)) => {
+                for delivery in deliveries {
+                    let sim = self.clone();
+                    tokio::spawn(async move { sim.deliver_one(delivery).await });
+                }
+            }
+            (Some(_), Arranged::Send(deliveries)) => {
+                tokio::spawn(async move {
+                    for delivery in deliveries {
+                        sim.deliver_one(delivery).await;
+                    }
+                });
+            }
+            (_, Arranged::Held) => {
+                let key = refund_id.to_owned();
+                tokio::spawn(async move {
+                    tokio::time::sleep(faults::REORDER_HOLD).await;
+                    let deliveries = sim.lock().webhook_hold.release(&key);
+                    for delivery in deliveries {
+                        sim.deliver_one(delivery).await;
+                    }
+                });
+            }
         }
     }
 
@@ -325,52 +397,14 @@ fn error(status: u16, code: &str, detail: &str, attribute: Option<&str>) -> Resp
     render(Answer::error(status, code, detail, attribute))
 }
 
-/// The answer of a fault switch.
-fn fault_answer(status: u16, faults: &Faults) -> Response {
-    let mut response = if status == 429 {
-        error(
-            429,
-            "too_many_requests",
-            "Too many requests, please try again later.",
-            None,
-        )
-    } else {
-        error(
-            status,
-            "sandbox_fault",
-            "Simulated failure (sandbox fault).",
-            None,
-        )
-    };
-    if let Some(after) = faults.retry_after_s {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(after));
-    }
-    response
-}
-
-/// Outermost layer of PayMongo's routes: counts requests, answers with the request and read
-/// faults, and delays every answer (after the handler has changed the state).
+/// Outermost layer of PayMongo's routes: counts requests and applies the shared faults.
 async fn count_and_fault(
     AxumState(sim): AxumState<PayMongoSim>,
     request: Request,
     next: Next,
 ) -> Response {
-    let faults = {
-        let mut state = sim.lock();
-        state.stats.requests += 1;
-        state.faults.clone()
-    };
-    let response = match (faults.fail_all_status, faults.fail_reads_status) {
-        (Some(status), _) => fault_answer(status, &faults),
-        (None, Some(status)) if request.method() == Method::GET => fault_answer(status, &faults),
-        _ => next.run(request).await,
-    };
-    if faults.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
-    }
-    response
+    sim.lock().stats.requests += 1;
+    faults::serve(&sim.faults, &SPEC, request, next).await
 }
 
 /// Whether `Authorization` is Basic with the sandbox secret key (`key:` or `key`).
@@ -477,9 +511,9 @@ async fn list_refunds(
             );
         }
     };
+    let hide_api_refunds = sim.faults.lists_omit_api_refunds();
     let mut state = sim.lock();
     state.stats.refund_lists += 1;
-    let hide_api_refunds = state.faults.lists_omit_api_refunds;
     let mut all = state.refunds_newest_first(query.payment_id.as_deref());
     if hide_api_refunds {
         all.retain(|r| r.outside);
@@ -528,13 +562,10 @@ async fn create_refund(
     body: Bytes,
 ) -> Response {
     let attributes = validate::create_attributes(&body);
-    let faults = {
-        let mut state = sim.lock();
-        state.count_refund_post(attributes.as_ref().ok());
-        state.faults.clone()
-    };
-    if let Some(status) = faults.fail_before_apply_status {
-        return fault_answer(status, &faults);
+    sim.lock().count_refund_post(attributes.as_ref().ok());
+    let faults = CreateFaults::take(&sim.faults, &SPEC);
+    if let Some(answer) = faults.before_apply().await {
+        return answer;
     }
     let attributes = match attributes {
         Ok(a) => a,
@@ -552,39 +583,34 @@ async fn create_refund(
             );
         }
     };
-    let (result, generation, settle_after) = {
+    let (result, generation, settle_after, pending_events) = {
         let mut state = sim.lock();
-        let result = state.create_refund(&attributes, key.as_deref(), Utc::now());
-        (result, state.generation, state.settings.settle_delay_ms)
+        let now = Utc::now();
+        let result = state.create_refund(&attributes, key.as_deref(), now);
+        // Out-of-order webhooks: the refund's `pending` state is announced too, held back,
+        // and overtaken by its final events.
+        let pending_events = match &result.created {
+            Some(id) if sim.faults.get().reorder_webhooks => state
+                .refunds
+                .get(id)
+                .cloned()
+                .map(|refund| state.announce(&refund, now)),
+            _ => None,
+        };
+        (
+            result,
+            state.generation,
+            state.settings.settle_delay_ms,
+            pending_events,
+        )
     };
     if let Some(id) = &result.created {
+        if let Some(events) = pending_events {
+            sim.deliver(id, events);
+        }
         sim.settle_later(id.clone(), Duration::from_millis(settle_after), generation);
     }
-    if faults.delay_after_apply_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.delay_after_apply_ms)).await;
-    }
-    if let Some(status) = faults.fail_after_apply_status {
-        return fault_answer(status, &faults);
-    }
-    let mut answer = result.answer;
-    if answer.status == 200 {
-        if faults.misreport_refund_amount
-            && let Some(amount) = answer.body["data"]["attributes"]["amount"].as_i64()
-        {
-            answer.body["data"]["attributes"]["amount"] = (amount + 1).into();
-        }
-        if faults.corrupt_refund_body {
-            let full = answer.body.to_string();
-            let half = full[..full.len() / 2].to_owned();
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                half,
-            )
-                .into_response();
-        }
-    }
-    render(answer)
+    faults.after_apply(render(result.answer)).await
 }
 
 #[cfg(test)]
@@ -777,7 +803,8 @@ mod tests {
             ),
             (5, 3, 1)
         );
-        assert_eq!(stats.refunds_by_payment[PAID_50000], 3);
+        assert_eq!(stats.refunds_by_payment[PAID_50000].count, 3);
+        assert_eq!(stats.refunds_by_payment[PAID_50000].amount_minor, 3000);
 
         let path = format!("/v1/refunds?payment_id={PAID_50000}&limit=2");
         let (_, page) = call(&sim, Method::GET, &path, Some(&k), None, "").await;

@@ -6,10 +6,8 @@
 //! | `POST /sandbox/payments` | create a payment: `{"amount": 500.00, "payment_method_id"?, "currency"?: "MXN", "status"?: "CONFIRMED", "id"?}`; 201 with the payment |
 //! | `GET /sandbox/payments` | every payment: `{"items": [...]}` |
 //! | `GET /sandbox/payments/{id}` | one payment (404 if unknown) |
-//! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refunds_applied`, `refund_posts_by_payment` |
-//! | `GET /sandbox/faults` | the fault switches in force |
-//! | `POST /sandbox/faults` | replace the fault switches (see `state::Faults`; unknown keys are refused) |
-//! | `DELETE /sandbox/faults` | clear the fault switches |
+//! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refunds_applied`, `refund_posts_by_payment`, `refunds_by_payment` (`{count, amount_minor, currency}`), `webhooks_sent` (0), `faults_applied` |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; POST replaces them all, unknown keys refused) |
 //! | `POST /sandbox/reset` | back to the fixtures, no faults, counters at zero |
 
 use axum::{
@@ -26,22 +24,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    CompagoSim, fixtures, message,
-    state::{Faults, Payment, PaymentStatus},
+    CompagoSim, SPEC, fixtures, message,
+    state::{Payment, PaymentStatus},
 };
 use crate::providers::json_decimal;
+use crate::sandbox::faults;
 
 pub(super) fn router(sim: CompagoSim) -> Router {
     Router::new()
         .route("/sandbox/payments", get(list_payments).post(create_payment))
         .route("/sandbox/payments/{id}", get(get_payment))
         .route("/sandbox/stats", get(stats))
-        .route(
-            "/sandbox/faults",
-            get(get_faults).post(set_faults).delete(clear_faults),
-        )
         .route("/sandbox/reset", post(reset))
-        .with_state(sim)
+        .with_state(sim.clone())
+        .merge(faults::admin_router(sim.faults.clone(), &SPEC))
 }
 
 /// A payment with everything the simulator knows of it.
@@ -161,26 +157,6 @@ async fn stats(AxumState(sim): AxumState<CompagoSim>) -> Response {
     Json(sim.stats()).into_response()
 }
 
-async fn get_faults(AxumState(sim): AxumState<CompagoSim>) -> Response {
-    Json(sim.faults()).into_response()
-}
-
-async fn set_faults(AxumState(sim): AxumState<CompagoSim>, body: Bytes) -> Response {
-    let faults: Faults = match serde_json::from_slice(&body) {
-        Ok(f) => f,
-        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid faults: {e}")),
-    };
-    match sim.set_faults(faults) {
-        Ok(()) => Json(sim.faults()).into_response(),
-        Err(why) => message(StatusCode::BAD_REQUEST, &why),
-    }
-}
-
-async fn clear_faults(AxumState(sim): AxumState<CompagoSim>) -> Response {
-    sim.clear_faults();
-    Json(sim.faults()).into_response()
-}
-
 async fn reset(AxumState(sim): AxumState<CompagoSim>) -> Response {
     sim.reset();
     StatusCode::NO_CONTENT.into_response()
@@ -192,6 +168,7 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
+    use crate::sandbox::faults::Faults;
 
     async fn call(sim: &CompagoSim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
         let response = sim

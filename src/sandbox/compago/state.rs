@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::fixtures;
+use crate::sandbox::faults::Held;
 
 /// A payment method's status (CP-OV, S002).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,61 +101,8 @@ pub struct Payment {
     pub refunded_at: Option<DateTime<Utc>>,
 }
 
-/// Fault switches for tests. Set together with `POST /sandbox/faults` (which replaces the
-/// whole set) and cleared with `DELETE /sandbox/faults`. New switches go here.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Faults {
-    /// Delay every Compago answer by this many milliseconds, after any state change: a
-    /// client that times out meanwhile does not learn that its refund was applied.
-    #[serde(default)]
-    pub delay_ms: u64,
-    /// Delay only the answers to refund POSTs, after the refund is applied (reads stay fast,
-    /// so a client can look the payment up and then time out on the refund).
-    #[serde(default)]
-    pub refund_delay_ms: u64,
-    /// Refund POSTs: apply the refund as usual, then answer this status instead.
-    #[serde(default)]
-    pub fail_after_apply_status: Option<u16>,
-    /// Refund POSTs: answer this status without applying anything.
-    #[serde(default)]
-    pub fail_before_apply_status: Option<u16>,
-    /// GET requests: answer this status.
-    #[serde(default)]
-    pub fail_reads_status: Option<u16>,
-    /// Adds `Retry-After: N` (seconds) to the fault answers above (for 429 or 503).
-    #[serde(default)]
-    pub retry_after_s: Option<u64>,
-    /// Refund POSTs: apply the refund, then answer 200 with the body cut in half.
-    #[serde(default)]
-    pub corrupt_refund_body: bool,
-}
-
-impl Faults {
-    /// The longest delay accepted (10 minutes).
-    pub const MAX_DELAY_MS: u64 = 600_000;
-
-    pub fn check(&self) -> Result<(), String> {
-        for (name, status) in [
-            ("fail_after_apply_status", self.fail_after_apply_status),
-            ("fail_before_apply_status", self.fail_before_apply_status),
-            ("fail_reads_status", self.fail_reads_status),
-        ] {
-            if let Some(status) = status
-                && !(400..=599).contains(&status)
-            {
-                return Err(format!("{name} must be an HTTP error status (400-599)"));
-            }
-        }
-        if self.delay_ms.max(self.refund_delay_ms) > Self::MAX_DELAY_MS {
-            return Err(format!(
-                "delay_ms and refund_delay_ms must be at most {}",
-                Self::MAX_DELAY_MS
-            ));
-        }
-        Ok(())
-    }
-}
+/// The shared fault switches (see [`crate::sandbox::faults`]).
+pub use crate::sandbox::faults::Faults;
 
 /// Counters tests can assert on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -167,6 +115,13 @@ pub struct Stats {
     pub refunds_applied: u64,
     /// `refund_posts` by the payment id in the path (lower case).
     pub refund_posts_by_payment: BTreeMap<String, u64>,
+    /// What the simulator holds by payment (filled when read): a payment refunded through
+    /// the API is one refund of its whole amount.
+    pub refunds_by_payment: BTreeMap<String, Held>,
+    /// Compago sends no webhooks: always 0 (here for the uniform shape).
+    pub webhooks_sent: u64,
+    /// Requests a fault switch acted on (filled when read).
+    pub faults_applied: u64,
 }
 
 /// Why a refund was not applied: the documented errors (S000).
@@ -199,7 +154,6 @@ pub enum RevokeRefusal {
 pub struct State {
     pub methods: BTreeMap<Uuid, PaymentMethod>,
     pub payments: BTreeMap<Uuid, Payment>,
-    pub faults: Faults,
     pub stats: Stats,
 }
 
@@ -440,35 +394,5 @@ mod tests {
             s.revoke("00000000-0000-0000-0000-000000000000"),
             Err(RevokeRefusal::NotFound)
         );
-    }
-
-    /// Fault statuses must be error statuses, delays bounded.
-    #[test]
-    fn faults_are_checked() {
-        assert!(Faults::default().check().is_ok());
-        let ok = Faults {
-            fail_after_apply_status: Some(500),
-            fail_reads_status: Some(429),
-            retry_after_s: Some(3),
-            delay_ms: 1000,
-            ..Faults::default()
-        };
-        assert!(ok.check().is_ok());
-        for bad in [
-            Faults {
-                fail_before_apply_status: Some(200),
-                ..Faults::default()
-            },
-            Faults {
-                fail_after_apply_status: Some(600),
-                ..Faults::default()
-            },
-            Faults {
-                delay_ms: Faults::MAX_DELAY_MS + 1,
-                ..Faults::default()
-            },
-        ] {
-            assert!(bad.check().is_err(), "{bad:?}");
-        }
     }
 }

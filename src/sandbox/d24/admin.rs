@@ -10,9 +10,9 @@
 //! | `GET /sandbox/refunds/{id}` | one refund |
 //! | `POST /sandbox/refunds/{id}/status` | force a status: `{"status": "REJECTED"}` (e.g. a bank reversing a COMPLETED refund); notified like any change |
 //! | `POST /sandbox/refunds/{id}/notify` | send its notification now, even with notifications off (D24's manual resend) |
-//! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit`, `refunds_created`, `refunds_by_deposit`, `idempotency_key_reuses`, `notifications_sent`, `notifications_failed` |
+//! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit` (and the same as `refund_posts_by_payment`), `refunds_created`, `refunds_by_payment` (by deposit: `{count, amount_minor, currency}`), `idempotency_key_reuses`, `notifications_sent` (and the same as `webhooks_sent`), `notifications_failed`, `faults_applied` |
 //! | `GET /sandbox/notifications` | the notification attempts (last 1000), with when each started and what it was answered |
-//! | `GET`, `POST`, `DELETE /sandbox/faults` | the fault switches (`state::Faults`; POST replaces them all, unknown keys refused) |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; POST replaces them all, unknown keys refused) |
 //! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries (`state::Timing`) |
 //! | `POST /sandbox/reset` | back to the fixtures, default timing, no faults, counters at zero |
 
@@ -29,8 +29,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    D24Sim,
-    state::{Deposit, Faults, Refund, StatusChange, Timing},
+    D24Sim, SPEC,
+    state::{Deposit, Refund, StatusChange, Timing},
 };
 use crate::{
     domain::Currency,
@@ -38,6 +38,7 @@ use crate::{
         d24::wire::{CardResult, DepositState, RefundState},
         json_decimal,
     },
+    sandbox::faults,
 };
 
 /// Ids of deposits created through the admin API start here.
@@ -54,15 +55,12 @@ pub(super) fn router(sim: D24Sim) -> Router {
         .route("/sandbox/stats", get(stats))
         .route("/sandbox/notifications", get(notifications))
         .route(
-            "/sandbox/faults",
-            get(get_faults).post(set_faults).delete(clear_faults),
-        )
-        .route(
             "/sandbox/timing",
             get(get_timing).post(set_timing).delete(reset_timing),
         )
         .route("/sandbox/reset", post(reset))
-        .with_state(sim)
+        .with_state(sim.clone())
+        .merge(faults::admin_router(sim.faults.clone(), &SPEC))
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -322,26 +320,6 @@ async fn notifications(AxumState(sim): AxumState<D24Sim>) -> Response {
     Json(serde_json::json!({ "items": sim.notifications() })).into_response()
 }
 
-async fn get_faults(AxumState(sim): AxumState<D24Sim>) -> Response {
-    Json(sim.faults()).into_response()
-}
-
-async fn set_faults(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Response {
-    let faults: Faults = match serde_json::from_slice(&body) {
-        Ok(f) => f,
-        Err(e) => return message(StatusCode::BAD_REQUEST, &format!("Invalid faults: {e}")),
-    };
-    match sim.set_faults(faults) {
-        Ok(()) => Json(sim.faults()).into_response(),
-        Err(why) => message(StatusCode::BAD_REQUEST, &why),
-    }
-}
-
-async fn clear_faults(AxumState(sim): AxumState<D24Sim>) -> Response {
-    sim.clear_faults();
-    Json(sim.faults()).into_response()
-}
-
 async fn get_timing(AxumState(sim): AxumState<D24Sim>) -> Response {
     Json(sim.timing()).into_response()
 }
@@ -373,7 +351,7 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
-    use crate::sandbox::d24::fixtures;
+    use crate::sandbox::{d24::fixtures, faults::Faults};
 
     async fn call(sim: &D24Sim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
         let response = sim

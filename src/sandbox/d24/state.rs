@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::fixtures;
+use crate::sandbox::faults::{Held, WebhookHold};
 use crate::{
     domain::Currency,
     providers::d24::wire::{self, CardResult, DepositState, RefundState},
@@ -100,57 +101,8 @@ pub struct NewRefund {
     pub notification_url: Option<String>,
 }
 
-/// Fault switches for tests. `POST /sandbox/faults` replaces the whole set; `DELETE` clears
-/// it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Faults {
-    /// Delay every D24 answer by this many milliseconds, after any state change.
-    #[serde(default)]
-    pub delay_ms: u64,
-    /// Refund POSTs only: create the refund (and notify) as usual, then wait this long before
-    /// answering, so a client that times out does not learn that its refund exists.
-    #[serde(default)]
-    pub refund_delay_ms: u64,
-    /// Refund POSTs: create the refund as usual, then answer this status instead.
-    #[serde(default)]
-    pub fail_after_apply_status: Option<u16>,
-    /// Refund POSTs: answer this status without doing anything.
-    #[serde(default)]
-    pub fail_before_apply_status: Option<u16>,
-    /// GET requests: answer this status.
-    #[serde(default)]
-    pub fail_reads_status: Option<u16>,
-    /// Adds `Retry-After: N` (seconds) to the fault answers above.
-    #[serde(default)]
-    pub retry_after_s: Option<u64>,
-    /// Refund POSTs: create the refund, then answer 200 with the body cut in half.
-    #[serde(default)]
-    pub corrupt_refund_body: bool,
-}
-
-impl Faults {
-    /// The longest delay accepted (10 minutes).
-    pub const MAX_DELAY_MS: u64 = 600_000;
-
-    pub fn check(&self) -> Result<(), String> {
-        for (name, status) in [
-            ("fail_after_apply_status", self.fail_after_apply_status),
-            ("fail_before_apply_status", self.fail_before_apply_status),
-            ("fail_reads_status", self.fail_reads_status),
-        ] {
-            if let Some(status) = status
-                && !(400..=599).contains(&status)
-            {
-                return Err(format!("{name} must be an HTTP error status (400-599)"));
-            }
-        }
-        if self.delay_ms > Self::MAX_DELAY_MS || self.refund_delay_ms > Self::MAX_DELAY_MS {
-            return Err(format!("delays must be at most {} ms", Self::MAX_DELAY_MS));
-        }
-        Ok(())
-    }
-}
+/// The shared fault switches (see [`crate::sandbox::faults`]).
+pub use crate::sandbox::faults::Faults;
 
 /// How refunds move on by themselves and how notifications go out. `POST /sandbox/timing`
 /// replaces it (missing keys take their defaults); `DELETE` restores the defaults. Applies
@@ -240,16 +192,23 @@ pub struct Stats {
     pub refund_posts: u64,
     /// Refund POSTs that passed the header checks, by the `deposit_id` of their body.
     pub refund_posts_by_deposit: BTreeMap<String, u64>,
+    /// The same, under the name every simulator uses (the deposit is the payment).
+    pub refund_posts_by_payment: BTreeMap<String, u64>,
     /// Refunds created.
     pub refunds_created: u64,
-    /// Refunds created, by deposit.
-    pub refunds_by_deposit: BTreeMap<String, u64>,
+    /// What the simulator holds by deposit (filled when read): refunds created, and what
+    /// those not REJECTED or CANCELLED hold.
+    pub refunds_by_payment: BTreeMap<String, Held>,
     /// Answers 104 (a reused idempotency key).
     pub idempotency_key_reuses: u64,
     /// Notifications answered 200.
     pub notifications_sent: u64,
+    /// The same, under the name every simulator uses.
+    pub webhooks_sent: u64,
     /// Notification attempts not answered 200 (each retry counts).
     pub notifications_failed: u64,
+    /// Requests and notifications a fault switch acted on (filled when read).
+    pub faults_applied: u64,
 }
 
 /// Everything the simulator holds.
@@ -259,8 +218,9 @@ pub struct State {
     pub refunds: BTreeMap<u64, Refund>,
     /// Idempotency keys that created a refund, with its id.
     pub used_keys: HashMap<String, u64>,
-    pub faults: Faults,
     pub timing: Timing,
+    /// Notifications held back by `reorder_webhooks`: (refund id, URL).
+    pub webhook_hold: WebhookHold<(u64, String)>,
     pub stats: Stats,
     pub notifications: VecDeque<NotificationRecord>,
     /// Bumped by a reset, so steps scheduled before it do nothing after it.
@@ -275,8 +235,8 @@ impl Default for State {
             deposits: BTreeMap::new(),
             refunds: BTreeMap::new(),
             used_keys: HashMap::new(),
-            faults: Faults::default(),
             timing: Timing::default(),
+            webhook_hold: WebhookHold::default(),
             stats: Stats::default(),
             notifications: VecDeque::new(),
             epoch: 0,
@@ -338,6 +298,18 @@ impl State {
         state
     }
 
+    /// What the simulator holds by deposit, for the stats.
+    pub fn refunds_by_payment(&self) -> BTreeMap<String, Held> {
+        let mut held: BTreeMap<String, Held> = BTreeMap::new();
+        for r in self.refunds.values() {
+            let holds = !matches!(r.status, RefundState::Rejected | RefundState::Cancelled);
+            held.entry(r.deposit_id.to_string())
+                .or_default()
+                .add(r.amount, &r.currency, holds);
+        }
+        held
+    }
+
     /// The amount of a deposit that refunds hold (every refund but REJECTED and CANCELLED).
     pub fn refunded(&self, deposit_id: u64) -> Decimal {
         self.refunds
@@ -351,7 +323,12 @@ impl State {
     /// Counts a refund POST that passed the header checks.
     pub fn count_refund_post(&mut self, deposit_id: Option<u64>) {
         let key = deposit_id.map_or_else(|| "(none)".to_owned(), |d| d.to_string());
-        *self.stats.refund_posts_by_deposit.entry(key).or_default() += 1;
+        *self
+            .stats
+            .refund_posts_by_deposit
+            .entry(key.clone())
+            .or_default() += 1;
+        *self.stats.refund_posts_by_payment.entry(key).or_default() += 1;
     }
 
     /// Applies the refund rules; the created refund, or the D24 error code.
@@ -451,11 +428,6 @@ impl State {
             self.used_keys.insert(key.to_owned(), id);
         }
         self.stats.refunds_created += 1;
-        *self
-            .stats
-            .refunds_by_deposit
-            .entry(deposit.id.to_string())
-            .or_default() += 1;
         self.refunds.insert(id, refund.clone());
         Ok(refund)
     }
@@ -511,6 +483,7 @@ impl State {
     pub fn log_notification(&mut self, record: NotificationRecord) {
         if record.answered == Some(200) {
             self.stats.notifications_sent += 1;
+            self.stats.webhooks_sent += 1;
         } else {
             self.stats.notifications_failed += 1;
         }
@@ -723,26 +696,9 @@ mod tests {
         assert_eq!(delivered.history.len(), 2);
     }
 
-    /// Faults and timing are validated.
+    /// Timing is validated.
     #[test]
-    fn switches_are_checked() {
-        assert!(Faults::default().check().is_ok());
-        assert!(
-            Faults {
-                fail_after_apply_status: Some(200),
-                ..Faults::default()
-            }
-            .check()
-            .is_err()
-        );
-        assert!(
-            Faults {
-                refund_delay_ms: Faults::MAX_DELAY_MS + 1,
-                ..Faults::default()
-            }
-            .check()
-            .is_err()
-        );
+    fn timing_is_checked() {
         assert!(Timing::default().check().is_ok());
         assert!(
             Timing {

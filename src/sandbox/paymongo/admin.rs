@@ -8,11 +8,11 @@
 //! | `POST /sandbox/payments/{id}/refunds` | record a refund made outside the gateway: `{"amount", "status"?: "succeeded"}`; 201 with the refund |
 //! | `GET /sandbox/refunds`, `GET /sandbox/refunds/{id}` | refunds, with the outcome each will settle into |
 //! | `POST /sandbox/refunds/{id}/settle` | settle a pending refund now: `{"outcome"?: "succeeded" \| "failed"}` (its planned one by default); sends its webhooks |
-//! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refund_posts_by_payment`, `refunds_created`, `refunds_by_payment`, `idempotent_replays`, `payment_reads`, `refund_reads`, `refund_lists`, `webhooks_sent`, `webhooks_failed`, `webhook_attempts` |
+//! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refund_posts_by_payment`, `refunds_created`, `refunds_by_payment` (`{count, amount_minor, currency}` of refunds made through the API), `idempotent_replays`, `payment_reads`, `refund_reads`, `refund_lists`, `webhooks_sent`, `webhooks_failed`, `webhook_attempts`, `faults_applied` |
 //! | `GET /sandbox/settings`, `POST /sandbox/settings` | `settle_delay_ms`, `default_outcome`, `webhooks_enabled`, `refund_updated_carries` (`refund` \| `payment`), `webhook_max_attempts`, `webhook_retry_ms`; a POST changes the keys it names |
 //! | `GET /sandbox/outcomes`, `POST /sandbox/outcomes`, `DELETE /sandbox/outcomes` | outcomes of the next refunds, in order: POST `{"outcomes": ["failed", "succeeded"]}` appends |
 //! | `GET /sandbox/webhooks`, `POST /sandbox/webhooks`, `DELETE /sandbox/webhooks` | where webhooks go: POST `{"urls": [...]}` replaces the list; GET also shows the signing secret |
-//! | `GET /sandbox/faults`, `POST /sandbox/faults`, `DELETE /sandbox/faults` | the fault switches (see `state::Faults`; a POST replaces them all; unknown keys are refused) |
+//! | `GET /sandbox/faults`, `POST /sandbox/faults`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; a POST replaces them all; unknown keys are refused) |
 //! | `POST /sandbox/reset` | back to the fixtures, default settings, no faults, counters at zero (webhook URLs kept) |
 
 use axum::{
@@ -28,9 +28,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, error,
-    state::{self, Faults, Outcome, Payment, PaymentStatus, RefundStatus, SettingsPatch},
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, SPEC, error,
+    state::{self, Outcome, Payment, PaymentStatus, RefundStatus, SettingsPatch},
 };
+use crate::sandbox::faults;
 
 pub(super) fn router(sim: PayMongoSim) -> Router {
     Router::new()
@@ -50,12 +51,9 @@ pub(super) fn router(sim: PayMongoSim) -> Router {
             "/sandbox/webhooks",
             get(get_webhooks).post(set_webhooks).delete(clear_webhooks),
         )
-        .route(
-            "/sandbox/faults",
-            get(get_faults).post(set_faults).delete(clear_faults),
-        )
         .route("/sandbox/reset", post(reset))
-        .with_state(sim)
+        .with_state(sim.clone())
+        .merge(faults::admin_router(sim.faults.clone(), &SPEC))
 }
 
 fn bad(detail: impl AsRef<str>) -> Response {
@@ -339,26 +337,6 @@ async fn clear_webhooks(AxumState(sim): AxumState<PayMongoSim>) -> Response {
     webhooks_view(&sim)
 }
 
-async fn get_faults(AxumState(sim): AxumState<PayMongoSim>) -> Response {
-    Json(sim.faults()).into_response()
-}
-
-async fn set_faults(AxumState(sim): AxumState<PayMongoSim>, body: Bytes) -> Response {
-    let faults: Faults = match parse(&body) {
-        Ok(f) => f,
-        Err(why) => return bad(why),
-    };
-    match sim.set_faults(faults) {
-        Ok(()) => Json(sim.faults()).into_response(),
-        Err(why) => bad(why),
-    }
-}
-
-async fn clear_faults(AxumState(sim): AxumState<PayMongoSim>) -> Response {
-    sim.clear_faults();
-    Json(sim.faults()).into_response()
-}
-
 async fn reset(AxumState(sim): AxumState<PayMongoSim>) -> Response {
     sim.reset();
     StatusCode::NO_CONTENT.into_response()
@@ -371,7 +349,7 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
-    use crate::sandbox::paymongo::fixtures;
+    use crate::sandbox::{faults::Faults, paymongo::fixtures};
 
     async fn call(sim: &PayMongoSim, method: &str, path: &str, body: &str) -> (StatusCode, Value) {
         let response = sim

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 pub use super::views::{payment_view, refund_view};
 use super::{
+    super::faults::{Held, WebhookHold},
     fixtures,
     validate::{NewRefund, validate},
     views::event,
@@ -176,69 +177,8 @@ pub fn error_item(code: &str, detail: &str, attribute: Option<&str>) -> Value {
     item
 }
 
-/// Fault switches for tests. Set together with `POST /sandbox/faults` (which replaces the
-/// whole set), cleared with `DELETE /sandbox/faults`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Faults {
-    /// Delay every PayMongo answer by this many milliseconds, after any state change.
-    #[serde(default)]
-    pub delay_ms: u64,
-    /// Refund creates: apply as usual (the refund exists, the key stores the answer), then
-    /// wait this long before answering: a client that times out does not learn the outcome.
-    #[serde(default)]
-    pub delay_after_apply_ms: u64,
-    /// Refund creates: answer this status without doing anything (429 with
-    /// `retry_after_s` for rate limiting).
-    #[serde(default)]
-    pub fail_before_apply_status: Option<u16>,
-    /// Refund creates: apply as usual, then answer this status instead.
-    #[serde(default)]
-    pub fail_after_apply_status: Option<u16>,
-    /// Every GET: answer this status.
-    #[serde(default)]
-    pub fail_reads_status: Option<u16>,
-    /// Every request: answer this status (e.g. 429 for a rate-limited key).
-    #[serde(default)]
-    pub fail_all_status: Option<u16>,
-    /// Adds `Retry-After: N` (seconds) to the fault answers above.
-    #[serde(default)]
-    pub retry_after_s: Option<u64>,
-    /// Refund creates: apply, then answer 200 with the body cut in half.
-    #[serde(default)]
-    pub corrupt_refund_body: bool,
-    /// Refund creates: apply, then answer with an amount one centavo more than created.
-    #[serde(default)]
-    pub misreport_refund_amount: bool,
-    /// `GET /v1/refunds` lists no refund made through the API, as a lagging list index
-    /// would: only the idempotency key can then find a refund whose answer was lost.
-    #[serde(default)]
-    pub lists_omit_api_refunds: bool,
-}
-
-impl Faults {
-    /// The longest delay accepted (10 minutes).
-    pub const MAX_DELAY_MS: u64 = 600_000;
-
-    pub fn check(&self) -> Result<(), String> {
-        for (name, status) in [
-            ("fail_before_apply_status", self.fail_before_apply_status),
-            ("fail_after_apply_status", self.fail_after_apply_status),
-            ("fail_reads_status", self.fail_reads_status),
-            ("fail_all_status", self.fail_all_status),
-        ] {
-            if let Some(status) = status
-                && !(400..=599).contains(&status)
-            {
-                return Err(format!("{name} must be an HTTP error status (400-599)"));
-            }
-        }
-        if self.delay_ms > Self::MAX_DELAY_MS || self.delay_after_apply_ms > Self::MAX_DELAY_MS {
-            return Err(format!("delays must be at most {}ms", Self::MAX_DELAY_MS));
-        }
-        Ok(())
-    }
-}
+/// The shared fault switches (see [`crate::sandbox::faults`]).
+pub use crate::sandbox::faults::Faults;
 
 /// How the simulator behaves beyond PayMongo's rules. Changed in part with
 /// `POST /sandbox/settings`.
@@ -327,8 +267,9 @@ pub struct Stats {
     pub refund_posts_by_payment: BTreeMap<String, u64>,
     /// Refunds created through `POST /v1/refunds`.
     pub refunds_created: u64,
-    /// Refunds created through `POST /v1/refunds`, by payment.
-    pub refunds_by_payment: BTreeMap<String, u64>,
+    /// What the simulator holds by payment (filled when read): refunds created through
+    /// `POST /v1/refunds`, and what those that did not fail hold.
+    pub refunds_by_payment: BTreeMap<String, Held>,
     /// Creates answered from an idempotency key's stored answer.
     pub idempotent_replays: u64,
     pub payment_reads: u64,
@@ -340,6 +281,8 @@ pub struct Stats {
     pub webhooks_failed: u64,
     /// Every delivery attempt.
     pub webhook_attempts: u64,
+    /// Requests and webhook events a fault switch acted on (filled when read).
+    pub faults_applied: u64,
 }
 
 /// One webhook event to deliver.
@@ -357,8 +300,9 @@ pub struct State {
     pub payments: BTreeMap<String, Payment>,
     pub refunds: BTreeMap<String, Refund>,
     pub keys: BTreeMap<String, StoredAnswer>,
-    pub faults: Faults,
     pub settings: Settings,
+    /// Webhook deliveries held back by `reorder_webhooks`, by refund.
+    pub webhook_hold: WebhookHold<Delivery>,
     /// Refund outcomes to use, in order, before `settings.default_outcome`.
     pub next_outcomes: VecDeque<Outcome>,
     /// Where webhooks go (set by the gateway in sandbox mode, or the admin API).
@@ -600,11 +544,6 @@ impl State {
             p.refunds.push(id.clone());
         }
         self.stats.refunds_created += 1;
-        *self
-            .stats
-            .refunds_by_payment
-            .entry(new.payment_id)
-            .or_default() += 1;
         (answer, Some(id))
     }
 
@@ -640,9 +579,22 @@ impl State {
         Some(self.announce(&refund, now))
     }
 
+    /// What the simulator holds by payment, for the stats.
+    pub fn refunds_by_payment(&self) -> BTreeMap<String, Held> {
+        let mut held: BTreeMap<String, Held> = BTreeMap::new();
+        for r in self.refunds.values().filter(|r| !r.outside) {
+            held.entry(r.payment_id.clone()).or_default().add_minor(
+                r.amount,
+                &r.currency,
+                r.status != RefundStatus::Failed,
+            );
+        }
+        held
+    }
+
     /// The events that announce a refund's new status, one delivery per webhook URL:
     /// `payment.refund.updated` always, and `payment.refunded` when it succeeded.
-    fn announce(&self, refund: &Refund, now: DateTime<Utc>) -> Vec<Delivery> {
+    pub fn announce(&self, refund: &Refund, now: DateTime<Utc>) -> Vec<Delivery> {
         if !self.settings.webhooks_enabled || self.webhook_urls.is_empty() {
             return Vec::new();
         }
