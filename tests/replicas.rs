@@ -313,7 +313,7 @@ async fn one_request_id_across_replicas_makes_one_refund() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     let stats = dep.get(format!("{}/sandbox/stats", dep.sandbox.d24)).await;
     assert_eq!(
-        stats["refund_posts_by_deposit"][&payment.payment_id], 1,
+        stats["refund_posts_by_payment"][&payment.payment_id], 1,
         "{stats}"
     );
 }
@@ -351,7 +351,11 @@ async fn partial_refunds_racing_across_replicas_never_exceed_the_payment() {
     assert_eq!((made, refused), (10, 5));
     let stats = dep.get(format!("{}/sandbox/stats", dep.sandbox.d24)).await;
     assert_eq!(
-        stats["refunds_by_deposit"][&payment.payment_id], 10,
+        stats["refunds_by_payment"][&payment.payment_id]["count"], 10,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["refunds_by_payment"][&payment.payment_id]["amount_minor"], 100_000,
         "{stats}"
     );
 }
