@@ -271,6 +271,10 @@ fn read_failure(
     if let Some(rejection) = common_rejection(status, headers, body, ids) {
         return ProviderError::Rejected(rejection);
     }
+    if let Some(rejection) = provider_http::read_not_now("Compago", status, headers, shorten(body))
+    {
+        return ProviderError::Rejected(rejection);
+    }
     match status.as_u16() {
         408 | 500..=599 => {
             ProviderError::Unreachable(format!("Compago answered {status}: {}", shorten(body)))

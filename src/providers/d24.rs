@@ -279,6 +279,9 @@ fn status_rejection(status: StatusCode, headers: &HeaderMap, body: &str) -> Opti
 
 /// Classifies an error answer to a read (`what`: "refund" or "deposit").
 fn read_failure(status: StatusCode, headers: &HeaderMap, body: &str, what: &str) -> ProviderError {
+    if let Some(rejection) = provider_http::read_not_now("D24", status, headers, shorten(body)) {
+        return ProviderError::Rejected(rejection);
+    }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return ProviderError::Unreachable(format!("D24 answered {status}: {}", shorten(body)));
     }
