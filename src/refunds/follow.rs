@@ -19,8 +19,8 @@ use super::{
 use crate::{
     auth::Caller,
     domain::{
-        ApiError, ErrorCode, Observation, Refund, RefundFailure, RefundId, RefundStatus,
-        Submission, reason,
+        ApiError, ErrorCode, IllegalTransition, Observation, Refund, RefundFailure, RefundId,
+        RefundStatus, Submission, reason,
     },
     providers::{
         ProviderAccount, ProviderKind, RefundLookup, SubmitOutcome, WebhookError, WebhookNotice,
@@ -85,6 +85,30 @@ impl Refunds {
             }
             UpdateOutcome::Conflict => Ok(None),
         }
+    }
+
+    /// Applies a provider's observation to `current` (`Refund::observe`, which holds the
+    /// integrity rule), logging an observation that contradicts the refund's amount,
+    /// currency or payment: the refund goes to REQUIRES_REVIEW instead of accepting it.
+    pub(super) fn apply_observation(
+        &self,
+        current: &Refund,
+        obs: &Observation,
+        now: DateTime<Utc>,
+        source: &'static str,
+    ) -> Result<Refund, IllegalTransition> {
+        let differences = obs.contradictions(current);
+        if !differences.is_empty() {
+            tracing::error!(
+                refund_id = %current.id,
+                provider = %current.provider,
+                source,
+                provider_refund_id = obs.provider_refund_id.as_deref().unwrap_or(""),
+                differences = %differences.join(", "),
+                "the provider's answer contradicts the refund; it goes to review, not accepted"
+            );
+        }
+        current.observe(obs, now)
     }
 
     /// Logs and counts a change the status machine refuses.
@@ -157,7 +181,7 @@ impl Refunds {
                 .await?
                 .ok_or_else(|| ApiError::refund_not_found(id.as_str()))?;
             let now = Self::now();
-            let mut next = match current.observe(obs, now) {
+            let mut next = match self.apply_observation(&current, obs, now, source) {
                 Ok(next) => next,
                 Err(illegal) => {
                     self.refuse_transition(&current, illegal.to, source);
