@@ -289,6 +289,9 @@ async fn retry_after_pushes_the_next_check_back() {
     gw.d24()
         .set_timing(refund_gateway::sandbox::d24::state::Timing {
             card_completed_after_ms: None,
+            // Only the worker's checks read the refund (a notification would make the
+            // gateway read it too).
+            notifications: false,
             ..gw.d24().timing()
         })
         .unwrap();
