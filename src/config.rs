@@ -648,4 +648,48 @@ mod tests {
         assert!(cfg.providers.values().all(ProviderConfig::is_sandbox));
         assert_eq!(cfg.server.public_url(), "http://127.0.0.1:8080");
     }
+
+    /// Each account has its own isolation settings, with defaults; zero is refused.
+    #[test]
+    fn isolation_settings_per_account() {
+        let cfg = Config::from_toml(
+            r#"
+            [providers.a]
+            kind = "compago"
+            sandbox = true
+            max_in_flight = 4
+            queue_timeout_ms = 250
+            breaker_failures = 3
+            breaker_open_ms = 1500
+
+            [providers.b]
+            kind = "paymongo"
+            sandbox = true
+            "#,
+        )
+        .unwrap();
+        let a = cfg.providers["a"].limits();
+        assert_eq!(a.max_in_flight, 4);
+        assert_eq!(a.queue_timeout, Duration::from_millis(250));
+        assert_eq!(a.breaker_failures, 3);
+        assert_eq!(a.breaker_open, Duration::from_millis(1500));
+        let b = cfg.providers["b"].limits();
+        assert_eq!(b.max_in_flight, 32);
+        assert_eq!(b.queue_timeout, Duration::from_secs(1));
+        assert_eq!(b.breaker_failures, 5);
+        assert_eq!(b.breaker_open, Duration::from_secs(30));
+        for key in [
+            "max_in_flight",
+            "queue_timeout_ms",
+            "breaker_failures",
+            "breaker_open_ms",
+        ] {
+            let err = Config::from_toml(&format!(
+                "[providers.d]\nkind = \"d24\"\nsandbox = true\n{key} = 0"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("providers.d.{key}")), "{err}");
+        }
+    }
 }
