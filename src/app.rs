@@ -211,12 +211,13 @@ pub fn build_providers(
                 Arc::new(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
             }
         };
-        providers.insert(ProviderAccount {
-            name: name.clone(),
+        providers.insert(ProviderAccount::new(
+            name.clone(),
             provider,
-            sandbox: pc.is_sandbox(),
+            pc.is_sandbox(),
             timeout,
-        });
+            pc.limits(),
+        ));
     }
     Ok(providers)
 }

@@ -196,6 +196,36 @@ impl ProviderConfig {
         }
     }
 
+    /// The account's isolation settings (concurrency limit and circuit breaker).
+    pub fn limits(&self) -> crate::providers::isolation::Limits {
+        let (max_in_flight, queue_timeout_ms, breaker_failures, breaker_open_ms) = match self {
+            Self::Compago(c) => (
+                c.max_in_flight,
+                c.queue_timeout_ms,
+                c.breaker_failures,
+                c.breaker_open_ms,
+            ),
+            Self::D24(c) => (
+                c.max_in_flight,
+                c.queue_timeout_ms,
+                c.breaker_failures,
+                c.breaker_open_ms,
+            ),
+            Self::PayMongo(c) => (
+                c.max_in_flight,
+                c.queue_timeout_ms,
+                c.breaker_failures,
+                c.breaker_open_ms,
+            ),
+        };
+        crate::providers::isolation::Limits {
+            max_in_flight,
+            queue_timeout: Duration::from_millis(queue_timeout_ms),
+            breaker_failures,
+            breaker_open: Duration::from_millis(breaker_open_ms),
+        }
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(match self {
             Self::Compago(c) => c.timeout_ms,
@@ -215,6 +245,18 @@ pub struct CompagoConfig {
     pub api_key: Option<SecretString>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Calls of this account in flight at once (`providers::isolation`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// How long a call waits for a free slot before failing without being sent.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: usize,
+    /// How long an open breaker fails calls at once before letting one probe through.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
     /// Served by the built-in simulator (base URL and key are the simulator's).
     #[serde(default)]
     pub sandbox: bool,
@@ -235,6 +277,18 @@ pub struct D24Config {
     pub read_only_key: Option<SecretString>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Calls of this account in flight at once (`providers::isolation`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// How long a call waits for a free slot before failing without being sent.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: usize,
+    /// How long an open breaker fails calls at once before letting one probe through.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
     #[serde(default)]
     pub sandbox: bool,
 }
@@ -250,6 +304,18 @@ pub struct PayMongoConfig {
     pub webhook_secret: Option<SecretString>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Calls of this account in flight at once (`providers::isolation`).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// How long a call waits for a free slot before failing without being sent.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: usize,
+    /// How long an open breaker fails calls at once before letting one probe through.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
     #[serde(default)]
     pub sandbox: bool,
 }
@@ -340,6 +406,18 @@ fn default_connect_timeout_ms() -> u64 {
 }
 fn default_timeout_ms() -> u64 {
     10_000
+}
+fn default_max_in_flight() -> usize {
+    32
+}
+fn default_queue_timeout_ms() -> u64 {
+    1_000
+}
+fn default_breaker_failures() -> usize {
+    5
+}
+fn default_breaker_open_ms() -> u64 {
+    30_000
 }
 fn default_tick_ms() -> u64 {
     500
@@ -463,6 +541,19 @@ impl Config {
                 return Err(ConfigError(format!(
                     "providers.{name}.timeout_ms must be above 0"
                 )));
+            }
+            let limits = provider.limits();
+            for (key, zero) in [
+                ("max_in_flight", limits.max_in_flight == 0),
+                ("queue_timeout_ms", limits.queue_timeout.is_zero()),
+                ("breaker_failures", limits.breaker_failures == 0),
+                ("breaker_open_ms", limits.breaker_open.is_zero()),
+            ] {
+                if zero {
+                    return Err(ConfigError(format!(
+                        "providers.{name}.{key} must be above 0"
+                    )));
+                }
             }
             if provider.is_sandbox() {
                 continue;
@@ -686,5 +777,49 @@ mod tests {
         assert_eq!(cfg.providers.len(), 3);
         assert!(cfg.providers.values().all(ProviderConfig::is_sandbox));
         assert_eq!(cfg.server.public_url(), "http://127.0.0.1:8080");
+    }
+
+    /// Each account has its own isolation settings, with defaults; zero is refused.
+    #[test]
+    fn isolation_settings_per_account() {
+        let cfg = Config::from_toml(
+            r#"
+            [providers.a]
+            kind = "compago"
+            sandbox = true
+            max_in_flight = 4
+            queue_timeout_ms = 250
+            breaker_failures = 3
+            breaker_open_ms = 1500
+
+            [providers.b]
+            kind = "paymongo"
+            sandbox = true
+            "#,
+        )
+        .unwrap();
+        let a = cfg.providers["a"].limits();
+        assert_eq!(a.max_in_flight, 4);
+        assert_eq!(a.queue_timeout, Duration::from_millis(250));
+        assert_eq!(a.breaker_failures, 3);
+        assert_eq!(a.breaker_open, Duration::from_millis(1500));
+        let b = cfg.providers["b"].limits();
+        assert_eq!(b.max_in_flight, 32);
+        assert_eq!(b.queue_timeout, Duration::from_secs(1));
+        assert_eq!(b.breaker_failures, 5);
+        assert_eq!(b.breaker_open, Duration::from_secs(30));
+        for key in [
+            "max_in_flight",
+            "queue_timeout_ms",
+            "breaker_failures",
+            "breaker_open_ms",
+        ] {
+            let err = Config::from_toml(&format!(
+                "[providers.d]\nkind = \"d24\"\nsandbox = true\n{key} = 0"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("providers.d.{key}")), "{err}");
+        }
     }
 }

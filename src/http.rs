@@ -73,6 +73,7 @@ async fn render_metrics(State(state): State<HttpState>) -> Response {
                 .set(n as f64);
         }
     }
+    crate::metrics::provider_gauges(state.refunds.providers());
     (
         [(
             axum::http::header::CONTENT_TYPE,

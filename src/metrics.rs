@@ -12,6 +12,12 @@
 //! - `worker_checks_total{provider,outcome}`
 //! - `refunds_linked_total{provider}` (refunds whose lost submission answer was recognised
 //!   from a provider notification)
+//! - `provider_breaker_state{provider,state}` (gauge, 1 for the account's current circuit
+//!   breaker state `closed`, `half_open` or `open`, 0 for the others; read at scrape time)
+//! - `provider_in_flight{provider}` (gauge: calls of the account in flight, at scrape time)
+//! - `provider_breaker_transitions_total{provider,to}`
+//! - `provider_calls_refused_total{provider,reason}` (not sent: `breaker_open` or
+//!   `saturated`, the account's concurrency limit full for its whole queue timeout)
 
 use std::{future::Future, sync::OnceLock, time::Instant};
 
@@ -79,6 +85,25 @@ pub fn provider_call(
         "outcome" => outcome
     )
     .increment(1);
+}
+
+/// Sets the per-account isolation gauges (breaker state, calls in flight) from the live
+/// stacks; called at scrape time.
+pub fn provider_gauges(providers: &crate::providers::Providers) {
+    use crate::providers::isolation::BreakerState;
+    for account in providers.iter() {
+        let current = account.guard.breaker_state();
+        for state in BreakerState::ALL {
+            metrics::gauge!(
+                "refund_gateway_provider_breaker_state",
+                "provider" => account.name.clone(),
+                "state" => state.as_str()
+            )
+            .set(if state == current { 1.0 } else { 0.0 });
+        }
+        metrics::gauge!("refund_gateway_provider_in_flight", "provider" => account.name.clone())
+            .set(account.guard.in_flight() as f64);
+    }
 }
 
 fn code_name(code: tonic::Code) -> &'static str {

@@ -16,6 +16,7 @@
 pub mod compago;
 pub mod d24;
 pub mod http;
+pub mod isolation;
 pub mod json_decimal;
 pub mod paymongo;
 
@@ -169,6 +170,16 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The provider said "not now" (429, or 503 with `Retry-After`) and, when it said how
+    /// long, for how long: the caller should wait at least that before asking again. `None`
+    /// for any other error.
+    pub fn not_now(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::Rejected(r) if r.code == ErrorCode::Unavailable => Some(r.retry_after),
+            _ => None,
+        }
+    }
+
     pub fn to_api_error(&self, provider: &str) -> ApiError {
         match self {
             Self::Rejected(r) => r.to_api_error(provider),
@@ -211,6 +222,9 @@ pub struct ProviderRefundRecord {
 }
 
 /// Something a webhook told the gateway.
+// A delivery carries a handful of notices, handled one by one: boxing the observation would
+// save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookNotice {
     /// Ask the provider about this refund (the body is not trusted: D24).
@@ -290,7 +304,6 @@ pub trait Provider: Send + Sync + 'static {
 }
 
 /// A configured provider account: a name callers use and the adapter behind it.
-#[derive(Clone)]
 pub struct ProviderAccount {
     pub name: String,
     pub provider: Arc<dyn Provider>,
@@ -298,6 +311,29 @@ pub struct ProviderAccount {
     pub sandbox: bool,
     /// The per-request timeout the adapter uses; bounds how long an attempt can be in flight.
     pub timeout: Duration,
+    /// The account's isolation stack (concurrency limit, circuit breaker): every call to the
+    /// provider goes through it (`refunds::calls`).
+    pub guard: isolation::Guard,
+}
+
+impl ProviderAccount {
+    pub fn new(
+        name: impl Into<String>,
+        provider: Arc<dyn Provider>,
+        sandbox: bool,
+        timeout: Duration,
+        limits: isolation::Limits,
+    ) -> Self {
+        let name = name.into();
+        let guard = isolation::Guard::new(&name, provider.clone(), limits);
+        Self {
+            name,
+            provider,
+            sandbox,
+            timeout,
+            guard,
+        }
+    }
 }
 
 impl fmt::Debug for ProviderAccount {
@@ -307,6 +343,7 @@ impl fmt::Debug for ProviderAccount {
             .field("kind", &self.provider.kind())
             .field("sandbox", &self.sandbox)
             .field("timeout", &self.timeout)
+            .field("guard", &self.guard)
             .finish()
     }
 }

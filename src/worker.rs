@@ -3,17 +3,19 @@
 //! (`next_check_at`), so it survives restarts and does not depend on webhooks arriving.
 //!
 //! Each pass claims the refunds that are due with a lease (so no other worker takes them
-//! meanwhile) and checks them a few at a time; `Refunds::check` decides what each answer
+//! meanwhile) and checks them a few at a time per provider account, the accounts side by
+//! side (a pass still ends when its slowest check does: at most the account's timeout, and
+//! far less once its circuit breaker is open); `Refunds::check` decides what each answer
 //! means and when to look next (exponential backoff with jitter, capped).
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::WorkerConfig, refunds::Refunds};
+use crate::{config::WorkerConfig, domain::Refund, refunds::Refunds};
 
-/// How many refunds are checked at the same time.
+/// How many refunds of one provider account are checked at the same time.
 const PARALLEL_CHECKS: usize = 8;
 
 /// Runs until `shutdown`; the checks in progress are finished first.
@@ -55,12 +57,30 @@ pub async fn run_once(
             return checked;
         }
         checked += due.len();
-        futures::stream::iter(due)
-            .for_each_concurrent(PARALLEL_CHECKS, |refund| async move {
-                let id = refund.id.clone();
-                let outcome = refunds.check(refund).await;
-                tracing::debug!(refund_id = %id, ?outcome, "checked refund");
-            })
-            .await;
+        // Each provider account's checks run side by side with the others', each with its
+        // own parallelism: a slow provider's checks never hold the slots another provider's
+        // checks need (its own calls are bounded by its isolation stack).
+        let mut by_account: BTreeMap<String, Vec<Refund>> = BTreeMap::new();
+        for refund in due {
+            by_account
+                .entry(refund.provider.clone())
+                .or_default()
+                .push(refund);
+        }
+        let groups = by_account
+            .into_values()
+            .map(|group| check_group(refunds, group));
+        futures::future::join_all(groups).await;
     }
+}
+
+/// Checks one provider account's due refunds, `PARALLEL_CHECKS` at a time.
+async fn check_group(refunds: &Refunds, group: Vec<Refund>) {
+    futures::stream::iter(group)
+        .for_each_concurrent(PARALLEL_CHECKS, |refund| async move {
+            let id = refund.id.clone();
+            let outcome = refunds.check(refund).await;
+            tracing::debug!(refund_id = %id, ?outcome, "checked refund");
+        })
+        .await;
 }

@@ -179,12 +179,15 @@ fn draft(method: &str, payment: &str) -> RefundDraft {
     }
 }
 
-fn succeeded(payment: &str) -> Observation {
+/// A success for refund `r`: Compago states the payment and its whole amount.
+fn succeeded(r: &Refund) -> Observation {
     Observation {
         status: RefundStatus::Succeeded,
-        provider_refund_id: Some(payment.into()),
+        provider_refund_id: Some(r.payment.payment_id.clone()),
         provider_status: Some("REFUNDED".into()),
         failure: None,
+        amount: Some(r.amount),
+        payment_id: Some(r.payment.payment_id.clone()),
     }
 }
 
@@ -359,10 +362,7 @@ async fn submit_on_confirmed_succeeds_and_is_applied() {
         "Customer returned item #SKU-1234",
     );
     let outcome = env.compago.submit_refund(&r).await;
-    assert_eq!(
-        outcome,
-        SubmitOutcome::Accepted(succeeded(CONFIRMED_505_95))
-    );
+    assert_eq!(outcome, SubmitOutcome::Accepted(succeeded(&r)));
 
     let sim = env.sim_payment(CONFIRMED_505_95).await;
     assert_eq!(sim["status"], "REFUNDED");
@@ -380,7 +380,7 @@ async fn submit_on_confirmed_succeeds_and_is_applied() {
     let r = refund(ACTIVE_METHOD, CONFIRMED_250, mxn(25000), "");
     assert_eq!(
         env.compago.submit_refund(&r).await,
-        SubmitOutcome::Accepted(succeeded(CONFIRMED_250))
+        SubmitOutcome::Accepted(succeeded(&r))
     );
     assert_eq!(
         env.sim_payment(CONFIRMED_250).await["refund_reason"],
@@ -396,7 +396,7 @@ async fn second_submit_is_refused_and_not_applied_again() {
     let r = refund(ACTIVE_METHOD, CONFIRMED_500, mxn(50000), "dup test");
     assert_eq!(
         env.compago.submit_refund(&r).await,
-        SubmitOutcome::Accepted(succeeded(CONFIRMED_500))
+        SubmitOutcome::Accepted(succeeded(&r))
     );
     let again = rejected_submit(env.compago.submit_refund(&r).await);
     assert_eq!(
@@ -453,7 +453,7 @@ async fn fetch_refund_is_absent_before_and_found_after() {
     ));
     assert_eq!(
         env.compago.fetch_refund(&r).await,
-        Ok(RefundLookup::Found(succeeded(CONFIRMED_1234_56)))
+        Ok(RefundLookup::Found(succeeded(&r)))
     );
     // Other statuses hold no refund.
     for id in [PENDING_PAYMENT, CANCELLED_PAYMENT, NOT_INITIALIZED_PAYMENT] {
@@ -513,7 +513,7 @@ async fn timeout_after_sending_is_unknown_although_applied() {
     env.clear_faults().await;
     assert_eq!(
         env.compago.fetch_refund(&r).await,
-        Ok(RefundLookup::Found(succeeded(CONFIRMED_500)))
+        Ok(RefundLookup::Found(succeeded(&r)))
     );
 }
 
@@ -544,7 +544,7 @@ async fn error_503_before_apply_is_unknown() {
     assert!(env.compago.resubmit_is_safe());
     assert_eq!(
         env.compago.submit_refund(&r).await,
-        SubmitOutcome::Accepted(succeeded(CONFIRMED_500))
+        SubmitOutcome::Accepted(succeeded(&r))
     );
     assert_eq!(env.stats().await["refunds_applied"], 1);
 }
@@ -612,7 +612,8 @@ async fn unconvertible_amount_is_a_bad_response() {
 }
 
 /// An answer that contradicts the request (Compago refunds the whole 500.00 while the
-/// gateway's record says 400.00) is not a success: it needs review, with what differs.
+/// gateway's record says 400.00) is not a success: the adapter states what Compago said, and
+/// the gateway's integrity rule, applying it to the refund, sends it to review.
 #[tokio::test]
 async fn answer_contradicting_the_request_needs_review() {
     let env = Env::start().await;
@@ -620,11 +621,15 @@ async fn answer_contradicting_the_request_needs_review() {
     let SubmitOutcome::Accepted(obs) = env.compago.submit_refund(&r).await else {
         panic!("Compago took the refund: it must be recorded as accepted");
     };
-    assert_eq!(obs.status, RefundStatus::RequiresReview);
-    let failure = obs.failure.expect("the failure says what differs");
+    assert_eq!(obs.amount, Some(mxn(50000)));
+    let after = r.observe(&obs, Utc::now()).unwrap();
+    assert_eq!(after.status, RefundStatus::RequiresReview);
+    let failure = after.failure.expect("the failure says what differs");
     assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
     assert!(
-        failure.message.contains("amount 500 instead of 400.00"),
+        failure
+            .message
+            .contains("amount 500.00 MXN instead of 400.00 MXN"),
         "{}",
         failure.message
     );
@@ -633,7 +638,8 @@ async fn answer_contradicting_the_request_needs_review() {
     let Ok(RefundLookup::Found(obs)) = env.compago.fetch_refund(&r).await else {
         panic!("the payment is refunded");
     };
-    assert_eq!(obs.status, RefundStatus::RequiresReview);
+    let after = r.observe(&obs, Utc::now()).unwrap();
+    assert_eq!(after.status, RefundStatus::RequiresReview);
 }
 
 /// Compago refunds whole payments only: a partial amount is refused before any call.

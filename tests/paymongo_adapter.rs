@@ -429,12 +429,19 @@ async fn unreadable_or_contradicting_answers() {
         misreport_refund_amount: true,
         ..Faults::default()
     });
-    let obs = accepted(env.paymongo.submit_refund(&refund(PAID_50000, 1000)).await);
-    assert_eq!(obs.status, RefundStatus::RequiresReview);
-    let failure = obs.failure.unwrap();
+    // The adapter states what PayMongo said; the gateway's integrity rule, applying it to the
+    // refund, sends it to review.
+    let r = refund(PAID_50000, 1000);
+    let obs = accepted(env.paymongo.submit_refund(&r).await);
+    assert_eq!(obs.amount.map(|m| m.minor), Some(1001));
+    let after = r.observe(&obs, chrono::Utc::now()).unwrap();
+    assert_eq!(after.status, RefundStatus::RequiresReview);
+    let failure = after.failure.unwrap();
     assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
     assert!(
-        failure.message.contains("amount 1001"),
+        failure
+            .message
+            .contains("amount 10.01 PHP instead of 10.00 PHP"),
         "{}",
         failure.message
     );

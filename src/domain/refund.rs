@@ -259,6 +259,66 @@ pub struct Observation {
     pub provider_refund_id: Option<String>,
     pub provider_status: Option<String>,
     pub failure: Option<RefundFailure>,
+    /// The refund's amount and currency as the provider states them, when it does.
+    pub amount: Option<Money>,
+    /// The payment the provider says the refund is of (in the form of
+    /// `PaymentRef::payment_id`), when it says.
+    pub payment_id: Option<String>,
+}
+
+impl Observation {
+    /// Why this observation cannot be about `refund`: the provider states another amount,
+    /// currency or payment than the refund's. Empty when nothing it states contradicts the
+    /// refund (what it leaves out is not checked).
+    pub fn contradictions(&self, refund: &Refund) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Some(amount) = self.amount {
+            if amount.currency != refund.amount.currency {
+                found.push(format!(
+                    "currency {} instead of {}",
+                    amount.currency, refund.amount.currency
+                ));
+            } else if amount.minor != refund.amount.minor {
+                found.push(format!("amount {amount} instead of {}", refund.amount));
+            }
+        }
+        if let Some(payment_id) = &self.payment_id
+            && *payment_id != refund.payment.payment_id
+        {
+            found.push(format!(
+                "payment {payment_id:?} instead of {:?}",
+                refund.payment.payment_id
+            ));
+        }
+        found
+    }
+
+    /// This observation as one that needs a person: REQUIRES_REVIEW with a
+    /// `PROVIDER_MISMATCH` failure naming what differs (`differences`, not empty) and what
+    /// the provider said. The provider's id and status word are kept.
+    pub fn contradicted(mut self, differences: &[String], payment_id: &str) -> Observation {
+        let said = format!(
+            "refund={} status={} amount={} payment={}",
+            self.provider_refund_id.as_deref().unwrap_or("?"),
+            self.provider_status.as_deref().unwrap_or("?"),
+            self.amount
+                .map_or_else(|| "?".to_owned(), |m| m.to_string()),
+            self.payment_id.as_deref().unwrap_or("?"),
+        );
+        self.failure = Some(
+            RefundFailure::new(
+                super::reason::PROVIDER_MISMATCH,
+                format!(
+                    "the provider's answer does not match the refund: {}; check payment \
+                     {payment_id} at the provider before doing anything else",
+                    differences.join(", ")
+                ),
+            )
+            .with_provider(self.provider_status.clone().unwrap_or_default(), said),
+        );
+        self.status = RefundStatus::RequiresReview;
+        self
+    }
 }
 
 impl Refund {
@@ -279,11 +339,26 @@ impl Refund {
 
     /// Applies what the provider reported. Returns the changed refund, or an error when the
     /// status machine refuses the change. Fields the observation leaves empty are kept.
+    ///
+    /// The integrity rule, for every provider and every source (submission answers,
+    /// read-backs, webhooks): an observation whose amount, currency or payment differs from
+    /// the refund's is not accepted as it is; the refund goes to REQUIRES_REVIEW with a
+    /// `PROVIDER_MISMATCH` failure instead ([`Observation::contradicted`]).
     pub fn observe(
         &self,
         obs: &Observation,
         now: DateTime<Utc>,
     ) -> Result<Refund, IllegalTransition> {
+        let differences = obs.contradictions(self);
+        let reviewed;
+        let obs = if differences.is_empty() {
+            obs
+        } else {
+            reviewed = obs
+                .clone()
+                .contradicted(&differences, &self.payment.payment_id);
+            &reviewed
+        };
         self.status.check(obs.status)?;
         let mut next = self.clone();
         next.status = obs.status;
@@ -386,6 +461,8 @@ mod tests {
             provider_refund_id: None,
             provider_status: Some("REFUNDED".into()),
             failure: None,
+            amount: None,
+            payment_id: None,
         };
         assert!(failed.observe(&obs, Utc::now()).is_err());
     }
@@ -400,6 +477,8 @@ mod tests {
             provider_refund_id: None,
             provider_status: Some("COMPLETED".into()),
             failure: None,
+            amount: None,
+            payment_id: None,
         };
         let next = r.observe(&obs, Utc::now()).unwrap();
         assert_eq!(next.provider_refund_id.as_deref(), Some("p1"));
@@ -407,5 +486,90 @@ mod tests {
         assert!(next.differs_visibly(&r));
         let again = next.observe(&obs, Utc::now()).unwrap();
         assert!(!again.differs_visibly(&next));
+    }
+
+    fn stated(amount: Option<Money>, payment_id: Option<&str>) -> Observation {
+        Observation {
+            status: RefundStatus::Succeeded,
+            provider_refund_id: Some("p9".into()),
+            provider_status: Some("DONE".into()),
+            failure: None,
+            amount,
+            payment_id: payment_id.map(str::to_owned),
+        }
+    }
+
+    /// The integrity rule: what the provider states about amount, currency and payment must
+    /// be the refund's; anything it leaves out is not checked.
+    #[test]
+    fn observations_that_match_or_say_nothing_are_accepted() {
+        let mut r = refund(RefundStatus::Pending);
+        r.payment.payment_id = "pay_1".into();
+        let mxn = Currency::parse("MXN").unwrap();
+        for obs in [
+            stated(Some(Money::new(100, mxn)), Some("pay_1")),
+            stated(None, Some("pay_1")),
+            stated(Some(Money::new(100, mxn)), None),
+            stated(None, None),
+        ] {
+            assert!(obs.contradictions(&r).is_empty(), "{obs:?}");
+            let next = r.observe(&obs, Utc::now()).unwrap();
+            assert_eq!(next.status, RefundStatus::Succeeded);
+            assert_eq!(next.failure, None);
+        }
+    }
+
+    /// Another amount, currency or payment: REQUIRES_REVIEW with PROVIDER_MISMATCH naming
+    /// what differs, instead of the status the provider reported; the provider's id and
+    /// status word are kept, and seeing the same answer again changes nothing.
+    #[test]
+    fn contradicting_observations_need_review() {
+        let mut r = refund(RefundStatus::Pending);
+        r.payment.payment_id = "pay_1".into();
+        let mxn = Currency::parse("MXN").unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        let cases = [
+            (
+                stated(Some(Money::new(101, mxn)), Some("pay_1")),
+                vec!["amount 1.01 MXN instead of 1.00 MXN"],
+            ),
+            (
+                stated(Some(Money::new(100, usd)), None),
+                vec!["currency USD instead of MXN"],
+            ),
+            (
+                stated(None, Some("pay_2")),
+                vec!["payment \"pay_2\" instead of \"pay_1\""],
+            ),
+            (
+                stated(Some(Money::new(99, mxn)), Some("PAY_1")),
+                vec!["amount 0.99 MXN", "payment \"PAY_1\""],
+            ),
+        ];
+        for (obs, needles) in cases {
+            assert_eq!(obs.contradictions(&r).len(), needles.len(), "{obs:?}");
+            let next = r.observe(&obs, Utc::now()).unwrap();
+            assert_eq!(next.status, RefundStatus::RequiresReview, "{obs:?}");
+            assert_eq!(next.provider_refund_id.as_deref(), Some("p9"));
+            assert_eq!(next.provider_status.as_deref(), Some("DONE"));
+            let failure = next.failure.clone().unwrap();
+            assert_eq!(failure.code, crate::domain::reason::PROVIDER_MISMATCH);
+            for needle in needles {
+                assert!(failure.message.contains(needle), "{}", failure.message);
+            }
+            assert!(failure.message.contains("pay_1"), "{}", failure.message);
+            let again = next.observe(&obs, Utc::now()).unwrap();
+            assert!(!again.differs_visibly(&next));
+        }
+    }
+
+    /// A contradiction cannot undo a final status: SUCCEEDED may only become FAILED, so the
+    /// change to REQUIRES_REVIEW is refused (the service logs and counts it).
+    #[test]
+    fn a_contradiction_does_not_reopen_a_final_refund() {
+        let r = refund(RefundStatus::Succeeded);
+        let obs = stated(Some(Money::new(5, Currency::parse("MXN").unwrap())), None);
+        let refused = r.observe(&obs, Utc::now()).unwrap_err();
+        assert_eq!(refused.to, RefundStatus::RequiresReview);
     }
 }

@@ -271,6 +271,10 @@ fn read_failure(
     if let Some(rejection) = common_rejection(status, headers, body, ids) {
         return ProviderError::Rejected(rejection);
     }
+    if let Some(rejection) = provider_http::read_not_now("Compago", status, headers, shorten(body))
+    {
+        return ProviderError::Rejected(rejection);
+    }
     match status.as_u16() {
         408 | 500..=599 => {
             ProviderError::Unreachable(format!("Compago answered {status}: {}", shorten(body)))
@@ -471,9 +475,7 @@ impl Provider for Compago {
                     "Compago answered {status} but the body could not be read: {e}"
                 )),
                 Ok(body) => match serde_json::from_str::<wire::RefundResponse>(&body) {
-                    Ok(answer) => {
-                        SubmitOutcome::Accepted(answer.observe_refund(refund, status.as_str()))
-                    }
+                    Ok(answer) => SubmitOutcome::Accepted(answer.observe_refund(refund)),
                     Err(e) => SubmitOutcome::Unknown(format!(
                         "Compago answered {status} with an unreadable body ({e}): {}",
                         shorten(&body)
@@ -510,7 +512,7 @@ impl Provider for Compago {
         let payment = self.read_payment(ids).await?;
         Ok(match payment.status.refund_status() {
             // A refunded payment is the refund; it must still be the refund we asked for.
-            Some(_) => RefundLookup::Found(payment.observe_refund(refund, "200")),
+            Some(_) => RefundLookup::Found(payment.observe_refund(refund)),
             None => RefundLookup::Absent,
         })
     }

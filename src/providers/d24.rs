@@ -279,6 +279,9 @@ fn status_rejection(status: StatusCode, headers: &HeaderMap, body: &str) -> Opti
 
 /// Classifies an error answer to a read (`what`: "refund" or "deposit").
 fn read_failure(status: StatusCode, headers: &HeaderMap, body: &str, what: &str) -> ProviderError {
+    if let Some(rejection) = provider_http::read_not_now("D24", status, headers, shorten(body)) {
+        return ProviderError::Rejected(rejection);
+    }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return ProviderError::Unreachable(format!("D24 answered {status}: {}", shorten(body)));
     }
@@ -582,7 +585,7 @@ impl Provider for D24 {
                     answer.status
                 )),
                 Ok(body) => match serde_json::from_str::<wire::RefundResponse>(&body) {
-                    Ok(created) => SubmitOutcome::Accepted(created.observe(refund, deposit_id)),
+                    Ok(created) => SubmitOutcome::Accepted(created.observe(refund)),
                     Err(e) => SubmitOutcome::Unknown(format!(
                         "D24 answered {} with an unreadable body ({e}): {}",
                         answer.status,
@@ -626,11 +629,10 @@ impl Provider for D24 {
         let Some(provider_refund_id) = refund.provider_refund_id.as_deref() else {
             return Ok(RefundLookup::Absent);
         };
-        let deposit_id = deposit_of(&refund.payment).map_err(ProviderError::Rejected)?;
         match self.read_refund(provider_refund_id).await? {
             None => Ok(RefundLookup::Absent),
             Some(body) => body
-                .observe_refund(refund, deposit_id, provider_refund_id)
+                .observe_refund(refund, provider_refund_id)
                 .map(RefundLookup::Found)
                 .map_err(ProviderError::BadResponse),
         }

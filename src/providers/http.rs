@@ -53,6 +53,34 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// A read answered 503 with a `Retry-After`: the provider is up and says when to come back.
+/// That is a "not now" (UNAVAILABLE with the delay), like a 429, and not a provider fault for
+/// the circuit breaker; a 503 without `Retry-After` stays "unreachable". Only for reads: a
+/// submission answered 5xx may still have been applied, so its outcome stays unknown.
+pub fn read_not_now(
+    provider: &str,
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    provider_message: String,
+) -> Option<super::Rejection> {
+    if status != http::StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let after = retry_after(headers)?;
+    Some(super::Rejection {
+        retry_after: Some(after),
+        ..super::Rejection::new(
+            crate::domain::ErrorCode::Unavailable,
+            crate::domain::reason::PROVIDER_UNAVAILABLE,
+            format!(
+                "{provider} is temporarily unavailable and asks to be called again in {}s",
+                after.as_secs()
+            ),
+        )
+        .with_provider("503", provider_message)
+    })
+}
+
 /// Joins a configured base URL ("https://api.example.com" or a sandbox
 /// "http://127.0.0.1:9090/compago") and a path starting with '/'.
 pub fn join(base: &str, path: &str) -> String {

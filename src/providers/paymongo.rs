@@ -277,7 +277,7 @@ impl PayMongo {
             .collect();
         Ok(match ours.as_slice() {
             [] => RefundLookup::Absent,
-            [one] => RefundLookup::Found(one.observe_for(refund, "200")),
+            [one] => RefundLookup::Found(one.observe_for(refund)),
             many => {
                 // Never expected (one key, one refund); if it happens, a person must look.
                 let ids: Vec<&str> = many.iter().map(|r| r.id.as_str()).collect();
@@ -299,6 +299,8 @@ impl PayMongo {
                         )
                         .with_provider("200", ids.join(",")),
                     ),
+                    amount: None,
+                    payment_id: None,
                 })
             }
         })
@@ -483,9 +485,7 @@ impl Provider for PayMongo {
                 )),
                 Ok(body) => {
                     match serde_json::from_str::<wire::Envelope<wire::RefundResource>>(&body) {
-                        Ok(answer) => SubmitOutcome::Accepted(
-                            answer.data.observe_for(refund, status.as_str()),
-                        ),
+                        Ok(answer) => SubmitOutcome::Accepted(answer.data.observe_for(refund)),
                         Err(e) => SubmitOutcome::Unknown(format!(
                             "PayMongo answered {status} with an unreadable body ({e}): {}",
                             shorten(&body)
@@ -536,7 +536,7 @@ impl Provider for PayMongo {
                 .await?
             {
                 Ok(answer) if answer.data.id == provider_refund_id => {
-                    RefundLookup::Found(answer.data.observe_for(refund, "200"))
+                    RefundLookup::Found(answer.data.observe_for(refund))
                 }
                 Ok(answer) => {
                     return Err(ProviderError::BadResponse(format!(

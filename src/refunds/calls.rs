@@ -1,4 +1,6 @@
-//! Provider calls wrapped with metrics and spans, so every adapter is measured the same way.
+//! Provider calls wrapped with metrics and spans, so every adapter is measured the same way,
+//! and sent through the account's isolation stack (`providers::isolation`: concurrency limit
+//! and circuit breaker), so a slow or failing provider cannot starve the others.
 
 use std::time::Instant;
 
@@ -31,7 +33,7 @@ impl Refunds {
     ) -> Result<ProviderPayment, ProviderError> {
         let span = tracing::info_span!("provider.get_payment", provider = %account.name, payment_id = %payment.payment_id);
         let started = Instant::now();
-        let result = account.provider.get_payment(payment).instrument(span).await;
+        let result = account.guard.get_payment(payment).instrument(span).await;
         metrics::provider_call(&account.name, "get_payment", read_outcome(&result), started);
         result
     }
@@ -48,11 +50,7 @@ impl Refunds {
             request_id = %refund.request_id,
         );
         let started = Instant::now();
-        let outcome = account
-            .provider
-            .submit_refund(refund)
-            .instrument(span)
-            .await;
+        let outcome = account.guard.submit_refund(refund).instrument(span).await;
         let label = match &outcome {
             SubmitOutcome::Accepted(_) => "accepted",
             SubmitOutcome::Rejected(_) => "rejected",
@@ -84,7 +82,7 @@ impl Refunds {
     ) -> Result<RefundLookup, ProviderError> {
         let span = tracing::info_span!("provider.fetch_refund", provider = %account.name, refund_id = %refund.id);
         let started = Instant::now();
-        let result = account.provider.fetch_refund(refund).instrument(span).await;
+        let result = account.guard.fetch_refund(refund).instrument(span).await;
         metrics::provider_call(
             &account.name,
             "fetch_refund",
@@ -102,7 +100,7 @@ impl Refunds {
         let span = tracing::info_span!("provider.refund_by_provider_id", provider = %account.name, provider_refund_id);
         let started = Instant::now();
         let result = account
-            .provider
+            .guard
             .refund_by_provider_id(provider_refund_id)
             .instrument(span)
             .await;

@@ -337,10 +337,9 @@ impl Refunds {
         let mut next = current.clone();
         match outcome {
             SubmitOutcome::Accepted(obs) => {
-                if let Ok(observed) = current.observe(obs, now) {
-                    next = observed;
-                } else {
-                    self.refuse_transition(current, obs.status, "submission");
+                match self.apply_observation(current, obs, now, "submission") {
+                    Ok(observed) => next = observed,
+                    Err(illegal) => self.refuse_transition(current, illegal.to, "submission"),
                 }
                 next.submission = Submission::Accepted;
                 self.schedule(&mut next, true, now);

@@ -19,8 +19,8 @@ use super::{
 use crate::{
     auth::Caller,
     domain::{
-        ApiError, ErrorCode, Observation, Refund, RefundFailure, RefundId, RefundStatus,
-        Submission, reason,
+        ApiError, ErrorCode, IllegalTransition, Observation, Refund, RefundFailure, RefundId,
+        RefundStatus, Submission, reason,
     },
     providers::{
         ProviderAccount, ProviderKind, RefundLookup, SubmitOutcome, WebhookError, WebhookNotice,
@@ -85,6 +85,30 @@ impl Refunds {
             }
             UpdateOutcome::Conflict => Ok(None),
         }
+    }
+
+    /// Applies a provider's observation to `current` (`Refund::observe`, which holds the
+    /// integrity rule), logging an observation that contradicts the refund's amount,
+    /// currency or payment: the refund goes to REQUIRES_REVIEW instead of accepting it.
+    pub(super) fn apply_observation(
+        &self,
+        current: &Refund,
+        obs: &Observation,
+        now: DateTime<Utc>,
+        source: &'static str,
+    ) -> Result<Refund, IllegalTransition> {
+        let differences = obs.contradictions(current);
+        if !differences.is_empty() {
+            tracing::error!(
+                refund_id = %current.id,
+                provider = %current.provider,
+                source,
+                provider_refund_id = obs.provider_refund_id.as_deref().unwrap_or(""),
+                differences = %differences.join(", "),
+                "the provider's answer contradicts the refund; it goes to review, not accepted"
+            );
+        }
+        current.observe(obs, now)
     }
 
     /// Logs and counts a change the status machine refuses.
@@ -157,7 +181,7 @@ impl Refunds {
                 .await?
                 .ok_or_else(|| ApiError::refund_not_found(id.as_str()))?;
             let now = Self::now();
-            let mut next = match current.observe(obs, now) {
+            let mut next = match self.apply_observation(&current, obs, now, source) {
                 Ok(next) => next,
                 Err(illegal) => {
                     self.refuse_transition(&current, illegal.to, source);
@@ -195,7 +219,7 @@ impl Refunds {
     pub async fn check(&self, refund: Refund) -> CheckOutcome {
         let Ok(account) = self.account_of(&refund) else {
             tracing::warn!(refund_id = %refund.id, provider = %refund.provider, "provider account no longer configured; checking again later");
-            let _ = self.reschedule(refund, false).await;
+            let _ = self.reschedule(refund).await;
             return CheckOutcome::Failed;
         };
         let result = match self.call_fetch(&account, &refund).await {
@@ -208,8 +232,9 @@ impl Refunds {
                 .await
                 .map(|r| (r, true)),
             Err(err) => {
-                tracing::info!(refund_id = %refund.id, provider = %account.name, error = %err, "provider check failed; retrying later");
-                self.reschedule(refund.clone(), false)
+                let wait = err.not_now().flatten();
+                tracing::info!(refund_id = %refund.id, provider = %account.name, error = %err, retry_after_s = wait.map(|w| w.as_secs()), "provider check failed; retrying later");
+                self.reschedule_after(refund.clone(), wait)
                     .await
                     .map(|r| (r, false))
             }
@@ -240,11 +265,11 @@ impl Refunds {
             if !refund.status.is_final() {
                 tracing::warn!(refund_id = %refund.id, provider = %account.name, status = %refund.status, "provider shows no trace of a refund it had accepted");
             }
-            return self.reschedule(refund, false).await;
+            return self.reschedule(refund).await;
         }
         let attempt_over = attempt_over_at(account, refund.updated_at) <= now;
         if !attempt_over || !account.provider.resubmit_is_safe() {
-            return self.reschedule(refund, false).await;
+            return self.reschedule(refund).await;
         }
         // The earlier attempt is over and left no trace, and sending again is harmless.
         tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
@@ -254,10 +279,10 @@ impl Refunds {
                 self.record_observation(&refund.id, &obs, "resubmit").await
             }
             // "Not now" (rate limited) proves nothing about the earlier attempt: look again
-            // later.
+            // later, no earlier than the provider asked.
             SubmitOutcome::Rejected(rejection) if rejection.code == ErrorCode::Unavailable => {
-                tracing::info!(refund_id = %refund.id, provider = %account.name, "provider asked the gateway to back off; reconciling later");
-                self.reschedule(refund, false).await
+                tracing::info!(refund_id = %refund.id, provider = %account.name, retry_after_s = rejection.retry_after.map(|w| w.as_secs()), "provider asked the gateway to back off; reconciling later");
+                self.reschedule_after(refund, rejection.retry_after).await
             }
             SubmitOutcome::Rejected(rejection) => {
                 // A refusal now may be the earlier attempt having landed meanwhile: look again
@@ -271,14 +296,14 @@ impl Refunds {
                         self.fail_uncertain(&refund.id, failure, Submission::Rejected)
                             .await
                     }
-                    Err(_) => self.reschedule(refund, false).await,
+                    Err(err) => self.reschedule_after(refund, err.not_now().flatten()).await,
                 }
             }
             SubmitOutcome::NotSent(_) | SubmitOutcome::Unknown(_) => {
                 let latest = self.reload(&refund.id).await?;
                 let mut next = latest.clone();
                 next.submission = Submission::Unknown;
-                self.reschedule_from(latest, next).await
+                self.reschedule_from(latest, next, None).await
             }
         }
     }
@@ -312,19 +337,36 @@ impl Refunds {
 
     /// Nothing new was learned: count the check, push the next one out, and send a refund
     /// whose outcome stays unknown for too long to REQUIRES_REVIEW.
-    async fn reschedule(&self, refund: Refund, _changed: bool) -> Result<Refund, ApiError> {
+    async fn reschedule(&self, refund: Refund) -> Result<Refund, ApiError> {
+        self.reschedule_after(refund, None).await
+    }
+
+    /// As [`Self::reschedule`], and the next check comes no earlier than `at_least` from now
+    /// (a provider's `Retry-After`).
+    async fn reschedule_after(
+        &self,
+        refund: Refund,
+        at_least: Option<std::time::Duration>,
+    ) -> Result<Refund, ApiError> {
         let next = refund.clone();
-        self.reschedule_from(refund, next).await
+        self.reschedule_from(refund, next, at_least).await
     }
 
     async fn reschedule_from(
         &self,
         mut current: Refund,
         mut next: Refund,
+        at_least: Option<std::time::Duration>,
     ) -> Result<Refund, ApiError> {
         for _ in 0..CAS_RETRIES {
             let now = Self::now();
             self.schedule(&mut next, false, now);
+            if let Some(wait) = at_least {
+                let earliest = now + wait;
+                if next.next_check_at.is_some_and(|at| at < earliest) {
+                    next.next_check_at = Some(earliest);
+                }
+            }
             let exhausted = next.check_attempts >= self.inner.settings.max_reconcile_attempts;
             if exhausted
                 && current.status == RefundStatus::Pending

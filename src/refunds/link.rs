@@ -126,7 +126,8 @@ impl Refunds {
                 return Ok(None);
             }
             let now = Self::now();
-            let mut next = match current.observe(&record.observation, now) {
+            let mut next = match self.apply_observation(&current, &record.observation, now, "link")
+            {
                 Ok(next) => next,
                 Err(illegal) => {
                     self.refuse_transition(&current, illegal.to, "link");
@@ -218,6 +219,8 @@ mod tests {
                 provider_refund_id: Some("1".into()),
                 provider_status: None,
                 failure: None,
+                amount: None,
+                payment_id: None,
             },
         };
         assert!(same_amount(&record(Some("505.95")), money));

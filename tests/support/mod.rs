@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod inproc;
 pub mod postgres;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{self, Currency, Money, Observation, Refund, RefundFailure, RefundStatus, reason},
+    domain::{self, Currency, Money, Observation, Refund, RefundStatus},
     providers::{ProviderPayment, json_decimal},
 };
 
@@ -147,77 +147,46 @@ impl Payment {
         })
     }
 
-    /// Why this answer is not about `refund`: another payment id, another amount or
-    /// currency than the refund's, or a status other than `REFUNDED`. Empty when it matches.
-    pub fn mismatches(&self, refund: &Refund) -> Vec<String> {
-        let mut found = Vec::new();
-        if !same_uuid(&self.id, &refund.payment.payment_id) {
-            found.push(format!(
-                "payment id {:?} instead of {:?}",
-                self.id, refund.payment.payment_id
-            ));
-        }
-        let wanted = refund.amount;
-        if self.currency != wanted.currency.code() {
-            found.push(format!(
-                "currency {:?} instead of {}",
-                self.currency, wanted.currency
-            ));
-        }
-        match Money::from_major(self.amount, wanted.currency) {
-            Ok(amount) if amount == wanted => {}
-            _ => found.push(format!(
-                "amount {} instead of {}",
-                self.amount,
-                wanted.to_major()
-            )),
-        }
+    /// What this answer (to the refund POST, or a read of the payment that shows it
+    /// `REFUNDED`) says about `refund`: `SUCCEEDED`, with the payment's id, amount and
+    /// currency as Compago states them, for the gateway's integrity rule
+    /// (`Refund::observe`) to check against the refund. What only Compago can say is checked
+    /// here: a status other than `REFUNDED`, or an amount that cannot be one (not a whole
+    /// number of centavos, not positive, an unknown currency), needs review.
+    pub fn observe_refund(&self, refund: &Refund) -> Observation {
+        let mut odd = Vec::new();
         if self.status != PaymentStatus::Refunded {
-            found.push(format!(
+            odd.push(format!(
                 "status {} instead of REFUNDED",
                 self.status.as_str()
             ));
         }
-        found
-    }
-
-    /// What this answer (to the refund POST, or a read of the payment that shows it
-    /// `REFUNDED`) says about `refund`: `SUCCEEDED`, or `REQUIRES_REVIEW` with a
-    /// `PROVIDER_MISMATCH` failure when it is not about this refund. `provider_code` is the
-    /// HTTP status of the answer, kept in the failure.
-    pub fn observe_refund(&self, refund: &Refund, provider_code: &str) -> Observation {
-        let mismatches = self.mismatches(refund);
-        let failure = (!mismatches.is_empty()).then(|| {
-            RefundFailure::new(
-                reason::PROVIDER_MISMATCH,
-                format!(
-                    "Compago's answer does not match the refund: {}; check payment {} at \
-                     Compago before doing anything else",
-                    mismatches.join(", "),
-                    refund.payment.payment_id
-                ),
-            )
-            .with_provider(
-                provider_code,
-                format!(
-                    "id={} status={} amount={} currency={}",
-                    self.id,
-                    self.status.as_str(),
-                    self.amount,
-                    self.currency
-                ),
-            )
-        });
-        Observation {
-            status: if failure.is_some() {
-                RefundStatus::RequiresReview
-            } else {
-                RefundStatus::Succeeded
-            },
+        let amount = match money(self.amount, &self.currency) {
+            Ok(amount) => Some(amount),
+            Err(e) => {
+                odd.push(format!("an amount that cannot be the refund's ({e})"));
+                None
+            }
+        };
+        // Compago may write the UUID in another case: the same UUID is the refund's payment.
+        let payment_id = if same_uuid(&self.id, &refund.payment.payment_id) {
+            refund.payment.payment_id.clone()
+        } else {
+            self.id.clone()
+        };
+        let obs = Observation {
+            status: RefundStatus::Succeeded,
             // Compago has no refund id: the refund is known by its payment.
             provider_refund_id: Some(refund.payment.payment_id.clone()),
             provider_status: Some(self.status.as_str().to_owned()),
-            failure,
+            failure: None,
+            amount,
+            payment_id: Some(payment_id),
+        };
+        if odd.is_empty() {
+            obs
+        } else {
+            obs.contradicted(&odd, &refund.payment.payment_id)
         }
     }
 }
@@ -237,7 +206,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{PaymentRef, RefundId, RefundReason, Submission, TenantId};
+    use crate::domain::{PaymentRef, RefundId, RefundReason, Submission, TenantId, reason};
 
     const PAYMENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -327,7 +296,7 @@ mod tests {
         assert_eq!(answer.amount, Decimal::from(500));
         assert_eq!(answer.currency, "MXN");
 
-        let obs = answer.observe_refund(&refund(PAYMENT_ID, mxn(50000), ""), "200");
+        let obs = answer.observe_refund(&refund(PAYMENT_ID, mxn(50000), ""));
         assert_eq!(
             obs,
             Observation {
@@ -335,6 +304,8 @@ mod tests {
                 provider_refund_id: Some(PAYMENT_ID.into()),
                 provider_status: Some("REFUNDED".into()),
                 failure: None,
+                amount: Some(mxn(50000)),
+                payment_id: Some(PAYMENT_ID.into()),
             }
         );
     }
@@ -480,30 +451,32 @@ mod tests {
     }
 
     /// An answer about another payment, amount or currency, or not REFUNDED, is not a
-    /// success: it needs review, and the failure names what differs.
+    /// success: applied to the refund (the integrity rule, for what the answer states; the
+    /// adapter, for the status and amounts that cannot be), it needs review, and the failure
+    /// names what differs.
     #[test]
     fn mismatching_answers_need_review() {
         let r = refund(PAYMENT_ID, mxn(50000), "");
         let cases = [
             (
                 r#"{"id":"99999999-2222-3333-4444-555555555555","status":"REFUNDED","amount":500,"currency":"MXN"}"#,
-                "payment id",
+                "payment \"99999999-2222-3333-4444-555555555555\"",
             ),
             (
                 r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":500.01,"currency":"MXN"}"#,
-                "amount 500.01 instead of 500.00",
+                "amount 500.01 MXN instead of 500.00 MXN",
             ),
             (
                 r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":50000,"currency":"MXN"}"#,
-                "amount 50000 instead of 500.00",
+                "amount 50000.00 MXN instead of 500.00 MXN",
             ),
             (
                 r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":500.005,"currency":"MXN"}"#,
-                "amount 500.005",
+                "an amount that cannot be the refund's",
             ),
             (
                 r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":500,"currency":"USD"}"#,
-                "currency \"USD\" instead of MXN",
+                "currency USD instead of MXN",
             ),
             (
                 r#"{"id":"11111111-2222-3333-4444-555555555555","status":"CONFIRMED","amount":500,"currency":"MXN"}"#,
@@ -511,17 +484,18 @@ mod tests {
             ),
         ];
         for (json, expected) in cases {
-            let obs = payment(json).observe_refund(&r, "200");
-            assert_eq!(obs.status, RefundStatus::RequiresReview, "{json}");
-            let failure = obs.failure.expect("a failure says what differs");
+            let obs = payment(json).observe_refund(&r);
+            let after = r.observe(&obs, Utc::now()).unwrap();
+            assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
+            let failure = after.failure.expect("a failure says what differs");
             assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
             assert!(
                 failure.message.contains(expected),
                 "{:?} should mention {expected:?}",
                 failure.message
             );
-            assert_eq!(failure.provider_code, "200");
-            assert_eq!(obs.provider_refund_id.as_deref(), Some(PAYMENT_ID));
+            assert!(failure.provider_message.contains("amount="), "{failure:?}");
+            assert_eq!(after.provider_refund_id.as_deref(), Some(PAYMENT_ID));
         }
     }
 
@@ -530,13 +504,15 @@ mod tests {
     fn equal_values_in_other_forms_match() {
         let r = refund(PAYMENT_ID, mxn(50000), "");
         let json = r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":500.00,"currency":"MXN"}"#;
+        let obs = payment(json).observe_refund(&r);
         assert_eq!(
-            payment(json).observe_refund(&r, "200").status,
+            r.observe(&obs, Utc::now()).unwrap().status,
             RefundStatus::Succeeded
         );
         let upper = r#"{"id":"11111111-2222-3333-4444-555555555555","status":"REFUNDED","amount":5e2,"currency":"MXN"}"#
             .replace("11111111-2222-3333-4444-555555555555", &PAYMENT_ID.to_uppercase());
-        let obs = payment(&upper).observe_refund(&r, "200");
-        assert_eq!(obs.status, RefundStatus::Succeeded, "{:?}", obs.failure);
+        let obs = payment(&upper).observe_refund(&r);
+        let after = r.observe(&obs, Utc::now()).unwrap();
+        assert_eq!(after.status, RefundStatus::Succeeded, "{:?}", after.failure);
     }
 }

@@ -240,44 +240,16 @@ impl CardResult {
 }
 
 impl RefundResponse {
-    /// Why this answer is not about `refund`: another deposit, amount or currency.
-    pub fn mismatches(&self, refund: &Refund, deposit_id: u64) -> Vec<String> {
-        let mut found = Vec::new();
-        if let Some(answered) = self.deposit_id
-            && answered != deposit_id
-        {
-            found.push(format!("deposit_id {answered} instead of {deposit_id}"));
-        }
-        if let Some(info) = &self.refund_info {
-            if let Some(amount) = info.amount
-                && !same_amount(amount, refund.amount)
-            {
-                found.push(format!(
-                    "amount {amount} instead of {}",
-                    refund.amount.to_major()
-                ));
-            }
-            if let Some(currency) = &info.currency
-                && currency != refund.amount.currency.code()
-            {
-                found.push(format!(
-                    "currency {currency:?} instead of {}",
-                    refund.amount.currency
-                ));
-            }
-        }
-        found
-    }
-
     /// What the answer says about `refund`. A card answer carries its result; a bank/cash
     /// answer (`{refund_id}` only) means D24 took the refund and completes it later. An
     /// unknown or missing card result is taken as "in progress": the refund exists, and
-    /// reading it back tells the rest.
-    pub fn observe(&self, refund: &Refund, deposit_id: u64) -> Observation {
+    /// reading it back tells the rest. The deposit, amount and currency D24 states are
+    /// carried for the gateway's integrity rule (`Refund::observe`).
+    pub fn observe(&self, refund: &Refund) -> Observation {
         let info = self.refund_info.as_ref();
         let word = info.and_then(|i| i.result.clone());
         let result = word.as_deref().and_then(CardResult::parse);
-        let mut status = result.map_or(RefundStatus::Processing, CardResult::refund_status);
+        let status = result.map_or(RefundStatus::Processing, CardResult::refund_status);
         let mut failure = None;
         if result == Some(CardResult::Rejected) {
             let reason_text = info.and_then(|i| i.reason.clone()).unwrap_or_default();
@@ -296,43 +268,70 @@ impl RefundResponse {
                 .with_provider(code, reason_text),
             );
         }
-        let mismatches = self.mismatches(refund, deposit_id);
-        if !mismatches.is_empty() {
-            status = RefundStatus::RequiresReview;
-            failure = Some(mismatch_failure(
-                &mismatches,
-                deposit_id,
-                "200",
-                format!(
-                    "refund_id={} deposit_id={:?} result={:?}",
-                    self.refund_id.0, self.deposit_id, word
-                ),
-            ));
-        }
-        Observation {
+        let mut odd = Vec::new();
+        let amount = stated_amount(
+            info.and_then(|i| i.amount),
+            info.and_then(|i| i.currency.as_deref()),
+            refund,
+            &mut odd,
+        );
+        let obs = Observation {
             status,
             provider_refund_id: Some(self.refund_id.0.clone()),
             provider_status: word,
             failure,
+            amount,
+            payment_id: self.deposit_id.map(|id| id.to_string()),
+        };
+        if odd.is_empty() {
+            obs
+        } else {
+            obs.contradicted(&odd, &refund.payment.payment_id)
         }
     }
 }
 
-fn mismatch_failure(
-    mismatches: &[String],
-    deposit_id: u64,
-    provider_code: &str,
-    provider_message: String,
-) -> RefundFailure {
-    RefundFailure::new(
-        reason::PROVIDER_MISMATCH,
-        format!(
-            "D24's answer does not match the refund: {}; check deposit {deposit_id} at D24 \
-             before doing anything else",
-            mismatches.join(", ")
-        ),
-    )
-    .with_provider(provider_code, provider_message)
+/// The amount D24 states (major units; in `currency`, or the refund's when D24 names none)
+/// as money. An amount that cannot be one (an unknown currency, more decimals than the
+/// currency has) is noted in `odd`, since the integrity rule cannot compare it.
+fn stated_amount(
+    amount: Option<Decimal>,
+    currency: Option<&str>,
+    refund: &Refund,
+    odd: &mut Vec<String>,
+) -> Option<Money> {
+    let currency = match currency {
+        None => refund.amount.currency,
+        Some(code) => match Currency::parse(code) {
+            Ok(currency) => currency,
+            Err(_) => {
+                odd.push(format!(
+                    "currency {code:?} instead of {}",
+                    refund.amount.currency
+                ));
+                return None;
+            }
+        },
+    };
+    let Some(amount) = amount else {
+        if currency != refund.amount.currency {
+            odd.push(format!(
+                "currency {currency} instead of {}",
+                refund.amount.currency
+            ));
+        }
+        return None;
+    };
+    match Money::from_major(amount, currency) {
+        Ok(money) => Some(money),
+        Err(_) => {
+            odd.push(format!(
+                "amount {amount} {currency} instead of {}",
+                refund.amount
+            ));
+            None
+        }
+    }
 }
 
 /// Whether a D24 amount (major units) is exactly `money`.
@@ -445,51 +444,26 @@ impl RefundStatusResponse {
             provider_refund_id: Some(provider_refund_id.to_owned()),
             provider_status: Some(state.as_str().to_owned()),
             failure: state.failure(),
+            amount: None,
+            payment_id: self.deposit_id.map(|id| id.to_string()),
         })
     }
 
-    /// Why this read-back is not about `refund`: another deposit, another amount.
-    pub fn mismatches(&self, refund: &Refund, deposit_id: u64) -> Vec<String> {
-        let mut found = Vec::new();
-        if let Some(answered) = self.deposit_id
-            && answered != deposit_id
-        {
-            found.push(format!("deposit_id {answered} instead of {deposit_id}"));
-        }
-        if let Some(amount) = self.amount
-            && !same_amount(amount, refund.amount)
-        {
-            found.push(format!(
-                "amount {amount} instead of {}",
-                refund.amount.to_major()
-            ));
-        }
-        found
-    }
-
-    /// What the read-back says about `refund`: its status, or REQUIRES_REVIEW with a
-    /// `PROVIDER_MISMATCH` failure when it is about another deposit or amount.
+    /// What the read-back says about `refund`: its status, with the deposit and amount D24
+    /// states for the gateway's integrity rule (`Refund::observe`).
     pub fn observe_refund(
         &self,
         refund: &Refund,
-        deposit_id: u64,
         provider_refund_id: &str,
     ) -> Result<Observation, String> {
         let mut obs = self.observe_status(provider_refund_id)?;
-        let mismatches = self.mismatches(refund, deposit_id);
-        if !mismatches.is_empty() {
-            obs.status = RefundStatus::RequiresReview;
-            obs.failure = Some(mismatch_failure(
-                &mismatches,
-                deposit_id,
-                "200",
-                format!(
-                    "deposit_id={:?} status={} amount={:?}",
-                    self.deposit_id, self.status, self.amount
-                ),
-            ));
-        }
-        Ok(obs)
+        let mut odd = Vec::new();
+        obs.amount = stated_amount(self.amount, None, refund, &mut odd);
+        Ok(if odd.is_empty() {
+            obs
+        } else {
+            obs.contradicted(&odd, &refund.payment.payment_id)
+        })
     }
 
     /// The refund as a record the gateway can recognise a lost submission by.
@@ -966,7 +940,7 @@ mod tests {
         let info = answer.refund_info.as_ref().unwrap();
         assert_eq!(info.amount, Some(Decimal::from_str("505.95").unwrap()));
         assert_eq!(info.kind.as_deref(), Some("CREDIT_CARD"));
-        let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+        let obs = answer.observe(&refund("300604089", mxn(50595)));
         assert_eq!(
             obs,
             Observation {
@@ -974,6 +948,8 @@ mod tests {
                 provider_refund_id: Some("80000001".into()),
                 provider_status: Some("SUCCESS".into()),
                 failure: None,
+                amount: Some(mxn(50595)),
+                payment_id: Some("300604089".into()),
             }
         );
     }
@@ -982,7 +958,7 @@ mod tests {
     #[test]
     fn card_in_progress_is_processing() {
         let answer: RefundResponse = serde_json::from_str(S001_CARD_IN_PROGRESS).unwrap();
-        let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+        let obs = answer.observe(&refund("300604089", mxn(50595)));
         assert_eq!(obs.status, RefundStatus::Processing);
         assert_eq!(obs.provider_status.as_deref(), Some("IN_PROGRESS"));
         assert_eq!(obs.failure, None);
@@ -997,7 +973,7 @@ mod tests {
                 r#"{{"refund_id":"80000002","deposit_id":300604089,"refund_info":{{"type":"CREDIT_CARD","result":"REJECTED","reason":"Card expired","reason_code":{code_json},"amount":505.95,"currency":"MXN"}}}}"#
             );
             let answer: RefundResponse = serde_json::from_str(&json).unwrap();
-            let obs = answer.observe(&refund("300604089", mxn(50595)), 300604089);
+            let obs = answer.observe(&refund("300604089", mxn(50595)));
             assert_eq!(obs.status, RefundStatus::Failed);
             let failure = obs.failure.unwrap();
             assert_eq!(failure.code, reason::PROVIDER_DECLINED);
@@ -1012,37 +988,47 @@ mod tests {
     fn cash_answer_is_processing() {
         let answer: RefundResponse = serde_json::from_str(S003_CASH).unwrap();
         assert_eq!(answer.refund_id.0, "168284");
-        let obs = answer.observe(&refund("300533646", mxn(10000)), 300533646);
+        let obs = answer.observe(&refund("300533646", mxn(10000)));
         assert_eq!(obs.status, RefundStatus::Processing);
         assert_eq!(obs.provider_refund_id.as_deref(), Some("168284"));
         assert_eq!(obs.provider_status, None);
         assert_eq!(obs.failure, None);
     }
 
-    /// An answer about another deposit, amount or currency needs review.
+    /// An answer about another deposit, amount or currency needs review once applied to
+    /// the refund (the integrity rule); an amount that cannot be one, at once.
     #[test]
     fn mismatching_create_answers_need_review() {
         let r = refund("300604089", mxn(50595));
         for (json, needle) in [
             (
                 S003_CARD_SUCCESS.replace("300604089", "300604090"),
-                "deposit_id 300604090",
+                "payment \"300604090\"",
             ),
             (
                 S003_CARD_SUCCESS.replace("505.95", "505.96"),
-                "amount 505.96",
+                "amount 505.96 MXN instead of 505.95 MXN",
             ),
             (
                 S003_CARD_SUCCESS.replace(r#""MXN""#, r#""USD""#),
-                "currency \"USD\"",
+                "currency USD instead of MXN",
+            ),
+            (
+                S003_CARD_SUCCESS.replace("505.95", "505.955"),
+                "amount 505.955 MXN instead of 505.95 MXN",
+            ),
+            (
+                S003_CARD_SUCCESS.replace(r#""MXN""#, r#""XXY""#),
+                "currency \"XXY\"",
             ),
         ] {
             let answer: RefundResponse = serde_json::from_str(&json).unwrap();
-            let obs = answer.observe(&r, 300604089);
-            assert_eq!(obs.status, RefundStatus::RequiresReview, "{json}");
-            let failure = obs.failure.unwrap();
+            let after = r.observe(&answer.observe(&r), Utc::now()).unwrap();
+            assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
+            let failure = after.failure.unwrap();
             assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
             assert!(failure.message.contains(needle), "{}", failure.message);
+            assert_eq!(after.provider_refund_id.as_deref(), Some("80000001"));
         }
     }
 
@@ -1075,10 +1061,10 @@ mod tests {
         let pending: RefundStatusResponse = serde_json::from_str(RS_PENDING).unwrap();
         assert_eq!(pending.amount, None);
         let r = refund("300533569", mxn(10000));
-        let obs = completed.observe_refund(&r, 300533569, "168284").unwrap();
+        let obs = completed.observe_refund(&r, "168284").unwrap();
         assert_eq!(obs.status, RefundStatus::Succeeded);
         assert_eq!(obs.provider_status.as_deref(), Some("COMPLETED"));
-        let obs = pending.observe_refund(&r, 300533569, "168284").unwrap();
+        let obs = pending.observe_refund(&r, "168284").unwrap();
         assert_eq!(obs.status, RefundStatus::Processing);
         let with_extra: RefundStatusResponse = serde_json::from_str(
             r#"{"deposit_id":1,"status":"DELIVERED","amount":"5","voucher":"abc","new":1}"#,
@@ -1129,20 +1115,36 @@ mod tests {
         assert!(odd.observe_status("7").is_err());
     }
 
-    /// A read-back about another deposit or amount needs review; a missing amount is fine.
+    /// A read-back about another deposit or amount needs review once applied to the refund
+    /// (the integrity rule); a missing amount is fine.
     #[test]
     fn mismatching_read_backs_need_review() {
         let r = refund("300533569", mxn(10000));
         let other: RefundStatusResponse =
             serde_json::from_str(&RS_COMPLETED.replace("100.00", "100.01")).unwrap();
-        let obs = other.observe_refund(&r, 300533569, "1").unwrap();
-        assert_eq!(obs.status, RefundStatus::RequiresReview);
-        assert_eq!(obs.failure.unwrap().code, reason::PROVIDER_MISMATCH);
-        let obs = serde_json::from_str::<RefundStatusResponse>(RS_COMPLETED)
-            .unwrap()
-            .observe_refund(&r, 300533570, "1")
-            .unwrap();
-        assert_eq!(obs.status, RefundStatus::RequiresReview);
+        let obs = other.observe_refund(&r, "1").unwrap();
+        assert_eq!(obs.amount, Some(mxn(10001)));
+        let after = r.observe(&obs, Utc::now()).unwrap();
+        assert_eq!(after.status, RefundStatus::RequiresReview);
+        assert_eq!(after.failure.unwrap().code, reason::PROVIDER_MISMATCH);
+        let elsewhere: RefundStatusResponse =
+            serde_json::from_str(&RS_COMPLETED.replace("300533569", "300533570")).unwrap();
+        let obs = elsewhere.observe_refund(&r, "1").unwrap();
+        let after = r.observe(&obs, Utc::now()).unwrap();
+        assert_eq!(after.status, RefundStatus::RequiresReview);
+        let fine: RefundStatusResponse = serde_json::from_str(RS_COMPLETED).unwrap();
+        let obs = fine.observe_refund(&r, "1").unwrap();
+        assert_eq!(
+            r.observe(&obs, Utc::now()).unwrap().status,
+            RefundStatus::Succeeded
+        );
+        let pending: RefundStatusResponse = serde_json::from_str(RS_PENDING).unwrap();
+        let obs = pending.observe_refund(&r, "1").unwrap();
+        assert_eq!(obs.amount, None);
+        assert_eq!(
+            r.observe(&obs, Utc::now()).unwrap().status,
+            RefundStatus::Processing
+        );
     }
 
     /// The record used to recognise a lost submission names the deposit and the amount.

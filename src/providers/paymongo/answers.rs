@@ -67,6 +67,10 @@ fn provider_code(status: StatusCode, body: &str) -> String {
 
 /// Classifies an error answer to a GET.
 pub(super) fn read_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> ReadFailure {
+    if let Some(rejection) = provider_http::read_not_now("PayMongo", status, headers, shorten(body))
+    {
+        return ReadFailure::Error(ProviderError::Rejected(rejection));
+    }
     let errors = wire::parse_errors(body);
     let error = match status.as_u16() {
         401 | 403 => ProviderError::Rejected(auth_rejection(status, body)),

@@ -230,80 +230,47 @@ impl RefundResource {
                 ),
             ),
         };
-        Observation {
+        let obs = Observation {
             status,
             provider_refund_id: Some(self.id.clone()),
             provider_status: Some(word.clone()),
             failure,
-        }
-    }
-
-    /// Why this refund is not `refund`: another payment, amount or currency, or another
-    /// gateway id in its metadata. Empty when it matches.
-    pub fn mismatches(&self, refund: &Refund) -> Vec<String> {
-        let a = &self.attributes;
-        let mut found = Vec::new();
-        if a.payment_id != refund.payment.payment_id {
-            found.push(format!(
-                "payment {:?} instead of {:?}",
-                a.payment_id, refund.payment.payment_id
-            ));
-        }
-        if a.currency != refund.amount.currency.code() {
-            found.push(format!(
-                "currency {:?} instead of {}",
-                a.currency, refund.amount.currency
-            ));
-        }
-        if a.amount != refund.amount.minor {
-            found.push(format!(
-                "amount {} centavos instead of {}",
-                a.amount, refund.amount.minor
-            ));
-        }
-        if let Some(id) = self.gateway_id()
-            && id != refund.id.as_str()
-        {
-            found.push(format!(
-                "{GATEWAY_ID_KEY} {id:?} instead of {:?}",
-                refund.id.as_str()
-            ));
-        }
-        found
-    }
-
-    /// What this answer says about `refund`: its mapped status, or `REQUIRES_REVIEW` with a
-    /// `PROVIDER_MISMATCH` failure when it is not the refund that was asked for.
-    /// `provider_code` (the HTTP status of the answer) is kept in that failure.
-    pub fn observe_for(&self, refund: &Refund, provider_code: &str) -> Observation {
-        let mismatches = self.mismatches(refund);
-        if mismatches.is_empty() {
-            return self.observe();
-        }
-        let a = &self.attributes;
-        Observation {
-            status: RefundStatus::RequiresReview,
-            provider_refund_id: Some(self.id.clone()),
-            provider_status: Some(a.status.clone()),
-            failure: Some(
-                RefundFailure::new(
-                    reason::PROVIDER_MISMATCH,
-                    format!(
-                        "PayMongo's answer does not match the refund: {}; check refund {} and \
-                         payment {} at PayMongo before doing anything else",
-                        mismatches.join(", "),
-                        self.id,
-                        refund.payment.payment_id
-                    ),
-                )
-                .with_provider(
-                    provider_code,
-                    format!(
-                        "id={} payment_id={} amount={} currency={} status={}",
-                        self.id, a.payment_id, a.amount, a.currency, a.status
-                    ),
-                ),
+            amount: None,
+            payment_id: Some(self.attributes.payment_id.clone()),
+        };
+        // The amount and currency PayMongo states, for the gateway's integrity rule
+        // (`Refund::observe`); a currency that is not one cannot be compared, so it needs a
+        // person.
+        match Currency::parse(&self.attributes.currency) {
+            Ok(currency) => Observation {
+                amount: Some(Money::new(self.attributes.amount, currency)),
+                ..obs
+            },
+            Err(_) => obs.contradicted(
+                &[format!(
+                    "currency {:?}, which is not a currency",
+                    self.attributes.currency
+                )],
+                &self.attributes.payment_id,
             ),
+        }
+    }
+
+    /// What this answer says about `refund`: [`Self::observe`], whose payment, amount and
+    /// currency the gateway's integrity rule checks (`Refund::observe`); and, checked here
+    /// since only PayMongo's answers carry it, the gateway id in its metadata: another
+    /// refund's id there means this is not the refund asked for, and it needs review.
+    pub fn observe_for(&self, refund: &Refund) -> Observation {
+        let obs = self.observe();
+        match self.gateway_id() {
+            Some(id) if id != refund.id.as_str() => obs.contradicted(
+                &[format!(
+                    "{GATEWAY_ID_KEY} {id:?} instead of {:?}",
+                    refund.id.as_str()
+                )],
+                &refund.payment.payment_id,
+            ),
+            _ => obs,
         }
     }
 }
@@ -628,7 +595,7 @@ mod tests {
             Some("Double payment created")
         );
         assert_eq!(r.gateway_id(), None);
-        let obs = r.observe_for(&refund(10000), "200");
+        let obs = r.observe_for(&refund(10000));
         assert_eq!(
             obs,
             Observation {
@@ -636,6 +603,8 @@ mod tests {
                 provider_refund_id: Some("ref_vPSqdAPD2pmtKj6Ac5SRfXjs".into()),
                 provider_status: Some("succeeded".into()),
                 failure: None,
+                amount: Some(php(10000)),
+                payment_id: Some(PAY.into()),
             }
         );
     }
@@ -667,25 +636,38 @@ mod tests {
         assert!(failure.message.contains("ref_1"), "{}", failure.message);
     }
 
-    /// The gateway id is read back from metadata; another one, or another amount, payment
-    /// or currency, makes the answer a mismatch that needs review.
+    /// The gateway id is read back from metadata; another one (checked here), or another
+    /// amount, payment or currency (the integrity rule, once applied to the refund), makes
+    /// the answer a mismatch that needs review.
     #[test]
     fn mismatching_answers_need_review() {
         let r = refund(5000);
         let ok = parse_refund(&refund_json("ref_1", 5000, "pending", Some(r.id.as_str())));
         assert_eq!(ok.gateway_id(), Some(r.id.as_str()));
-        assert_eq!(ok.observe_for(&r, "200").status, RefundStatus::Processing);
+        let obs = ok.observe_for(&r);
+        assert_eq!(obs.status, RefundStatus::Processing);
+        assert_eq!(
+            r.observe(&obs, Utc::now()).unwrap().status,
+            RefundStatus::Processing
+        );
 
         let other_id = RefundId::generate();
         let cases = [
-            (refund_json("ref_1", 5001, "pending", None), "amount 5001"),
+            (
+                refund_json("ref_1", 5001, "pending", None),
+                "amount 50.01 PHP instead of 50.00 PHP",
+            ),
             (
                 refund_json("ref_1", 5000, "succeeded", Some(other_id.as_str())),
                 GATEWAY_ID_KEY,
             ),
             (
                 refund_json("ref_1", 5000, "pending", None).replace("PHP", "USD"),
-                "currency \"USD\"",
+                "currency USD instead of PHP",
+            ),
+            (
+                refund_json("ref_1", 5000, "pending", None).replace("PHP", "P-P"),
+                "currency \"P-P\"",
             ),
             (
                 refund_json("ref_1", 5000, "pending", None).replace(PAY, "pay_other"),
@@ -693,13 +675,13 @@ mod tests {
             ),
         ];
         for (json, expected) in cases {
-            let obs = parse_refund(&json).observe_for(&r, "200");
-            assert_eq!(obs.status, RefundStatus::RequiresReview, "{json}");
-            let failure = obs.failure.unwrap();
+            let obs = parse_refund(&json).observe_for(&r);
+            let after = r.observe(&obs, Utc::now()).unwrap();
+            assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
+            let failure = after.failure.unwrap();
             assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
             assert!(failure.message.contains(expected), "{}", failure.message);
-            assert_eq!(failure.provider_code, "200");
-            assert_eq!(obs.provider_refund_id.as_deref(), Some("ref_1"));
+            assert_eq!(after.provider_refund_id.as_deref(), Some("ref_1"));
         }
     }
 
