@@ -612,13 +612,15 @@ async fn run(case: Case) -> Row {
             // Give the worker time to read the refund back; the record must then hold still.
             tokio::time::sleep(Duration::from_millis(1_500)).await;
             let end = gw.get(&id).await;
-            assert!(
-                matches!(
-                    status_of(&end),
-                    pb::RefundStatus::RequiresReview | pb::RefundStatus::Succeeded
-                ),
-                "{:?}",
+            assert_eq!(
+                status_of(&end),
+                pb::RefundStatus::RequiresReview,
+                "a mismatch waits for a person: {:?}",
                 end.failure
+            );
+            assert_eq!(
+                end.failure.as_ref().map(|f| f.code.as_str()),
+                Some("PROVIDER_MISMATCH")
             );
             (end, 1)
         }

@@ -160,7 +160,7 @@ async fn a_misreported_create_answer_sends_the_refund_to_review() {
 /// A refund PayMongo took correctly (PROCESSING); then a genuine, signed webhook reports it
 /// for another amount, and another one for another payment: each time the refund goes to
 /// REQUIRES_REVIEW (PROVIDER_MISMATCH) instead of taking the reported status, streamed and
-/// counted. A webhook that matches the refund again is taken as usual.
+/// counted. A webhook that matches again does not clear the review; SyncRefund does.
 #[tokio::test]
 async fn a_signed_webhook_that_contradicts_the_refund_sends_it_to_review() {
     let gw = Gateway::start(Setup {
@@ -213,11 +213,28 @@ async fn a_signed_webhook_that_contradicts_the_refund_sends_it_to_review() {
             Some(pb::RefundStatus::RequiresReview)
         );
 
-        // The same refund reported as it is: taken.
+        // A later webhook that matches does not clear the review by itself: a person must
+        // look, and a deliberate SyncRefund records the provider's word again.
         let good = refund_event(&refund, "succeeded", 5_000, PAID_123456);
         assert_eq!(deliver(&gw, &good).await, 200);
         let after = gw.get(&refund.id).await;
-        assert_eq!(status_of(&after), pb::RefundStatus::Succeeded);
+        assert_eq!(status_of(&after), pb::RefundStatus::RequiresReview);
+        let synced = gw
+            .client
+            .clone()
+            .sync_refund(pb::SyncRefundRequest {
+                id: refund.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .refund
+            .unwrap();
+        assert_eq!(
+            status_of(&synced),
+            pb::RefundStatus::Processing,
+            "{synced:?}"
+        );
     }
 }
 

@@ -329,6 +329,18 @@ impl Refund {
         view
     }
 
+    /// Whether the refund is held for a person because a provider's answer contradicted the
+    /// request (REQUIRES_REVIEW with `PROVIDER_MISMATCH`). Automatic updates (the worker,
+    /// webhooks) leave such a refund alone; only a deliberate SyncRefund records the
+    /// provider's word again.
+    pub fn under_mismatch_review(&self) -> bool {
+        self.status == RefundStatus::RequiresReview
+            && self
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.code == super::reason::PROVIDER_MISMATCH)
+    }
+
     /// Whether the visible parts differ (what makes an event).
     pub fn differs_visibly(&self, other: &Refund) -> bool {
         self.status != other.status

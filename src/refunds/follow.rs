@@ -139,7 +139,10 @@ impl Refunds {
     /// the backoff starts over.
     pub(super) fn schedule(&self, next: &mut Refund, changed: bool, now: DateTime<Utc>) {
         let settings = &self.inner.settings;
-        if next.status.is_final() && !next.submission.is_uncertain() {
+        if (next.status.is_final() && !next.submission.is_uncertain())
+            || next.under_mismatch_review()
+        {
+            // Nothing left to learn automatically (a mismatch waits for a person).
             next.next_check_at = None;
             next.check_attempts = 0;
         } else if changed {
@@ -180,6 +183,15 @@ impl Refunds {
                 .get_refund(id)
                 .await?
                 .ok_or_else(|| ApiError::refund_not_found(id.as_str()))?;
+            if current.under_mismatch_review() && source != "sync" {
+                tracing::info!(
+                    refund_id = %current.id,
+                    provider = %current.provider,
+                    source,
+                    "refund held for review after a provider mismatch; not updated automatically (SyncRefund records the provider's answer)"
+                );
+                return Ok(current);
+            }
             let now = Self::now();
             let mut next = match self.apply_observation(&current, obs, now, source) {
                 Ok(next) => next,
@@ -262,7 +274,7 @@ impl Refunds {
         let now = Self::now();
         let in_doubt = refund.status == RefundStatus::Pending && refund.submission.is_uncertain();
         if !in_doubt {
-            if !refund.status.is_final() {
+            if !refund.status.is_final() && refund.submission == Submission::Accepted {
                 tracing::warn!(refund_id = %refund.id, provider = %account.name, status = %refund.status, "provider shows no trace of a refund it had accepted");
             }
             return self.reschedule(refund).await;
