@@ -314,55 +314,86 @@ pub fn compago(
     }
 }
 
-/// D24 and PayMongo: every provider refund carries the id of a gateway refund of the same
-/// payment and amount; each gateway refund has at most one provider refund, exactly one that
-/// holds money if it is SUCCEEDED or PROCESSING, none that holds money if it is FAILED or
-/// CANCELED; per payment, the provider's refunds and the gateway's agree in number and sum,
-/// and stay within the payment; the simulators' counters agree with their listings.
+/// D24 and PayMongo: every provider refund belongs to a gateway refund of the same payment
+/// and amount (it carries the gateway refund's id, or is the one the gateway recorded) and
+/// carries that id, as every send of it must; each gateway refund has at most one provider
+/// refund, exactly one that holds money if it is SUCCEEDED or PROCESSING, none that holds
+/// money if it is FAILED or CANCELED; per payment, the provider's refunds and the gateway's
+/// agree in number and sum, and stay within the payment; the simulators' counters agree
+/// with their listings.
 pub fn keyed_providers(
     paid: &[Paid],
     refunds: &BTreeMap<String, pb::Refund>,
     truth: &Truth,
     f: &mut Findings,
 ) {
+    let recorded = |h: &Held, r: &pb::Refund| {
+        r.provider == h.provider
+            && !r.provider_refund_id.is_empty()
+            && r.provider_refund_id == h.provider_id
+    };
+    let owner = |h: &Held| {
+        refunds
+            .get(&h.gateway_id)
+            .filter(|r| r.provider == h.provider)
+            .or_else(|| refunds.values().find(|r| recorded(h, r)))
+    };
     for h in &truth.held {
-        match refunds.get(&h.gateway_id) {
-            None => f.flag(
+        let Some(r) = owner(h) else {
+            f.flag(
                 format!(
-                    "{} holds refund {} ({} of payment {}, {}) that the gateway does not know (key {:?})",
+                    "{} holds refund {} ({} of payment {}, {}) that the gateway does not know (it carries {:?})",
                     h.provider, h.provider_id, h.amount_minor, h.payment_id, h.status, h.gateway_id
                 ),
-                [],
-            ),
-            Some(r)
-                if r.provider != h.provider
-                    || payment_id(r) != h.payment_id
-                    || minor_units(r) != h.amount_minor =>
-            {
-                f.flag(
-                    format!("{} refund {} does not match gateway refund {}", h.provider, h.provider_id, r.id),
-                    [r.id.as_str()],
-                );
-            }
-            Some(_) => {}
+                [h.gateway_id.as_str(), h.payment_id.as_str()],
+            );
+            continue;
+        };
+        if h.gateway_id != r.id {
+            f.flag(
+                format!(
+                    "{} refund {} of gateway refund {} carries {:?}, not the gateway refund's id",
+                    h.provider, h.provider_id, r.id, h.gateway_id
+                ),
+                [r.id.as_str()],
+            );
+        }
+        if payment_id(r) != h.payment_id || minor_units(r) != h.amount_minor {
+            f.flag(
+                format!(
+                    "{} refund {} ({} of {}) does not match gateway refund {} ({} of {})",
+                    h.provider,
+                    h.provider_id,
+                    h.amount_minor,
+                    h.payment_id,
+                    r.id,
+                    minor_units(r),
+                    payment_id(r)
+                ),
+                [r.id.as_str()],
+            );
         }
     }
     for r in refunds.values().filter(|r| r.provider != "compago") {
         let theirs: Vec<&Held> = truth
             .held
             .iter()
-            .filter(|h| h.provider == r.provider && h.gateway_id == r.id)
+            .filter(|h| h.provider == r.provider && (h.gateway_id == r.id || recorded(h, r)))
             .collect();
         let holding = theirs.iter().filter(|h| h.holds).count();
         let status = status_name(r.status);
         if theirs.len() > 1 {
             f.flag(
                 format!(
-                    "{} holds {} refunds for gateway refund {} ({})",
+                    "{} holds {} refunds for gateway refund {} ({}): {:?}",
                     r.provider,
                     theirs.len(),
                     r.id,
-                    r.request_id
+                    r.request_id,
+                    theirs
+                        .iter()
+                        .map(|h| h.provider_id.as_str())
+                        .collect::<Vec<_>>()
                 ),
                 [r.id.as_str()],
             );
@@ -386,18 +417,6 @@ pub fn keyed_providers(
                 [r.id.as_str()],
             );
         }
-        if let [h] = theirs.as_slice()
-            && !r.provider_refund_id.is_empty()
-            && r.provider_refund_id != h.provider_id
-        {
-            f.flag(
-                format!(
-                    "gateway refund {} names {} refund {}; the one carrying its id is {}",
-                    r.id, r.provider, r.provider_refund_id, h.provider_id
-                ),
-                [r.id.as_str()],
-            );
-        }
     }
     for p in paid.iter().filter(|p| p.provider != "compago") {
         let theirs: Vec<&Held> = truth
@@ -417,7 +436,7 @@ pub fn keyed_providers(
                     "{} payment {} of {} is refunded {their_sum}",
                     p.provider, p.payment_id, p.amount_minor
                 ),
-                [],
+                [p.payment_id.as_str()],
             );
         }
         if theirs.len() != ours.len() || their_sum != our_sum {
@@ -429,7 +448,7 @@ pub fn keyed_providers(
                     theirs.len(),
                     ours.len()
                 ),
-                ours.iter().map(|r| r.id.as_str()),
+                [p.payment_id.as_str()],
             );
         }
     }
@@ -449,8 +468,8 @@ pub fn keyed_providers(
 }
 
 /// The event feed: strictly increasing; the live subscriber, resumed after every death from
-/// the last sequence it saw, got exactly the stored feed; each refund's last event is its
-/// current state.
+/// the last sequence it saw, got exactly the stored feed; every refund it named is listed;
+/// each refund's last event is its current state.
 pub fn feed(
     stored: &[pb::RefundEvent],
     live: &[pb::RefundEvent],
@@ -496,6 +515,19 @@ pub fn feed(
             "the live feed's events differ from the stored ones".into(),
             [],
         );
+    }
+    let seen: BTreeSet<&str> = stored
+        .iter()
+        .chain(live)
+        .filter_map(|e| e.refund.as_ref().map(|r| r.id.as_str()))
+        .collect();
+    for id in seen {
+        if !refunds.contains_key(id) {
+            f.flag(
+                format!("refund {id} was in the event feed but is not listed"),
+                [id],
+            );
+        }
     }
     let mut last: BTreeMap<&str, &pb::RefundEvent> = BTreeMap::new();
     for event in stored {

@@ -26,11 +26,15 @@ fn log_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// A free port below Linux's ephemeral range (32768 and up), so no outgoing connection of
+/// another process takes it while the gateway is down between a kill and its restart.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    loop {
+        let port = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 // === impl Simulators ===
@@ -377,12 +381,18 @@ timeout_ms = {TIMEOUT_MS}
             .sum()
     }
 
-    /// Every log line, of every start, that mentions one of `needles`.
+    /// The log lines, of every start, that mention one of `needles` (the first 100).
     pub fn lines_about(&self, needles: &[&str]) -> String {
         let mut out = String::new();
+        let mut shown = 0;
         for n in 1..=self.starts {
             for line in log_text(&self.log_path(n)).lines() {
                 if needles.iter().any(|needle| line.contains(needle)) {
+                    shown += 1;
+                    if shown > 100 {
+                        out.push_str("...\n");
+                        return out;
+                    }
                     writeln!(out, "[start {n}] {line}").unwrap();
                 }
             }
