@@ -62,7 +62,9 @@ const PAYMONGO_PARTS: [i64; 7] = [6_000, 7_525, 9_999, 11_010, 12_300, 8_050, 9_
 /// 24 Compago payments refunded whole (four of them asked for twice, under two request
 /// ids), 8 D24 deposits and 8 PayMongo payments refunded in five parts each (two of each
 /// asked for seven parts, more than they hold): the over-refund guard decides races across
-/// crashes. Half the D24 deposits answer IN_PROGRESS and complete later, notified. The
+/// crashes. Half the D24 deposits answer IN_PROGRESS and complete later, notified. Some
+/// refunds fail, and their reservations are released: a D24 deposit whose card refunds are
+/// REJECTED at once, and the first three PayMongo refunds, which settle `failed`. The
 /// requests are shuffled, and about one in eight is double-submitted.
 pub async fn create(sims: &Simulators, rng: &mut StdRng) -> (Vec<Spec>, Vec<Paid>) {
     let mut specs = Vec::new();
@@ -135,6 +137,37 @@ pub async fn create(sims: &Simulators, rng: &mut StdRng) -> (Vec<Spec>, Vec<Paid
         }
     }
 
+    let created = sims
+        .post(
+            format!("{}/sandbox/deposits", sims.d24),
+            json!({ "amount": "300.00", "card_result": "REJECTED" }),
+        )
+        .await;
+    let rejecting = pb::PaymentReference {
+        payment_id: created["id"].as_u64().expect("id").to_string(),
+        payment_method_id: String::new(),
+        invoice_id: created["invoice_id"].as_str().expect("invoice").into(),
+    };
+    paid.push(Paid {
+        provider: "d24",
+        payment_id: rejecting.payment_id.clone(),
+        amount_minor: 30_000,
+    });
+    for minor in [10_000, 12_500] {
+        specs.push(Spec {
+            request_id: next_id("d24"),
+            provider: "d24",
+            payment: rejecting.clone(),
+            amount: money("MXN", minor),
+            doubled: false,
+        });
+    }
+
+    sims.post(
+        format!("{}/sandbox/outcomes", sims.paymongo),
+        json!({ "outcomes": ["failed", "failed", "failed"] }),
+    )
+    .await;
     for i in 0..8 {
         let created = sims
             .post(
