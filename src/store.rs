@@ -187,6 +187,17 @@ pub trait RefundStore: Send + Sync + 'static {
         next: &Refund,
     ) -> Result<UpdateOutcome, StoreError>;
 
+    /// `update_refund`, and in the same transaction `complete_request(key, result)` (which
+    /// must succeed, or nothing is written). A refund the provider refused is recorded FAILED
+    /// together with the error its request replays, so no crash can separate the two.
+    async fn update_refund_completing(
+        &self,
+        prev: &Refund,
+        next: &Refund,
+        key: &RequestKey,
+        result: &RequestResult,
+    ) -> Result<UpdateOutcome, StoreError>;
+
     /// The refund's most recent event (its current state, with the sequence it has).
     async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError>;
 

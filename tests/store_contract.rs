@@ -182,6 +182,7 @@ macro_rules! contract_suite {
                 concurrent_claims_of_one_key_have_one_owner,
                 a_linked_refund_is_replaced_by_an_error_only_once_failed,
                 a_canceled_refund_is_replaced_by_its_error,
+                a_refusal_and_its_error_are_one_transaction,
                 insert_requires_an_open_claim_on_its_key,
                 list_applies_each_filter_within_the_tenant,
                 list_pages_by_keyset_without_gaps_or_duplicates,
@@ -1109,6 +1110,63 @@ async fn a_linked_refund_is_replaced_by_an_error_only_once_failed(store: Store) 
     assert_eq!(
         store.held_amount("compago", "pay-1", mxn()).await.unwrap(),
         Money::new(0, mxn())
+    );
+}
+
+/// `update_refund_completing` records a refused refund FAILED and its request's error in one
+/// transaction: the key then replays the error. When the key cannot take the error (here: a
+/// key not linked to that refund), nothing is written at all: the refund keeps its status
+/// and version, and no event appears.
+async fn a_refusal_and_its_error_are_one_transaction(store: Store) {
+    let r = new_refund("acme", "compago", "pay-atomic", 100);
+    record(&store, &r).await;
+    let error =
+        ApiError::failed_precondition(reason::PAYMENT_NOT_REFUNDABLE, "payment not CONFIRMED");
+    let stored = get(&store, &r.id).await;
+    let mut failed = stored.clone();
+    failed.status = RefundStatus::Failed;
+    failed.submission = Submission::Rejected;
+
+    // A key that is not this refund's: refused, and the refund change is rolled back with it.
+    let other = key("acme", "req-someone-else");
+    assert_eq!(claim(&store, &other, t0()).await, RequestClaim::Owned);
+    let events_before = all_events(&store).await.len();
+    assert!(
+        store
+            .update_refund_completing(
+                &stored,
+                &failed,
+                &other,
+                &RequestResult::Error(error.clone())
+            )
+            .await
+            .is_err()
+    );
+    let unchanged = get(&store, &r.id).await;
+    assert_eq!(unchanged.status, RefundStatus::Pending);
+    assert_eq!(unchanged.version, stored.version);
+    assert_eq!(all_events(&store).await.len(), events_before);
+
+    // Its own key: both happen.
+    match store
+        .update_refund_completing(
+            &stored,
+            &failed,
+            &key_of(&r),
+            &RequestResult::Error(error.clone()),
+        )
+        .await
+        .unwrap()
+    {
+        UpdateOutcome::Updated { refund, event } => {
+            assert_eq!(refund.status, RefundStatus::Failed);
+            assert!(event.is_some());
+        }
+        UpdateOutcome::Conflict => panic!("unexpected conflict"),
+    }
+    assert_eq!(
+        claim(&store, &key_of(&r), at(1)).await,
+        RequestClaim::Done(RequestResult::Error(error))
     );
 }
 

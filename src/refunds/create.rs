@@ -136,7 +136,7 @@ impl Refunds {
         key: RequestKey,
     ) -> Result<Refund, ApiError> {
         let (result, recorded) = match self.reserve(&account, &draft, &key).await {
-            Ok(refund) => (self.submit_new(&account, refund).await, true),
+            Ok(refund) => (self.submit_new(&account, refund, &key).await, true),
             Err(err) => (Err(err), false),
         };
         let store = &self.inner.store;
@@ -282,18 +282,24 @@ impl Refunds {
         &self,
         account: &ProviderAccount,
         refund: Refund,
+        key: &RequestKey,
     ) -> Result<Refund, ApiError> {
         let outcome = self.call_submit(account, &refund).await;
-        self.record_submission(account, &refund.id, &outcome).await
+        self.record_submission(account, &refund.id, &outcome, Some(key))
+            .await
     }
 
     /// Records how a submission ended and returns what the caller gets. Retries when someone
     /// else (the worker, a webhook) changed the refund in the meantime.
+    /// `key`: the request that made this submission; when the outcome is an error for its
+    /// caller (refused, not sent), the key is settled with that error in the same
+    /// transaction that records the refund FAILED or CANCELED.
     pub(super) async fn record_submission(
         &self,
         account: &ProviderAccount,
         id: &RefundId,
         outcome: &SubmitOutcome,
+        key: Option<&RequestKey>,
     ) -> Result<Refund, ApiError> {
         for _ in 0..CAS_RETRIES {
             let current = self
@@ -304,10 +310,17 @@ impl Refunds {
                 .ok_or_else(|| ApiError::internal(format!("refund {id} vanished")))?;
             let now = Self::now();
             let (next, reply) = self.after_submission(account, &current, outcome, now);
+            let settles = match (&reply, key) {
+                (Some(err), Some(key)) if next.status != current.status => {
+                    Some((key, RequestResult::Error(err.clone())))
+                }
+                _ => None,
+            };
             let saved = if next == current {
                 Some(current)
             } else {
-                self.save(&current, &next).await?
+                self.save_settling(&current, &next, settles.as_ref().map(|(k, r)| (*k, r)))
+                    .await?
             };
             if let Some(saved) = saved {
                 return match reply {

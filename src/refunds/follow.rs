@@ -25,7 +25,7 @@ use crate::{
     providers::{
         ProviderAccount, ProviderKind, RefundLookup, SubmitOutcome, WebhookError, WebhookNotice,
     },
-    store::UpdateOutcome,
+    store::{RequestKey, RequestResult, UpdateOutcome},
 };
 
 /// What one worker check did.
@@ -50,7 +50,26 @@ impl Refunds {
         current: &Refund,
         next: &Refund,
     ) -> Result<Option<Refund>, ApiError> {
-        match self.inner.store.update_refund(current, next).await? {
+        self.save_settling(current, next, None).await
+    }
+
+    /// [`Refunds::save`], also settling a request key in the same transaction.
+    pub(super) async fn save_settling(
+        &self,
+        current: &Refund,
+        next: &Refund,
+        settles: Option<(&RequestKey, &RequestResult)>,
+    ) -> Result<Option<Refund>, ApiError> {
+        let outcome = match settles {
+            None => self.inner.store.update_refund(current, next).await?,
+            Some((key, result)) => {
+                self.inner
+                    .store
+                    .update_refund_completing(current, next, key, result)
+                    .await?
+            }
+        };
+        match outcome {
             UpdateOutcome::Updated { refund, event } => {
                 if let Some(event) = event {
                     if refund.status != current.status {

@@ -274,7 +274,17 @@ impl RefundStore for SqliteStore {
         prev: &Refund,
         next: &Refund,
     ) -> Result<UpdateOutcome, StoreError> {
-        writes::update_refund(&self.writer, prev, next).await
+        writes::update_refund(&self.writer, prev, next, None).await
+    }
+
+    async fn update_refund_completing(
+        &self,
+        prev: &Refund,
+        next: &Refund,
+        key: &RequestKey,
+        result: &RequestResult,
+    ) -> Result<UpdateOutcome, StoreError> {
+        writes::update_refund(&self.writer, prev, next, Some((key, result))).await
     }
 
     async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError> {

@@ -145,6 +145,18 @@ pub(super) async fn complete(
     key: &RequestKey,
     result: &RequestResult,
 ) -> Result<(), StoreError> {
+    complete_on(pool, key, result).await
+}
+
+/// [`complete`] on any executor (a pool, or an open transaction).
+pub(super) async fn complete_on<'e, E>(
+    exec: E,
+    key: &RequestKey,
+    result: &RequestResult,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
     // A key completes with a refund only if insert_refund linked that very refund to it. A key
     // linked to a refund completes with an error only if that refund FAILED (refused by the
     // provider) or was CANCELED (withdrawn before the provider took it): replaying an error
@@ -168,7 +180,7 @@ pub(super) async fn complete(
         .bind(key.tenant.as_str())
         .bind(&key.request_id),
     }
-    .execute(pool)
+    .execute(exec)
     .await
     .map_err(db_error)?;
     if done.rows_affected() != 1 {

@@ -13,7 +13,7 @@ use super::rows::{
 use super::{EVENTS_CHANNEL, begin, db_error, misuse};
 use crate::domain::{Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
-use crate::store::{InsertOutcome, RequestKey, StoreError, UpdateOutcome};
+use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
 /// What the refunds of one payment that hold money add up to, per currency. The guard and
 /// `held_amount` both use this one query.
@@ -225,6 +225,7 @@ pub(super) async fn update_refund(
     pool: &PgPool,
     prev: &Refund,
     next: &Refund,
+    completes: Option<(&RequestKey, &RequestResult)>,
 ) -> Result<UpdateOutcome, StoreError> {
     if next.id != prev.id {
         return Err(misuse("update_refund: prev and next are different refunds"));
@@ -269,6 +270,24 @@ pub(super) async fn update_refund(
         return Ok(UpdateOutcome::Conflict);
     };
     let refund = refund_from_row(&row)?;
+    // The request key settles in the same transaction as the change that decides it.
+    if let Some((key, result)) = completes {
+        let linked: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT refund_id FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2",
+        )
+        .bind(key.tenant.as_str())
+        .bind(&key.request_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if linked.flatten().as_deref() != Some(prev.id.as_str()) {
+            // Dropping the transaction rolls the refund change back too.
+            return Err(misuse(
+                "update_refund_completing: the key is not this refund's",
+            ));
+        }
+        super::requests::complete_on(&mut *tx, key, result).await?;
+    }
     let event = if next.differs_visibly(prev) {
         Some(insert_event(&mut tx, &refund, Some(prev.status), refund.updated_at).await?)
     } else {
