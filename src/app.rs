@@ -272,7 +272,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         providers,
         bus,
-        Settings::from(&config.worker),
+        Settings {
+            view_cache_entries: config.server.refund_cache_entries,
+            ..Settings::from(&config.worker)
+        },
         shutdown.clone(),
     )
     .await?;

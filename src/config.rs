@@ -52,6 +52,10 @@ pub struct ServerConfig {
     /// behind catches up from the store.
     #[serde(default = "default_event_buffer")]
     pub event_buffer: usize,
+    /// How many refund views GetRefund keeps in memory (0: none). Only used when the store
+    /// is this process's alone (SQLite); with a shared store GetRefund reads the store.
+    #[serde(default = "default_refund_cache_entries")]
+    pub refund_cache_entries: u64,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +66,7 @@ impl Default for ServerConfig {
             public_url: None,
             shutdown_grace_ms: default_shutdown_grace_ms(),
             event_buffer: default_event_buffer(),
+            refund_cache_entries: default_refund_cache_entries(),
         }
     }
 }
@@ -385,6 +390,9 @@ fn default_sandbox_listen() -> SocketAddr {
 }
 fn default_shutdown_grace_ms() -> u64 {
     10_000
+}
+fn default_refund_cache_entries() -> u64 {
+    crate::refunds::DEFAULT_VIEW_CACHE_ENTRIES
 }
 fn default_event_buffer() -> usize {
     crate::events::CAPACITY

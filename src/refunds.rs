@@ -17,6 +17,7 @@ mod follow;
 mod link;
 mod page_token;
 mod payments;
+mod views;
 mod watch;
 
 use std::{sync::Arc, time::Duration};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub max_reconcile_attempts: i32,
     /// How long a worker's claim on a refund lasts.
     pub lease: Duration,
+    /// How many refund views GetRefund keeps in memory (single-process stores only).
+    pub view_cache_entries: u64,
 }
 
 impl From<&WorkerConfig> for Settings {
@@ -57,6 +60,7 @@ impl From<&WorkerConfig> for Settings {
             max_check_interval: Duration::from_millis(w.max_check_interval_ms),
             max_reconcile_attempts: w.max_reconcile_attempts,
             lease: Duration::from_millis(w.lease_ms),
+            view_cache_entries: DEFAULT_VIEW_CACHE_ENTRIES,
         }
     }
 }
@@ -74,6 +78,8 @@ struct Inner {
     bus: EventBus,
     settings: Settings,
     page_key: Vec<u8>,
+    /// The latest view of refunds this process wrote or read (GetRefund).
+    views: views::Views,
     /// Wakes the worker when a refund becomes due sooner than its next tick.
     wake_worker: Arc<Notify>,
     shutdown: CancellationToken,
@@ -97,6 +103,8 @@ pub struct Page {
 }
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Refund views kept for GetRefund unless configured otherwise.
+pub const DEFAULT_VIEW_CACHE_ENTRIES: u64 = 100_000;
 pub const MAX_PAGE_SIZE: u32 = 500;
 
 impl From<StoreError> for ApiError {
@@ -123,6 +131,7 @@ impl Refunds {
         shutdown: CancellationToken,
     ) -> Result<Self, StoreError> {
         let page_key = store.secret("page_token").await?;
+        let views = views::Views::new(settings.view_cache_entries, store.shared());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -130,6 +139,7 @@ impl Refunds {
                 bus,
                 settings,
                 page_key,
+                views,
                 wake_worker: Arc::new(Notify::new()),
                 shutdown,
             }),
@@ -155,7 +165,18 @@ impl Refunds {
 
     /// The caller's refund, or NOT_FOUND (also for another tenant's refund).
     pub async fn get_refund(&self, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
-        Ok(self.load_own(caller, id).await?.public_view())
+        if let Some(parsed) = RefundId::parse(id)
+            && let Some(view) = self.inner.views.get(&parsed)
+        {
+            return if view.tenant == caller.tenant {
+                Ok(Refund::clone(&view))
+            } else {
+                Err(ApiError::refund_not_found(id))
+            };
+        }
+        let refund = self.load_own(caller, id).await?;
+        self.inner.views.put(&refund);
+        Ok(refund.public_view())
     }
 
     /// The caller's refunds, newest first.

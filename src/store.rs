@@ -239,6 +239,12 @@ pub trait RefundStore: Send + Sync + 'static {
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether other processes may write to this store (several replicas on one database).
+    /// When not, this process sees every write, and may keep views of what it wrote.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Wake-ups for events committed by OTHER processes sharing this store, so their changes
     /// reach this process's subscribers promptly. Each item means "new events may be
     /// stored"; the store stays the truth (read them with `events_after`). `None` when the

@@ -135,12 +135,18 @@ impl Refunds {
         draft: RefundDraft,
         key: RequestKey,
     ) -> Result<Refund, ApiError> {
-        let (result, recorded) = match self.reserve(&account, &draft, &key).await {
-            Ok(refund) => (self.submit_new(&account, refund, &key).await, true),
-            Err(err) => (Err(err), false),
+        let (result, recorded, settled) = match self.reserve(&account, &draft, &key).await {
+            Ok(refund) => {
+                let (result, settled) = self.submit_new(&account, refund, &key).await;
+                (result, true, settled)
+            }
+            Err(err) => (Err(err), false, false),
         };
+        if settled {
+            return result;
+        }
         let store = &self.inner.store;
-        let settled = match &result {
+        let settling = match &result {
             Ok(refund) => {
                 store
                     .complete_request(&key, &RequestResult::Refund(refund.id.clone()))
@@ -154,7 +160,7 @@ impl Refunds {
                     .await
             }
         };
-        if let Err(err) = settled {
+        if let Err(err) = settling {
             // The claim's lease runs out and the next repeat settles it from what is stored.
             tracing::warn!(request_id = %key.request_id, error = %err, "could not settle the request key");
         }
@@ -206,6 +212,7 @@ impl Refunds {
         {
             InsertOutcome::Inserted(event) => {
                 tracing::info!(refund_id = %refund.id, provider = %account.name, request_id = %refund.request_id, amount = %refund.amount, "refund recorded");
+                self.inner.views.put(&refund);
                 self.inner.bus.publish(event);
                 Ok(refund)
             }
@@ -283,57 +290,76 @@ impl Refunds {
         account: &ProviderAccount,
         refund: Refund,
         key: &RequestKey,
-    ) -> Result<Refund, ApiError> {
+    ) -> (Result<Refund, ApiError>, bool) {
         let outcome = self.call_submit(account, &refund).await;
-        self.record_submission(account, &refund.id, &outcome, Some(key))
+        self.record_submission(account, refund, &outcome, Some(key))
             .await
     }
 
-    /// Records how a submission ended and returns what the caller gets. Retries when someone
-    /// else (the worker, a webhook) changed the refund in the meantime.
-    /// `key`: the request that made this submission; when the outcome is an error for its
-    /// caller (refused, not sent), the key is settled with that error in the same
-    /// transaction that records the refund FAILED or CANCELED.
+    /// Records how a submission ended and returns what the caller gets, and whether `key`
+    /// was settled with it. Retries when someone else (the worker, a webhook) changed the
+    /// refund in the meantime. `refund`: the refund as the caller last knew it (re-read only
+    /// after a conflict).
+    ///
+    /// `key`: the request that made this submission. It is settled in the same transaction
+    /// that records the outcome: with the refund, or with the error when the outcome is one
+    /// for its caller (refused, not sent: the refund is then FAILED or CANCELED).
     pub(super) async fn record_submission(
         &self,
         account: &ProviderAccount,
-        id: &RefundId,
+        refund: Refund,
         outcome: &SubmitOutcome,
         key: Option<&RequestKey>,
-    ) -> Result<Refund, ApiError> {
-        for _ in 0..CAS_RETRIES {
-            let current = self
-                .inner
-                .store
-                .get_refund(id)
-                .await?
-                .ok_or_else(|| ApiError::internal(format!("refund {id} vanished")))?;
+    ) -> (Result<Refund, ApiError>, bool) {
+        let mut current = refund;
+        for attempt in 0..CAS_RETRIES {
+            if attempt > 0 {
+                current = match self.inner.store.get_refund(&current.id).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => {
+                        return (
+                            Err(ApiError::internal(format!(
+                                "refund {} vanished",
+                                current.id
+                            ))),
+                            false,
+                        );
+                    }
+                    Err(err) => return (Err(err.into()), false),
+                };
+            }
             let now = Self::now();
             let (next, reply) = self.after_submission(account, &current, outcome, now);
             let settles = match (&reply, key) {
                 (Some(err), Some(key)) if next.status != current.status => {
                     Some((key, RequestResult::Error(err.clone())))
                 }
+                (None, Some(key)) => Some((key, RequestResult::Refund(current.id.clone()))),
                 _ => None,
             };
-            let saved = if next == current {
-                Some(current)
-            } else {
-                self.save_settling(&current, &next, settles.as_ref().map(|(k, r)| (*k, r)))
-                    .await?
-            };
-            if let Some(saved) = saved {
-                return match reply {
-                    Some(err) => Err(err),
-                    None => Ok(saved.public_view()),
-                };
+            if next == current {
+                return (reply.map_or_else(|| Ok(current.public_view()), Err), false);
+            }
+            match self
+                .save_settling(&current, &next, settles.as_ref().map(|(k, r)| (*k, r)))
+                .await
+            {
+                Ok(Some(saved)) => {
+                    let settled = settles.is_some();
+                    return (reply.map_or_else(|| Ok(saved.public_view()), Err), settled);
+                }
+                Ok(None) => continue,
+                Err(err) => return (Err(err), false),
             }
         }
-        Err(ApiError::new(
-            ErrorCode::Aborted,
-            reason::INTERNAL,
-            "the refund kept changing while its outcome was recorded; read it with GetRefund",
-        ))
+        (
+            Err(ApiError::new(
+                ErrorCode::Aborted,
+                reason::INTERNAL,
+                "the refund kept changing while its outcome was recorded; read it with GetRefund",
+            )),
+            false,
+        )
     }
 
     /// The refund after a submission outcome, and the error to return instead of it (if any).

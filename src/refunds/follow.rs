@@ -71,6 +71,7 @@ impl Refunds {
         };
         match outcome {
             UpdateOutcome::Updated { refund, event } => {
+                self.inner.views.put(&refund);
                 if let Some(event) = event {
                     if refund.status != current.status {
                         tracing::info!(

@@ -250,6 +250,10 @@ impl RefundStore for PostgresStore {
         row.as_ref().map(refund_from_row).transpose()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn commit_wakeups(
         &self,
         shutdown: tokio_util::sync::CancellationToken,

@@ -3,11 +3,12 @@
 //!
 //! # How it keeps the store's promises
 //!
-//! - **One writer.** Every write transaction goes through a pool of exactly one connection and
-//!   starts with `BEGIN IMMEDIATE`, so our own writers queue in the pool instead of failing
-//!   with `SQLITE_BUSY`, and each transaction sees everything committed before it. The
-//!   over-refund guard, the idempotency claim and every compare-and-set rely on this: the read
-//!   and the write of one transaction cannot interleave with another writer's.
+//! - **One writer, group commit.** Every write runs on one thread that owns the one write
+//!   connection (`writer`): writes queue, run one after another inside one `BEGIN IMMEDIATE`
+//!   transaction per batch (each in its own savepoint), and are acknowledged after the batch
+//!   commits. Each write sees everything committed or written before it, and nothing
+//!   interleaves with it: the over-refund guard, the idempotency claim and every
+//!   compare-and-set rely on this. One fsync covers a whole batch.
 //! - **Events in order.** Sequences come from an `AUTOINCREMENT` key (never reused, even after
 //!   deletes or restarts) and are assigned inside those serialized transactions, so they
 //!   become visible in increasing order.
@@ -27,14 +28,15 @@
 
 mod requests;
 mod rows;
+mod writer;
 mod writes;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    QueryBuilder, Sqlite, Transaction,
+    QueryBuilder, Sqlite,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
@@ -52,11 +54,11 @@ use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
 
-/// The SQLite store. Cheap to clone (two pool handles).
+/// The SQLite store. Cheap to clone (a writer handle and a pool handle).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    /// Exactly one connection: every write transaction.
-    writer: SqlitePool,
+    /// The group-commit thread with the one write connection.
+    writer: Arc<writer::Writer>,
     /// `max_connections` read-only (`query_only`) connections.
     reader: SqlitePool,
 }
@@ -72,34 +74,37 @@ impl SqliteStore {
         }
         let wait = Duration::from_millis(cfg.busy_timeout_ms);
         let options = connect_options(cfg)?;
-        // The writer connection stays open for the life of the store, which also keeps the
-        // WAL index alive for the readers.
-        let writer = SqlitePoolOptions::new()
+        // Create the file and bring the schema up to date on a connection of its own.
+        let setup = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
             .acquire_timeout(wait)
-            .idle_timeout(None)
-            .max_lifetime(None)
             .connect_with(options.clone())
             .await
             .map_err(db_error)?;
-        MIGRATOR.run(&writer).await.map_err(|e| match e {
+        MIGRATOR.run(&setup).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => db_error(e),
             other => StoreError::Other(Box::new(other)),
         })?;
+        let writer = writer::Writer::open(options.get_filename(), wait)?;
+        setup.close().await;
         let reader = SqlitePoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(wait)
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(db_error)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer: Arc::new(writer),
+            reader,
+        })
     }
 
     /// Closes both pools, waiting for connections in use to come back.
     pub async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        let writer = self.writer.clone();
+        // Joining the thread blocks: let the runtime carry on meanwhile.
+        let _ = tokio::task::spawn_blocking(move || writer.close()).await;
     }
 }
 
@@ -113,12 +118,6 @@ fn connect_options(cfg: &StoreConfig) -> Result<SqliteConnectOptions, StoreError
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms)))
-}
-
-/// A write transaction on the writer connection. IMMEDIATE takes the write lock at once, so
-/// the transaction's reads already see the final state it writes over.
-async fn begin_write(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
 }
 
 /// Maps a database error to the store's classes: cannot reach or busy beyond the timeout is
@@ -168,7 +167,10 @@ impl RefundStore for SqliteStore {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<RequestClaim, StoreError> {
-        requests::claim(&self.writer, key, fingerprint, now, lease).await
+        let (key, fingerprint) = (key.clone(), fingerprint.to_owned());
+        self.writer
+            .write(move |c| requests::claim(c, &key, &fingerprint, now, lease))
+            .await
     }
 
     async fn complete_request(
@@ -176,11 +178,15 @@ impl RefundStore for SqliteStore {
         key: &RequestKey,
         result: &RequestResult,
     ) -> Result<(), StoreError> {
-        requests::complete(&self.writer, key, result).await
+        let (key, result) = (key.clone(), result.clone());
+        self.writer
+            .write(move |c| requests::complete(c, &key, &result))
+            .await
     }
 
     async fn release_request(&self, key: &RequestKey) -> Result<(), StoreError> {
-        requests::release(&self.writer, key).await
+        let key = key.clone();
+        self.writer.write(move |c| requests::release(c, &key)).await
     }
 
     async fn insert_refund(
@@ -189,7 +195,10 @@ impl RefundStore for SqliteStore {
         key: &RequestKey,
         limit: Money,
     ) -> Result<InsertOutcome, StoreError> {
-        writes::insert_refund(&self.writer, refund, key, limit).await
+        let (refund, key) = (refund.clone(), key.clone());
+        self.writer
+            .write(move |c| writes::insert_refund(c, &refund, &key, limit))
+            .await
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
@@ -274,7 +283,10 @@ impl RefundStore for SqliteStore {
         prev: &Refund,
         next: &Refund,
     ) -> Result<UpdateOutcome, StoreError> {
-        writes::update_refund(&self.writer, prev, next, None).await
+        let (prev, next) = (prev.clone(), next.clone());
+        self.writer
+            .write(move |c| writes::update_refund(c, &prev, &next, None))
+            .await
     }
 
     async fn update_refund_completing(
@@ -284,7 +296,10 @@ impl RefundStore for SqliteStore {
         key: &RequestKey,
         result: &RequestResult,
     ) -> Result<UpdateOutcome, StoreError> {
-        writes::update_refund(&self.writer, prev, next, Some((key, result))).await
+        let (prev, next, key, result) = (prev.clone(), next.clone(), key.clone(), result.clone());
+        self.writer
+            .write(move |c| writes::update_refund(c, &prev, &next, Some((&key, &result))))
+            .await
     }
 
     async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError> {
@@ -354,8 +369,16 @@ impl RefundStore for SqliteStore {
     ) -> Result<Money, StoreError> {
         // Refunds in another currency (which insert_refund never lets in beside this one) are
         // not converted or added.
-        let mut conn = self.reader.acquire().await.map_err(db_error)?;
-        let held = writes::held_by_currency(&mut conn, provider, payment_id).await?;
+        let rows = sqlx::query(&writes::held_sql())
+            .bind(provider)
+            .bind(payment_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        let held = rows
+            .iter()
+            .map(|row| Ok((col::<String>(row, "currency")?, col::<i64>(row, "held")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let minor = held
             .into_iter()
             .find(|(c, _)| c == currency.code())
@@ -369,7 +392,9 @@ impl RefundStore for SqliteStore {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<Refund>, StoreError> {
-        writes::claim_due(&self.writer, now, limit, lease).await
+        self.writer
+            .write(move |c| writes::claim_due(c, now, limit, lease))
+            .await
     }
 
     async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError> {
@@ -405,20 +430,10 @@ impl RefundStore for SqliteStore {
         // First use. INSERT OR IGNORE then read back: if two callers race, both get the one
         // value that was stored.
         let fresh: [u8; 32] = rand::random();
-        let mut tx = begin_write(&self.writer).await?;
-        sqlx::query("INSERT OR IGNORE INTO gateway_secrets (name, value) VALUES (?, ?)")
-            .bind(name)
-            .bind(fresh.as_slice())
-            .execute(&mut *tx)
+        let name = name.to_owned();
+        self.writer
+            .write(move |c| writes::secret(c, &name, &fresh))
             .await
-            .map_err(db_error)?;
-        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM gateway_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(value)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

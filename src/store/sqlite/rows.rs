@@ -1,6 +1,7 @@
 //! Row <-> domain mapping for the SQLite store: the readers that turn a row into a `Refund` or
-//! a `RefundEvent`. The encodings themselves (column lists, times, JSON, enum spellings) are
-//! shared with the other backends in `store::codec`. A row that does not decode is
+//! a `RefundEvent`, for rows read through sqlx (the reader pool) and through rusqlite (the
+//! writer thread) alike. The encodings themselves (column lists, times, JSON, enum spellings)
+//! are shared with the other backends in `store::codec`. A row that does not decode is
 //! `StoreError::Corrupt` naming the column, never a panic.
 
 use sqlx::{Decode, Row as _, Sqlite, Type, sqlite::SqliteRow};
@@ -13,7 +14,7 @@ pub(super) use crate::store::codec::{
 };
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 
-/// One column, decode failures reported as corruption of that column.
+/// One column, decode failures reported as corruption of that column (sqlx rows).
 pub(super) fn col<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
 where
     T: Decode<'r, Sqlite> + Type<Sqlite>,
@@ -22,63 +23,108 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// What the decoders need of a row, whichever driver read it.
+pub(super) trait Columns {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+}
+
+impl Columns for SqliteRow {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        col(self, column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        col(self, column)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        col(self, column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        col(self, column)
+    }
+}
+
+fn rcol<T: rusqlite::types::FromSql>(
+    row: &rusqlite::Row<'_>,
+    column: &str,
+) -> Result<T, StoreError> {
+    row.get(column)
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        rcol(self, column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        rcol(self, column)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        rcol(self, column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        rcol(self, column)
+    }
+}
+
 /// A `refunds` row selected with [`REFUND_COLUMNS`].
-pub(super) fn refund_from_row(row: &SqliteRow) -> Result<Refund, StoreError> {
-    let currency: String = col(row, "currency")?;
+pub(super) fn refund_from_row(row: &(impl Columns + ?Sized)) -> Result<Refund, StoreError> {
+    let currency = row.text("currency")?;
     let currency =
         Currency::parse(&currency).map_err(|e| StoreError::Corrupt(format!("currency: {e}")))?;
-    let bank_account: Option<String> = col(row, "bank_account")?;
-    let failure: Option<String> = col(row, "failure")?;
-    let next_check_at: Option<i64> = col(row, "next_check_at")?;
     Ok(Refund {
-        id: refund_id("id", &col::<String>(row, "id")?)?,
-        tenant: TenantId::new(col::<String>(row, "tenant_id")?),
-        request_id: col(row, "request_id")?,
-        provider: col(row, "provider")?,
+        id: refund_id("id", &row.text("id")?)?,
+        tenant: TenantId::new(row.text("tenant_id")?),
+        request_id: row.text("request_id")?,
+        provider: row.text("provider")?,
         payment: PaymentRef {
-            payment_id: col(row, "payment_id")?,
-            payment_method_id: col(row, "payment_method_id")?,
-            invoice_id: col(row, "invoice_id")?,
+            payment_id: row.text("payment_id")?,
+            payment_method_id: row.text("payment_method_id")?,
+            invoice_id: row.text("invoice_id")?,
         },
-        amount: Money::new(col(row, "amount_minor")?, currency),
-        status: status("status", &col::<String>(row, "status")?)?,
-        provider_refund_id: col(row, "provider_refund_id")?,
-        provider_status: col(row, "provider_status")?,
-        reason: parsed("reason", &col::<String>(row, "reason")?, parse_reason)?,
-        description: col(row, "description")?,
-        metadata: from_json("metadata", &col::<String>(row, "metadata")?)?,
-        bank_account: bank_account
+        amount: Money::new(row.int("amount_minor")?, currency),
+        status: status("status", &row.text("status")?)?,
+        provider_refund_id: row.opt_text("provider_refund_id")?,
+        provider_status: row.opt_text("provider_status")?,
+        reason: parsed("reason", &row.text("reason")?, parse_reason)?,
+        description: row.text("description")?,
+        metadata: from_json("metadata", &row.text("metadata")?)?,
+        bank_account: row
+            .opt_text("bank_account")?
             .map(|s| from_json("bank_account", &s))
             .transpose()?,
-        failure: failure.map(|s| from_json("failure", &s)).transpose()?,
-        created_at: time_from_micros("created_at", col(row, "created_at")?)?,
-        updated_at: time_from_micros("updated_at", col(row, "updated_at")?)?,
-        version: col(row, "version")?,
-        submission: parsed(
-            "submission",
-            &col::<String>(row, "submission")?,
-            Submission::parse,
-        )?,
-        next_check_at: next_check_at
+        failure: row
+            .opt_text("failure")?
+            .map(|s| from_json("failure", &s))
+            .transpose()?,
+        created_at: time_from_micros("created_at", row.int("created_at")?)?,
+        updated_at: time_from_micros("updated_at", row.int("updated_at")?)?,
+        version: row.int("version")?,
+        submission: parsed("submission", &row.text("submission")?, Submission::parse)?,
+        next_check_at: row
+            .opt_int("next_check_at")?
             .map(|us| time_from_micros("next_check_at", us))
             .transpose()?,
-        check_attempts: col(row, "check_attempts")?,
+        check_attempts: i32::try_from(row.int("check_attempts")?)
+            .map_err(|e| StoreError::Corrupt(format!("check_attempts: {e}")))?,
     })
 }
 
 /// A `refund_events` row selected with [`EVENT_COLUMNS`].
-pub(super) fn event_from_row(row: &SqliteRow) -> Result<RefundEvent, StoreError> {
-    let sequence: i64 = col(row, "sequence")?;
+pub(super) fn event_from_row(row: &(impl Columns + ?Sized)) -> Result<RefundEvent, StoreError> {
+    let sequence = row.int("sequence")?;
     let sequence = u64::try_from(sequence)
         .map_err(|_| StoreError::Corrupt(format!("sequence: {sequence} is negative")))?;
-    let previous: Option<String> = col(row, "previous_status")?;
-    let refund: Refund = from_json("snapshot", &col::<String>(row, "snapshot")?)?;
+    let refund: Refund = from_json("snapshot", &row.text("snapshot")?)?;
     Ok(RefundEvent {
         sequence,
         refund,
-        previous_status: previous
+        previous_status: row
+            .opt_text("previous_status")?
             .map(|s| status("previous_status", &s))
             .transpose()?,
-        event_time: time_from_micros("event_time", col(row, "event_time")?)?,
+        event_time: time_from_micros("event_time", row.int("event_time")?)?,
     })
 }

@@ -1,65 +1,72 @@
 //! Writes of refunds: the insert with its over-refund guard, the compare-and-set update with
-//! its event, and the worker's leases. Each runs in one `BEGIN IMMEDIATE` transaction on the
-//! writer connection.
+//! its event, and the worker's leases. Each is a function the writer thread runs inside its
+//! batch transaction (see `writer`), so nothing interleaves with it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{SqliteConnection, sqlite::SqlitePool};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
+use super::misuse;
 use super::rows::{
-    self, REFUND_COLUMNS, col, duration_micros, micros, refund_from_row, to_json, truncated,
+    self, REFUND_COLUMNS, duration_micros, micros, refund_from_row, to_json, truncated,
 };
-use super::{begin_write, db_error, misuse};
+use super::writer::sqlite_error;
 use crate::domain::{Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
-/// What the refunds of one payment that hold money add up to, per currency. The guard and
-/// `held_amount` both use this one query.
-pub(super) async fn held_by_currency(
-    conn: &mut SqliteConnection,
-    provider: &str,
-    payment_id: &str,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let sql = format!(
+/// The SQL of what the refunds of one payment that hold money add up to, per currency. The
+/// guard and `held_amount` both use it.
+pub(super) fn held_sql() -> String {
+    format!(
         "SELECT currency, SUM(amount_minor) AS held FROM refunds \
          WHERE provider = ? AND payment_id = ? AND {} GROUP BY currency",
         *HOLDING
-    );
-    let rows = sqlx::query(&sql)
-        .bind(provider)
-        .bind(payment_id)
-        .fetch_all(conn)
-        .await
-        .map_err(db_error)?;
-    rows.iter()
-        .map(|row| Ok((col(row, "currency")?, col(row, "held")?)))
-        .collect()
+    )
 }
 
-async fn insert_event(
-    tx: &mut SqliteConnection,
+fn held_by_currency(
+    conn: &Connection,
+    provider: &str,
+    payment_id: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(&held_sql()).map_err(sqlite_error)?;
+    let rows = stmt
+        .query_map(params![provider, payment_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(sqlite_error)?;
+    rows.collect::<Result<_, _>>().map_err(sqlite_error)
+}
+
+fn insert_event(
+    conn: &Connection,
     refund: &Refund,
     previous_status: Option<RefundStatus>,
     event_time: DateTime<Utc>,
 ) -> Result<RefundEvent, StoreError> {
     let snapshot = refund.public_view();
-    let sequence: i64 = sqlx::query_scalar(
-        "INSERT INTO refund_events \
-         (refund_id, tenant_id, provider, status, previous_status, snapshot, event_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
-    )
-    .bind(refund.id.as_str())
-    .bind(refund.tenant.as_str())
-    .bind(&refund.provider)
-    .bind(refund.status.as_str())
-    .bind(previous_status.map(RefundStatus::as_str))
-    .bind(to_json("event snapshot", &snapshot)?)
-    .bind(micros(event_time))
-    .fetch_one(tx)
-    .await
-    .map_err(db_error)?;
+    let sequence: i64 = conn
+        .prepare_cached(
+            "INSERT INTO refund_events \
+             (refund_id, tenant_id, provider, status, previous_status, snapshot, event_time) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
+        )
+        .map_err(sqlite_error)?
+        .query_row(
+            params![
+                refund.id.as_str(),
+                refund.tenant.as_str(),
+                &refund.provider,
+                refund.status.as_str(),
+                previous_status.map(RefundStatus::as_str),
+                to_json("event snapshot", &snapshot)?,
+                micros(event_time),
+            ],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_error)?;
     Ok(RefundEvent {
         sequence: u64::try_from(sequence)
             .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
@@ -69,9 +76,8 @@ async fn insert_event(
     })
 }
 
-#[tracing::instrument(level = "debug", skip_all, fields(refund_id = %refund.id, provider = %refund.provider))]
-pub(super) async fn insert_refund(
-    writer: &SqlitePool,
+pub(super) fn insert_refund(
+    conn: &Connection,
     refund: &Refund,
     key: &RequestKey,
     limit: Money,
@@ -85,11 +91,10 @@ pub(super) async fn insert_refund(
         return Err(misuse("insert_refund: a refund amount must be above zero"));
     }
     let refund = truncated(refund);
-    let mut tx = begin_write(writer).await?;
 
-    // The over-refund guard. Inside the one write transaction, so no other insert can
-    // slip in between this sum and the insert below.
-    let held = held_by_currency(&mut tx, &refund.provider, &refund.payment.payment_id).await?;
+    // The over-refund guard: this sum and the insert below are in one serialized write, so
+    // no other insert can slip in between.
+    let held = held_by_currency(conn, &refund.provider, &refund.payment.payment_id)?;
     let mut same = 0_i64;
     let mut foreign = false;
     for (currency, sum) in held {
@@ -102,7 +107,7 @@ pub(super) async fn insert_refund(
     if foreign {
         // Money held in another currency cannot be added to this limit: count the payment
         // as fully held rather than guess.
-        tracing::warn!("refunds of this payment hold money in another currency");
+        tracing::warn!(refund_id = %refund.id, "refunds of this payment hold money in another currency");
         let held = Money::new(same.max(limit.minor), limit.currency);
         return Ok(InsertOutcome::ExceedsPayment { held });
     }
@@ -119,69 +124,66 @@ pub(super) async fn insert_refund(
         "INSERT INTO refunds ({REFUND_COLUMNS}) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
-    sqlx::query(&sql)
-        .bind(refund.id.as_str())
-        .bind(refund.tenant.as_str())
-        .bind(&refund.request_id)
-        .bind(&refund.provider)
-        .bind(&refund.payment.payment_id)
-        .bind(&refund.payment.payment_method_id)
-        .bind(&refund.payment.invoice_id)
-        .bind(refund.amount.currency.code())
-        .bind(refund.amount.minor)
-        .bind(refund.status.as_str())
-        .bind(&refund.provider_refund_id)
-        .bind(&refund.provider_status)
-        .bind(rows::reason_str(refund.reason))
-        .bind(&refund.description)
-        .bind(to_json("metadata", &refund.metadata)?)
-        .bind(
+    conn.prepare_cached(&sql)
+        .map_err(sqlite_error)?
+        .execute(params![
+            refund.id.as_str(),
+            refund.tenant.as_str(),
+            &refund.request_id,
+            &refund.provider,
+            &refund.payment.payment_id,
+            &refund.payment.payment_method_id,
+            &refund.payment.invoice_id,
+            refund.amount.currency.code(),
+            refund.amount.minor,
+            refund.status.as_str(),
+            &refund.provider_refund_id,
+            &refund.provider_status,
+            rows::reason_str(refund.reason),
+            &refund.description,
+            to_json("metadata", &refund.metadata)?,
             refund
                 .bank_account
                 .as_ref()
                 .map(|b| to_json("bank account", b))
                 .transpose()?,
-        )
-        .bind(
             refund
                 .failure
                 .as_ref()
                 .map(|f| to_json("failure", f))
                 .transpose()?,
-        )
-        .bind(micros(refund.created_at))
-        .bind(micros(refund.updated_at))
-        .bind(refund.version)
-        .bind(refund.submission.as_str())
-        .bind(refund.next_check_at.map(micros))
-        .bind(refund.check_attempts)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    let event = insert_event(&mut tx, &refund, None, refund.created_at).await?;
+            micros(refund.created_at),
+            micros(refund.updated_at),
+            refund.version,
+            refund.submission.as_str(),
+            refund.next_check_at.map(micros),
+            refund.check_attempts,
+        ])
+        .map_err(sqlite_error)?;
+    let event = insert_event(conn, &refund, None, refund.created_at)?;
     // The caller owns the claim on `key`, so the key is open and not linked yet.
-    let linked = sqlx::query(
-        "UPDATE idempotency_keys SET refund_id = ? WHERE tenant_id = ? AND request_id = ? \
-         AND completed = 0 AND refund_id IS NULL",
-    )
-    .bind(refund.id.as_str())
-    .bind(key.tenant.as_str())
-    .bind(&key.request_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?;
-    if linked.rows_affected() != 1 {
+    let linked = conn
+        .prepare_cached(
+            "UPDATE idempotency_keys SET refund_id = ? WHERE tenant_id = ? AND request_id = ? \
+             AND completed = 0 AND refund_id IS NULL",
+        )
+        .map_err(sqlite_error)?
+        .execute(params![
+            refund.id.as_str(),
+            key.tenant.as_str(),
+            &key.request_id
+        ])
+        .map_err(sqlite_error)?;
+    if linked != 1 {
         return Err(misuse(
             "insert_refund: the request key is not claimed (missing, completed or linked)",
         ));
     }
-    tx.commit().await.map_err(db_error)?;
     Ok(InsertOutcome::Inserted(event))
 }
 
-#[tracing::instrument(level = "debug", skip_all, fields(refund_id = %prev.id))]
-pub(super) async fn update_refund(
-    writer: &SqlitePool,
+pub(super) fn update_refund(
+    conn: &Connection,
     prev: &Refund,
     next: &Refund,
     completes: Option<(&RequestKey, &RequestResult)>,
@@ -195,97 +197,113 @@ pub(super) async fn update_refund(
         .check(next.status)
         .map_err(|e| StoreError::Other(Box::new(e)))?;
     let next = truncated(next);
-    let mut tx = begin_write(writer).await?;
     let sql = format!(
         "UPDATE refunds SET status = ?, provider_refund_id = ?, provider_status = ?, \
          failure = ?, updated_at = ?, submission = ?, next_check_at = ?, check_attempts = ?, \
          version = version + 1 \
          WHERE id = ? AND version = ? AND status = ? RETURNING {REFUND_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(next.status.as_str())
-        .bind(&next.provider_refund_id)
-        .bind(&next.provider_status)
-        .bind(
-            next.failure
-                .as_ref()
-                .map(|f| to_json("failure", f))
-                .transpose()?,
+    let refund = conn
+        .prepare_cached(&sql)
+        .map_err(sqlite_error)?
+        .query_row(
+            params![
+                next.status.as_str(),
+                &next.provider_refund_id,
+                &next.provider_status,
+                next.failure
+                    .as_ref()
+                    .map(|f| to_json("failure", f))
+                    .transpose()?,
+                micros(next.updated_at),
+                next.submission.as_str(),
+                next.next_check_at.map(micros),
+                next.check_attempts,
+                prev.id.as_str(),
+                prev.version,
+                prev.status.as_str(),
+            ],
+            |row| Ok(refund_from_row(row)),
         )
-        .bind(micros(next.updated_at))
-        .bind(next.submission.as_str())
-        .bind(next.next_check_at.map(micros))
-        .bind(next.check_attempts)
-        .bind(prev.id.as_str())
-        .bind(prev.version)
-        .bind(prev.status.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    let Some(row) = row else {
+        .optional()
+        .map_err(sqlite_error)?;
+    let Some(refund) = refund else {
         return Ok(UpdateOutcome::Conflict);
     };
-    let refund = refund_from_row(&row)?;
+    let refund = refund?;
     // The request key settles in the same transaction as the change that decides it.
     if let Some((key, result)) = completes {
-        let linked: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT refund_id FROM idempotency_keys WHERE tenant_id = ? AND request_id = ?",
-        )
-        .bind(key.tenant.as_str())
-        .bind(&key.request_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let linked: Option<Option<String>> = conn
+            .prepare_cached(
+                "SELECT refund_id FROM idempotency_keys WHERE tenant_id = ? AND request_id = ?",
+            )
+            .map_err(sqlite_error)?
+            .query_row(params![key.tenant.as_str(), &key.request_id], |r| r.get(0))
+            .optional()
+            .map_err(sqlite_error)?;
         if linked.flatten().as_deref() != Some(prev.id.as_str()) {
-            // Dropping the transaction rolls the refund change back too.
+            // The failed write's savepoint is rolled back: the refund change goes with it.
             return Err(misuse(
                 "update_refund_completing: the key is not this refund's",
             ));
         }
-        super::requests::complete_on(&mut *tx, key, result).await?;
+        super::requests::complete(conn, key, result)?;
     }
     let event = if next.differs_visibly(prev) {
-        Some(insert_event(&mut tx, &refund, Some(prev.status), refund.updated_at).await?)
+        Some(insert_event(
+            conn,
+            &refund,
+            Some(prev.status),
+            refund.updated_at,
+        )?)
     } else {
         None
     };
-    tx.commit().await.map_err(db_error)?;
     Ok(UpdateOutcome::Updated { refund, event })
 }
 
-#[tracing::instrument(level = "debug", skip_all)]
-pub(super) async fn claim_due(
-    writer: &SqlitePool,
+pub(super) fn claim_due(
+    conn: &Connection,
     now: DateTime<Utc>,
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<Refund>, StoreError> {
     let now = micros(now);
     let until = now.saturating_add(duration_micros(lease));
-    let mut tx = begin_write(writer).await?;
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM refunds WHERE next_check_at IS NOT NULL AND next_check_at <= ? \
-         ORDER BY next_check_at, id LIMIT ?",
-    )
-    .bind(now)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM refunds WHERE next_check_at IS NOT NULL AND next_check_at <= ? \
+             ORDER BY next_check_at, id LIMIT ?",
+        )
+        .map_err(sqlite_error)?
+        .query_map(params![now, i64::from(limit)], |r| r.get(0))
+        .map_err(sqlite_error)?
+        .collect::<Result<_, _>>()
+        .map_err(sqlite_error)?;
     let sql = format!(
         "UPDATE refunds SET next_check_at = ?, version = version + 1 WHERE id = ? \
          RETURNING {REFUND_COLUMNS}"
     );
+    let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_error)?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        let row = sqlx::query(&sql)
-            .bind(until)
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        claimed.push(refund_from_row(&row)?);
+        let refund = stmt
+            .query_row(params![until, id], |row| Ok(refund_from_row(row)))
+            .map_err(sqlite_error)??;
+        claimed.push(refund);
     }
-    tx.commit().await.map_err(db_error)?;
     Ok(claimed)
+}
+
+/// `secret`'s first use: store a fresh value unless one is there, and read back the one
+/// that is.
+pub(super) fn secret(conn: &Connection, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO gateway_secrets (name, value) VALUES (?, ?)")
+        .map_err(sqlite_error)?
+        .execute(params![name, fresh])
+        .map_err(sqlite_error)?;
+    conn.prepare_cached("SELECT value FROM gateway_secrets WHERE name = ?")
+        .map_err(sqlite_error)?
+        .query_row(params![name], |r| r.get(0))
+        .map_err(sqlite_error)
 }
