@@ -126,8 +126,8 @@ start_base() {
 
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-cpu_stat() { awk -v c="cpu$1" '$1==c {print $2+$3+$4+$7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-pct_between() { python3 -c "a='$1'.split(); b='$2'.split(); t=int(b[2])-int(a[2]) or 1; print(round(100*(int(b[0])-int(a[0]))/t,1), round(100*(int(b[1])-int(a[1]))/t,1))"; }
+# one core's jiffies from /proc/stat: "tasks (user+nice+system) irq+softirq steal total"
+cpu_stat() { awk -v c="cpu$1" '$1==c {print $2+$3+$4, $7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 metric_sum() { # URL NAME LABEL_FILTER(regex on the label set)
   curl -s "$1" | awk -v n="$2" -v f="$3" '$1 ~ "^"n"\\{" && $1 ~ f {s+=$2} END {printf "%d", s}'
 }
@@ -142,8 +142,9 @@ record() {
 
 # mstart PID / mend: CPU of the server process and of both cores around one loader run;
 # mextra LINE: those as JSON fields (server CPU %, per request when LINE has rps, loader CPU %
-# when the loader ran under /usr/bin/time, per-core busy and steal %, and "foreign" load on
-# the server's core: busy time the server process did not use, i.e. someone else's work).
+# when the loader ran under /usr/bin/time, per-core busy, irq and steal %, and "foreign" load
+# on the server's core: task time (user+system) the server process did not use, i.e. other
+# processes' work; interrupt time (loopback networking) is reported apart).
 mstart() {
   M_PID="$1"; rm -f "$WORK/loader.time"
   M_C0S=$(cpu_stat "$SERVER_CPU"); M_C1S=$(cpu_stat "$CLIENT_CPU"); M_T0=$(cpu_ticks "$M_PID"); M_W0=$(date +%s.%N)
@@ -156,14 +157,16 @@ mextra() {
   python3 - "$M_T0" "$M_T1" "$M_W0" "$M_W1" "$TCK" "$WORK/loader.time" "$M_C0S" "$M_C0E" "$M_C1S" "$M_C1E" "$1" "$M_RSS" <<'EOF'
 import json, os, sys
 t0, t1, w0, w1, tck = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-def pct(a, b):
-    a, b = a.split(), b.split(); t = int(b[2]) - int(a[2]) or 1
-    return round(100 * (int(b[0]) - int(a[0])) / t, 1), round(100 * (int(b[1]) - int(a[1])) / t, 1)
+def pct(a, b):  # tasks %, irq+softirq %, steal %
+    a, b = [int(x) for x in a.split()], [int(x) for x in b.split()]; t = b[3] - a[3] or 1
+    return [round(100 * (b[i] - a[i]) / t, 1) for i in range(3)]
 cpu = 100 * (t1 - t0) / tck / (w1 - w0)
 c0, c1 = pct(sys.argv[7], sys.argv[8]), pct(sys.argv[9], sys.argv[10])
-out = {"server_cpu_pct": round(cpu, 1), "server_core_busy_pct": c0[0], "server_core_steal_pct": c0[1],
+out = {"server_cpu_pct": round(cpu, 1), "server_core_busy_pct": round(c0[0] + c0[1], 1),
+       "server_core_irq_pct": c0[1], "server_core_steal_pct": c0[2],
+       # task time on the server's core that the server process did not use: other processes
        "server_core_foreign_pct": round(max(0.0, c0[0] - cpu), 1),
-       "loader_core_busy_pct": c1[0], "loader_core_steal_pct": c1[1]}
+       "loader_core_busy_pct": round(c1[0] + c1[1], 1), "loader_core_steal_pct": c1[2]}
 if sys.argv[12]:
     out["server_rss_kib"] = int(sys.argv[12])
 rps = json.loads(sys.argv[11]).get("rps")
