@@ -19,7 +19,7 @@
 #   RESTART_HTTP_PORT (8095).
 #
 # Quick check while developing:  REPS=1 DURATION=3 WARMUP=1 CONCS=64 ./scripts/bench.sh
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPS="${REPS:-5}"; DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"
@@ -94,8 +94,23 @@ stop_pid() { # PID SIGNAL
 }
 stop_gw() { stop_pid "$GW_PID" TERM; GW_PID=""; }
 stop_base() { stop_pid "$BASE_PID" INT; BASE_PID=""; }
-cleanup() { stop_gw; stop_base; rm -rf "$WORK"; }
-trap cleanup EXIT
+# Each scenario runs in a subshell with this trap: on failure it keeps the logs in $OUT and
+# says what was running; either way it stops the servers it started.
+scenario_exit() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    for dir in "$WORK"/*/; do
+      [ -f "$dir/gateway.log" ] && cp "$dir/gateway.log" "$OUT/$(basename "$dir")-gateway.log"
+    done
+    [ -f "$WORK/baseline.log" ] && cp "$WORK/baseline.log" "$OUT/baseline.log"
+    echo "bench: scenario failed (exit $status); gateway pid ${GW_PID:-none}" \
+      "$( [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null && echo alive || echo gone)," \
+      "baseline pid ${BASE_PID:-none} $( [ -n "$BASE_PID" ] && kill -0 "$BASE_PID" 2>/dev/null && echo alive || echo gone);" \
+      "logs in $OUT" >&2
+  fi
+  stop_gw; stop_base
+}
+trap 'rm -rf "$WORK"' EXIT
 
 # start_gw DIR: the embedded default (SQLite file DIR/refund-gateway.db, in-process simulators)
 # with only the listen addresses overridden, pinned to SERVER_CPU. Default log level (info).
@@ -186,6 +201,7 @@ h2load_run() {
   local scenario="$1" side="$2" case="$3" c="$4" pid="$5" url="$6" body="$7" method="${8:-}"
   local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )); local m=$(( c / conns ))
   local ok0=0 all0=0 ok1=0 all1=0
+  kill -0 "$pid" 2>/dev/null || { echo "bench: the $side server (pid $pid) is gone" >&2; return 1; }
   if [ -n "$method" ]; then
     ok0=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\",code=\"OK\"")
     all0=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\"")
@@ -350,16 +366,23 @@ scenario_restart() {
   done
 }
 
+FAILED=""
 for s in $SCENARIOS; do
   case "$s" in
-    get) scenario_get ;;
-    create) scenario_create ;;
-    list) scenario_list ;;
-    watch) scenario_watch ;;
-    restart) scenario_restart ;;
+    get|create|list|watch|restart) ;;
     *) echo "bench: unknown scenario $s" >&2; exit 1 ;;
   esac
+  # A failed scenario is reported and the others still run. (Not `( ... ) || ...`: errexit
+  # would be off inside the subshell.)
+  set +e
+  ( set -e; trap scenario_exit EXIT; trap 'echo "bench: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR; "scenario_$s" )
+  rc=$?
+  set -e
+  [ "$rc" = 0 ] || { log "scenario $s FAILED"; FAILED="$FAILED $s"; }
 done
 
 python3 "$ROOT/scripts/bench_table.py" "$RESULTS" | tee "$OUT/table.md"
 log "raw results: $RESULTS; table: $OUT/table.md"
+if [ -n "$FAILED" ]; then
+  log "FAILED scenarios:$FAILED (see the messages above and the logs in $OUT)"; exit 1
+fi
