@@ -252,6 +252,16 @@ fn describe_at(origin: &str) -> String {
                     out,
                     "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
                 );
+                let _ = writeln!(
+                    out,
+                    "          load test = payment_method_id {}: ANY payment UUID under it is a CONFIRMED",
+                    compago::fixtures::LOAD_TEST_METHOD
+                );
+                let _ = writeln!(
+                    out,
+                    "                      {} MXN payment, created on first sight (for benchmarks)",
+                    compago::fixtures::LOAD_TEST_AMOUNT
+                );
             }
             ProviderKind::PayMongo => {
                 let _ = writeln!(
@@ -300,6 +310,7 @@ mod tests {
         assert!(text.contains(COMPAGO_SANDBOX_API_KEY));
         assert!(text.contains(compago::fixtures::CONFIRMED_500));
         assert!(text.contains(compago::fixtures::REVOKED_METHOD));
+        assert!(text.contains(compago::fixtures::LOAD_TEST_METHOD));
         assert!(text.contains("base_url = /d24"), "{text}");
         assert!(text.contains(D24_SANDBOX_LOGIN) && text.contains(D24_SANDBOX_SECRET));
         assert!(text.contains(d24::fixtures::CARD_MXN_INVOICE));

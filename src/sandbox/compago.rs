@@ -14,6 +14,11 @@
 //!   `{count, page, pageSize, items}` with `count` the number of matches;
 //! - amounts are JSON numbers in pesos with exactly their digits (`500`, `505.95`).
 //!
+//! Sandbox only: the load-test payment method `0000000b-e9c0-4000-8000-00000000bea7`
+//! ([`fixtures::LOAD_TEST_METHOD`]) holds every payment UUID: one the simulator has not seen
+//! is created on first sight (a read or a refund) as CONFIRMED 100.00 MXN, so load tests can
+//! refund fresh payments without creating them first (`bench/`, BENCHMARKS.md).
+//!
 //! Not documented, so chosen here: error bodies are `{"message": "…"}`; ids are matched as
 //! UUIDs in any case; a bad `page`, `pageSize` or `status` is a 400.
 
@@ -377,7 +382,9 @@ async fn get_payment(
     AxumState(sim): AxumState<CompagoSim>,
     Path((id, payment_id)): Path<(String, String)>,
 ) -> Response {
-    match sim.lock().payment(&id, &payment_id) {
+    let mut state = sim.lock();
+    state.see(&id, &payment_id, Utc::now());
+    match state.payment(&id, &payment_id) {
         Ok(p) => Json(PaymentView::of(p, false)).into_response(),
         Err(refusal) => message(StatusCode::NOT_FOUND, refusal.message()),
     }
@@ -623,6 +630,35 @@ mod tests {
             sim.payment(CONFIRMED_250).unwrap().status,
             PaymentStatus::Confirmed
         );
+    }
+
+    /// Any payment UUID under the load-test method reads CONFIRMED 100 MXN on first sight
+    /// and can be refunded once; a payment that is not a UUID is still not found.
+    #[tokio::test]
+    async fn load_test_method_holds_every_payment() {
+        let sim = CompagoSim::new();
+        let fresh = "0b0b0b0b-aaaa-4bbb-8ccc-dddddddddddd";
+        let (status, body) = api(&sim, Method::GET, &payment_path(LOAD_TEST_METHOD, fresh)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            format!(r#"{{"id":"{fresh}","status":"CONFIRMED","amount":100,"currency":"MXN"}}"#)
+        );
+        let other = "0b0b0b0b-eeee-4bbb-8ccc-dddddddddddd";
+        let path = format!("{}/refund", payment_path(LOAD_TEST_METHOD, other));
+        let (status, body) = api(&sim, Method::POST, &path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(r#""status":"REFUNDED""#), "{body}");
+        let (status, _) = api(&sim, Method::POST, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = api(
+            &sim,
+            Method::GET,
+            &payment_path(LOAD_TEST_METHOD, "not-a-uuid"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(sim.stats().refunds_applied, 1);
     }
 
     /// Lists page as documented, count is the number of matches, pageSize is capped at 500.

@@ -19,6 +19,13 @@ pub const REVOKED_METHOD: &str = "ffffffff-eeee-dddd-cccc-bbbbbbbbbbbb";
 pub const PENDING_METHOD: &str = "cccccccc-cccc-cccc-cccc-cccccccccccc";
 /// A payment method whose checkout link expired.
 pub const EXPIRED_METHOD: &str = "eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee";
+/// The load-test payment method (ACTIVE): ANY payment UUID under it exists, created on first
+/// sight (read or refund) as CONFIRMED [`LOAD_TEST_AMOUNT`] MXN. Benchmarks use it to refund
+/// fresh payments without creating them first. It reads "bench" in hex-speak, and is a valid
+/// version-4 UUID.
+pub const LOAD_TEST_METHOD: &str = "0000000b-e9c0-4000-8000-00000000bea7";
+/// What every payment of [`LOAD_TEST_METHOD`] is for, in pesos.
+pub const LOAD_TEST_AMOUNT: &str = "100.00";
 
 /// CONFIRMED, 500 MXN: the payment of Compago's refund example.
 pub const CONFIRMED_500: &str = "11111111-2222-3333-4444-555555555555";
@@ -95,6 +102,14 @@ pub const METHODS: &[FixtureMethod] = &[
         last_four_digits: "0000",
         network_type: "MASTERCARD",
         created_at: "2024-12-01T09:00:00Z",
+    },
+    FixtureMethod {
+        id: LOAD_TEST_METHOD,
+        status: MethodStatus::Active,
+        external_id: "load-test",
+        last_four_digits: "0000",
+        network_type: "VISA",
+        created_at: "2024-11-01T09:00:00Z",
     },
 ];
 
@@ -211,6 +226,14 @@ pub fn fixtures_table() -> String {
             p.note
         );
     }
+    let _ = writeln!(
+        out,
+        "  {:<36}  {:<36}  {:<15}  {:>12}  load test: any payment UUID, created on first sight",
+        "<any UUID>",
+        LOAD_TEST_METHOD,
+        PaymentStatus::Confirmed.as_str(),
+        format!("{LOAD_TEST_AMOUNT} MXN"),
+    );
     out
 }
 
@@ -280,5 +303,7 @@ mod tests {
         assert!(table.contains("1234.56 MXN"));
         assert!(table.contains("99.90 MXN"));
         assert!(table.contains("500.00 MXN"));
+        assert!(table.contains(LOAD_TEST_METHOD) && table.contains("100.00 MXN"));
+        assert!(table.contains("load test"));
     }
 }

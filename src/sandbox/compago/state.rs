@@ -219,6 +219,34 @@ impl State {
             .ok_or(RefundRefusal::PaymentNotFound)
     }
 
+    /// The load-test method's payments exist on first sight: a payment UUID under
+    /// [`fixtures::LOAD_TEST_METHOD`] that the simulator has not seen becomes a CONFIRMED
+    /// [`fixtures::LOAD_TEST_AMOUNT`] MXN payment of that method, so benchmarks can refund
+    /// fresh payments without creating them. Anything else (another method, a payment UUID
+    /// that already exists, not a UUID) is left alone. Called before every read or refund of
+    /// one payment.
+    pub fn see(&mut self, method_id: &str, payment_id: &str, now: DateTime<Utc>) {
+        let load_test = Uuid::parse_str(fixtures::LOAD_TEST_METHOD).expect("fixture ids are UUIDs");
+        if Uuid::try_parse(method_id).ok() != Some(load_test) {
+            return;
+        }
+        let Ok(id) = Uuid::try_parse(payment_id) else {
+            return;
+        };
+        self.payments.entry(id).or_insert_with(|| Payment {
+            id,
+            payment_method_id: load_test,
+            status: PaymentStatus::Confirmed,
+            amount: fixtures::LOAD_TEST_AMOUNT
+                .parse()
+                .expect("fixture amounts are decimals"),
+            currency: "MXN".to_owned(),
+            created_at: now,
+            refund_reason: None,
+            refunded_at: None,
+        });
+    }
+
     /// Counts a refund POST that passed the API-key check.
     pub fn count_refund_post(&mut self, payment_id: &str) {
         self.stats.refund_posts += 1;
@@ -238,6 +266,7 @@ impl State {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Payment, RefundRefusal> {
+        self.see(method_id, payment_id, now);
         let id = self.payment(method_id, payment_id)?.id;
         let payment = self
             .payments
@@ -375,6 +404,53 @@ mod tests {
             .payment(&ACTIVE_METHOD.to_uppercase(), &CONFIRMED_500.to_uppercase())
             .unwrap();
         assert_eq!(p.id.to_string(), CONFIRMED_500);
+    }
+
+    /// Any payment UUID under the load-test method exists on first sight as CONFIRMED 100.00
+    /// MXN, is refunded once like any other, and stays as it became; other methods and
+    /// payments that exist elsewhere are not touched.
+    #[test]
+    fn load_test_payments_exist_on_first_sight() {
+        let mut s = State::with_fixtures();
+        let now = Utc::now();
+        let fresh = "0b0b0b0b-1111-4222-8333-444444444444";
+        assert_eq!(
+            s.payment(LOAD_TEST_METHOD, fresh),
+            Err(RefundRefusal::PaymentNotFound)
+        );
+        s.see(&LOAD_TEST_METHOD.to_uppercase(), fresh, now);
+        let p = s.payment(LOAD_TEST_METHOD, fresh).unwrap().clone();
+        assert_eq!(p.status, PaymentStatus::Confirmed);
+        assert_eq!(p.amount, "100.00".parse::<Decimal>().unwrap());
+        assert_eq!(p.currency, "MXN");
+        assert_eq!(p.payment_method_id.to_string(), LOAD_TEST_METHOD);
+
+        // Refunding an unseen one creates it first, then refunds it; only once.
+        let other = "0b0b0b0b-2222-4222-8333-444444444444";
+        let refunded = s.refund(LOAD_TEST_METHOD, other, None, now).unwrap();
+        assert_eq!(refunded.status, PaymentStatus::Refunded);
+        assert_eq!(
+            s.refund(LOAD_TEST_METHOD, other, None, now),
+            Err(RefundRefusal::NotConfirmed)
+        );
+        s.see(LOAD_TEST_METHOD, other, now);
+        assert_eq!(
+            s.payment(LOAD_TEST_METHOD, other).unwrap().status,
+            PaymentStatus::Refunded
+        );
+
+        // A fixture payment of another method stays that method's; non-UUIDs and other
+        // methods create nothing.
+        let before = s.payments.len();
+        s.see(LOAD_TEST_METHOD, CONFIRMED_500, now);
+        assert_eq!(
+            s.payment(LOAD_TEST_METHOD, CONFIRMED_500),
+            Err(RefundRefusal::PaymentNotFound)
+        );
+        s.see(LOAD_TEST_METHOD, "not-a-uuid", now);
+        s.see(ACTIVE_METHOD, "0b0b0b0b-3333-4222-8333-444444444444", now);
+        assert_eq!(s.payments.len(), before);
+        assert_eq!(s.stats.refunds_applied, 1);
     }
 
     /// Only an ACTIVE method can be revoked, and only once.

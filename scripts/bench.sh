@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# refund-gateway benchmark suite (issue 7). See BENCHMARKS.md for the method.
+#
+# Runs the REAL release binary (target/release/refund-gateway) on its embedded default (a
+# fresh SQLite file in a fresh temp dir, the provider simulators in-process) pinned to core
+# SERVER_CPU, loads it from processes pinned to core CLIENT_CPU, and runs the bare-tonic
+# baseline (BASELINE_DIR, built from a copy in target/bench-baseline) in the same run,
+# interleaved: baseline, gateway, baseline, gateway... per repetition. Prints one table of
+# medians and ratios; raw JSON lines go to target/bench-results/<run>/results.jsonl.
+#
+# Env knobs (defaults): REPS (5), DURATION (10 s), WARMUP (2 s), CONCS ("1 16 64 256"),
+#   CONNS_MAX (4: N in flight over min(N,4) connections), SCENARIOS
+#   ("get create list watch restart"), WATCH_CASES ("1000:10 10000:100" = streams:conns),
+#   EVENTS (20 events per subscriber), INTERVAL_MS (250), LIST_COUNT (100000), LIST_DEPTH
+#   (50000), LIST_CONC (64), RESTART_COUNT (10000), RESTART_REPS (REPS), RESTART_TIMEOUT (300),
+#   RESTART_WORKER_TOML (""), SERVER_CPU/CLIENT_CPU (0/1), BASELINE_DIR
+#   (../shared/bench-baseline), BUILD (1: cargo build everything first), ports GW_GRPC_PORT
+#   (50061), GW_HTTP_PORT (8091), BASE_PORT (50062), RESTART_GRPC_PORT (50071),
+#   RESTART_HTTP_PORT (8095).
+#
+# Quick check while developing:  REPS=1 DURATION=3 WARMUP=1 CONCS=64 ./scripts/bench.sh
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPS="${REPS:-5}"; DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"
+CONCS="${CONCS:-1 16 64 256}"; CONNS_MAX="${CONNS_MAX:-4}"
+SCENARIOS="${SCENARIOS:-get create list watch restart}"
+WATCH_CASES="${WATCH_CASES:-1000:10 10000:100}"; EVENTS="${EVENTS:-20}"; INTERVAL_MS="${INTERVAL_MS:-250}"
+LIST_COUNT="${LIST_COUNT:-100000}"; LIST_DEPTH="${LIST_DEPTH:-50000}"; LIST_CONC="${LIST_CONC:-64}"
+RESTART_COUNT="${RESTART_COUNT:-10000}"; RESTART_REPS="${RESTART_REPS:-$REPS}"
+RESTART_TIMEOUT="${RESTART_TIMEOUT:-300}"; RESTART_WORKER_TOML="${RESTART_WORKER_TOML:-}"
+SERVER_CPU="${SERVER_CPU:-0}"; CLIENT_CPU="${CLIENT_CPU:-1}"
+BASELINE_DIR="${BASELINE_DIR:-$ROOT/../shared/bench-baseline}"
+BUILD="${BUILD:-1}"
+GW_GRPC_PORT="${GW_GRPC_PORT:-50061}"; GW_HTTP_PORT="${GW_HTTP_PORT:-8091}"; BASE_PORT="${BASE_PORT:-50062}"
+RESTART_GRPC_PORT="${RESTART_GRPC_PORT:-50071}"; RESTART_HTTP_PORT="${RESTART_HTTP_PORT:-8095}"
+
+RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="$ROOT/target/bench-results/$RUN_ID"
+RESULTS="$OUT/results.jsonl"
+WORK="$(mktemp -d /tmp/refund-gateway-bench.XXXXXX)"
+GW_BIN="$ROOT/target/release/refund-gateway"
+TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart (bench/)
+BASE_COPY="$ROOT/target/bench-baseline"
+BASE_BIN="$BASE_COPY/target/release"
+GW_ADDR="http://127.0.0.1:$GW_GRPC_PORT"
+GW_METRICS="http://127.0.0.1:$GW_HTTP_PORT/metrics"
+BASE_ADDR="http://127.0.0.1:$BASE_PORT"
+TCK="$(getconf CLK_TCK)"
+mkdir -p "$OUT"
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+# --- prerequisites and builds ---------------------------------------------------------------
+if ! command -v h2load >/dev/null; then
+  log "installing h2load (nghttp2-client)"
+  apt-get install -y nghttp2-client >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y nghttp2-client >/dev/null; }
+fi
+for tool in taskset python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+if [ "$BUILD" = 1 ]; then
+  log "building the gateway and the bench tools (release)"
+  (cd "$ROOT" && cargo build --release --quiet)
+  (cd "$ROOT" && cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir target)
+  [ -d "$BASELINE_DIR" ] || { echo "bench: no baseline at $BASELINE_DIR (set BASELINE_DIR)" >&2; exit 1; }
+  log "building the baseline from a copy of $BASELINE_DIR"
+  mkdir -p "$BASE_COPY"
+  # Copy the sources only (its own target/ and results/ stay out).
+  (cd "$BASELINE_DIR" && tar --exclude=./target --exclude=./results -cf - .) | (cd "$BASE_COPY" && tar -xf -)
+  (cd "$BASE_COPY" && cargo build --release --quiet)
+fi
+for bin in "$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart" \
+           "$BASE_BIN/server" "$BASE_BIN/loadgen" "$BASE_BIN/fanout"; do
+  [ -x "$bin" ] || { echo "bench: $bin missing (run with BUILD=1)" >&2; exit 1; }
+done
+for port in "$GW_GRPC_PORT" "$GW_HTTP_PORT" "$BASE_PORT" "$RESTART_GRPC_PORT" "$RESTART_HTTP_PORT"; do
+  if ss -ltnH "sport = :$port" | grep -q .; then
+    echo "bench: port $port is in use; set GW_GRPC_PORT/GW_HTTP_PORT/BASE_PORT/RESTART_*_PORT" >&2; exit 1
+  fi
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- process helpers (every process is stopped by its PID) ----------------------------------
+GW_PID=""; BASE_PID=""
+stop_pid() { # PID SIGNAL
+  local pid="$1"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "-$2" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
+stop_gw() { stop_pid "$GW_PID" TERM; GW_PID=""; }
+stop_base() { stop_pid "$BASE_PID" INT; BASE_PID=""; }
+# Each scenario runs in a subshell with this trap: on failure it keeps the logs in $OUT and
+# says what was running; either way it stops the servers it started.
+scenario_exit() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    for dir in "$WORK"/*/; do
+      [ -f "$dir/gateway.log" ] && cp "$dir/gateway.log" "$OUT/$(basename "$dir")-gateway.log"
+    done
+    [ -f "$WORK/baseline.log" ] && cp "$WORK/baseline.log" "$OUT/baseline.log"
+    echo "bench: scenario failed (exit $status); gateway pid ${GW_PID:-none}" \
+      "$( [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null && echo alive || echo gone)," \
+      "baseline pid ${BASE_PID:-none} $( [ -n "$BASE_PID" ] && kill -0 "$BASE_PID" 2>/dev/null && echo alive || echo gone);" \
+      "logs in $OUT" >&2
+  fi
+  stop_gw; stop_base
+}
+trap 'rm -rf "$WORK"' EXIT
+
+# start_gw DIR: the embedded default (SQLite file DIR/refund-gateway.db, in-process simulators)
+# with only the listen addresses overridden, pinned to SERVER_CPU. Default log level (info).
+start_gw() {
+  local dir="$1"; mkdir -p "$dir"
+  ( cd "$dir" && exec env -u RUST_LOG -u REFUND_GATEWAY_CONFIG \
+      REFUND_GATEWAY__SERVER__GRPC_LISTEN="127.0.0.1:$GW_GRPC_PORT" \
+      REFUND_GATEWAY__SERVER__HTTP_LISTEN="127.0.0.1:$GW_HTTP_PORT" \
+      taskset -c "$SERVER_CPU" "$GW_BIN" serve >"$dir/gateway.log" 2>&1 ) &
+  GW_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q "refund-gateway serving" "$dir/gateway.log" 2>/dev/null && return 0
+    kill -0 "$GW_PID" 2>/dev/null || { cat "$dir/gateway.log" >&2; echo "bench: the gateway died" >&2; exit 1; }
+    sleep 0.05
+  done
+  cat "$dir/gateway.log" >&2; echo "bench: the gateway is not serving" >&2; exit 1
+}
+
+start_base() {
+  taskset -c "$SERVER_CPU" "$BASE_BIN/server" --addr "127.0.0.1:$BASE_PORT" "$@" >"$WORK/baseline.log" 2>&1 &
+  BASE_PID=$!
+  for _ in $(seq 1 200); do
+    grep -q listening "$WORK/baseline.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  sleep 0.3
+}
+
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# one core's jiffies from /proc/stat: "tasks (user+nice+system) irq+softirq steal total"
+cpu_stat() { awk -v c="cpu$1" '$1==c {print $2+$3+$4, $7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+metric_sum() { # URL NAME LABEL_FILTER(regex on the label set)
+  curl -s "$1" | awk -v n="$2" -v f="$3" '$1 ~ "^"n"\\{" && $1 ~ f {s+=$2} END {printf "%d", s}'
+}
+
+# record JSON EXTRA_FIELDS: tags a tool's JSON line and appends it to the results.
+record() {
+  local line="$1" extra="$2"
+  line="${line%\}},$extra,\"run\":\"$RUN_ID\"}"
+  echo "$line" >>"$RESULTS"
+  echo "$line" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("  ", d.get("scenario"), d.get("side"), d.get("case",""), {k: d[k] for k in ("rps","p50_us","p99_us","own_p99_ms","server_cpu_us_per_delivery","server_kib_per_stream","last_delivery_p50_us","all_final_s","errors") if k in d})' >&2
+}
+
+# mstart PID / mend: CPU of the server process and of both cores around one loader run;
+# mextra LINE: those as JSON fields (server CPU %, per request when LINE has rps, loader CPU %
+# when the loader ran under /usr/bin/time, per-core busy, irq and steal %, and "foreign" load
+# on the server's core: task time (user+system) the server process did not use, i.e. other
+# processes' work; interrupt time (loopback networking) is reported apart).
+mstart() {
+  M_PID="$1"; rm -f "$WORK/loader.time"
+  M_C0S=$(cpu_stat "$SERVER_CPU"); M_C1S=$(cpu_stat "$CLIENT_CPU"); M_T0=$(cpu_ticks "$M_PID"); M_W0=$(date +%s.%N)
+}
+mend() {
+  M_T1=$(cpu_ticks "$M_PID"); M_W1=$(date +%s.%N); M_C0E=$(cpu_stat "$SERVER_CPU"); M_C1E=$(cpu_stat "$CLIENT_CPU")
+  M_RSS=$(rss_kib "$M_PID")
+}
+mextra() {
+  python3 - "$M_T0" "$M_T1" "$M_W0" "$M_W1" "$TCK" "$WORK/loader.time" "$M_C0S" "$M_C0E" "$M_C1S" "$M_C1E" "$1" "$M_RSS" <<'EOF'
+import json, os, sys
+t0, t1, w0, w1, tck = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+def pct(a, b):  # tasks %, irq+softirq %, steal %
+    a, b = [int(x) for x in a.split()], [int(x) for x in b.split()]; t = b[3] - a[3] or 1
+    return [round(100 * (b[i] - a[i]) / t, 1) for i in range(3)]
+cpu = 100 * (t1 - t0) / tck / (w1 - w0)
+c0, c1 = pct(sys.argv[7], sys.argv[8]), pct(sys.argv[9], sys.argv[10])
+out = {"server_cpu_pct": round(cpu, 1), "server_core_busy_pct": round(c0[0] + c0[1], 1),
+       "server_core_irq_pct": c0[1], "server_core_steal_pct": c0[2],
+       # task time on the server's core that the server process did not use: other processes
+       "server_core_foreign_pct": round(max(0.0, c0[0] - cpu), 1),
+       "loader_core_busy_pct": round(c1[0] + c1[1], 1), "loader_core_steal_pct": c1[2]}
+if sys.argv[12]:
+    out["server_rss_kib"] = int(sys.argv[12])
+rps = json.loads(sys.argv[11]).get("rps")
+if rps:
+    out["server_cpu_us_per_req"] = round(cpu / 100 * 1e6 / rps, 1)
+if os.path.exists(sys.argv[6]):
+    u, s, e = (float(x) for x in open(sys.argv[6]).read().split()[:3])
+    out["loader_cpu_pct"] = round(100 * (u + s) / e, 1) if e else 0
+print(json.dumps(out)[1:-1])
+EOF
+}
+
+# h2load_run SCENARIO SIDE CASE CONC PID URL BODY [METHOD]: one h2load run (gRPC frames), as
+# the baseline's run_unary.sh does it; METHOD: the gateway method whose OK/not-OK counters to
+# read from /metrics around the run (h2load cannot read grpc-status).
+h2load_run() {
+  local scenario="$1" side="$2" case="$3" c="$4" pid="$5" url="$6" body="$7" method="${8:-}"
+  local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )); local m=$(( c / conns ))
+  local ok0=0 all0=0 ok1=0 all1=0
+  kill -0 "$pid" 2>/dev/null || { echo "bench: the $side server (pid $pid) is gone" >&2; return 1; }
+  if [ -n "$method" ]; then
+    ok0=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\",code=\"OK\"")
+    all0=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\"")
+  fi
+  rm -f "$WORK/h2load.log"   # h2load appends to an existing log file
+  mstart "$pid"
+  /usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" \
+    h2load -D "$DURATION" --warm-up-time "$WARMUP" -c "$conns" -m "$m" -t 1 \
+    -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" \
+    --log-file "$WORK/h2load.log" "$url" >"$WORK/h2load.out" 2>&1
+  mend
+  local line; line=$(python3 "$BASE_COPY/scripts/h2load_json.py" "$WORK/h2load.out" "$WORK/h2load.log" "$c" "$conns" "$DURATION" "$WARMUP" "rep$rep")
+  local extra; extra="$(mextra "$line"),\"scenario\":\"$scenario\",\"side\":\"$side\",\"case\":\"$case\",\"rep\":$rep"
+  if [ -n "$method" ]; then
+    ok1=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\",code=\"OK\"")
+    all1=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\"")
+    extra="$extra,\"grpc_ok\":$((ok1 - ok0)),\"grpc_not_ok\":$(( (all1 - all0) - (ok1 - ok0) ))"
+  fi
+  record "$line" "$extra"
+}
+
+# --- the run's description ------------------------------------------------------------------
+python3 - "$RUN_ID" "$ROOT" <<'EOF' >>"$RESULTS"
+import json, os, platform, subprocess, sys
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return ""
+lscpu = dict(l.split(":", 1) for l in sh("lscpu").splitlines() if ":" in l)
+print(json.dumps({"scenario": "meta", "run": sys.argv[1],
+  "cpu": lscpu.get("Model name", "").strip(), "cpus": lscpu.get("CPU(s)", "").strip(),
+  "hypervisor": lscpu.get("Hypervisor vendor", "").strip(), "kernel": platform.release(),
+  "rustc": sh("rustc --version"), "h2load": sh("h2load --version | head -1"),
+  "gateway_commit": sh(f"git -C {sys.argv[2]} rev-parse --short HEAD") + ("-dirty" if sh(f"git -C {sys.argv[2]} status --porcelain") else ""),
+  "loadavg": open("/proc/loadavg").read().split()[:3],
+  "env": {k: os.environ.get(k) for k in ("REPS","DURATION","WARMUP","CONCS","SCENARIOS","WATCH_CASES","EVENTS","LIST_COUNT","RESTART_COUNT") if os.environ.get(k)}}))
+EOF
+log "run $RUN_ID: REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" SCENARIOS=\"$SCENARIOS\""
+log "results: $RESULTS"
+"$BASE_BIN/loadgen" --dump-body "$WORK/echo.grpc" 2>/dev/null
+BASE_ECHO_URL="$BASE_ADDR/bench.v1.RefundBench/CreateRefund"
+
+# --- 1. GetRefund vs the baseline's unary echo (h2load) -------------------------------------
+scenario_get() {
+  log "GetRefund at $CONCS in flight (h2load), baseline: unary echo (h2load)"
+  start_base
+  start_gw "$WORK/get"
+  taskset -c "$CLIENT_CPU" "$TOOLS/prepare" get-body --addr "$GW_ADDR" --out "$WORK/get.grpc" >/dev/null
+  # Warm both servers once (allocator, connections), like run_unary.sh.
+  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$WORK/echo.grpc" "$BASE_ECHO_URL" >/dev/null 2>&1
+  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$WORK/get.grpc" "$GW_ADDR/refunds.v1.RefundService/GetRefund" >/dev/null 2>&1
+  for rep in $(seq 1 "$REPS"); do
+    for c in $CONCS; do
+      h2load_run get baseline "c=$c" "$c" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
+      h2load_run get gateway "c=$c" "$c" "$GW_PID" "$GW_ADDR/refunds.v1.RefundService/GetRefund" "$WORK/get.grpc" GetRefund
+    done
+  done
+  stop_gw; stop_base
+}
+
+# --- 2. CreateRefund end to end vs the baseline's tonic loadgen -----------------------------
+scenario_create() {
+  log "CreateRefund at $CONCS in flight (bench loadgen, a fresh gateway per run), baseline: tonic loadgen"
+  start_base
+  taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" --addr "$BASE_ADDR" --concurrency 64 --duration 2 --warmup 0 >/dev/null
+  for rep in $(seq 1 "$REPS"); do
+    for c in $CONCS; do
+      local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )) line
+      mstart "$BASE_PID"
+      line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" \
+        --addr "$BASE_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" --label "rep$rep")
+      mend
+      record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"baseline\",\"case\":\"c=$c\",\"rep\":$rep"
+
+      rm -rf "$WORK/create"; start_gw "$WORK/create"
+      mstart "$GW_PID"
+      line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$TOOLS/loadgen" \
+        --addr "$GW_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" \
+        --metrics "$GW_METRICS" --label "rep$rep")
+      mend
+      record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"gateway\",\"case\":\"c=$c\",\"rep\":$rep"
+      stop_gw
+    done
+  done
+  stop_base
+}
+
+# --- 3. ListRefunds of a LIST_COUNT-refund store --------------------------------------------
+# The store is made once through CreateRefund (real refunds, real path) and cached by the
+# SQLite schema (migrations) and size, then copied into a fresh directory per run.
+scenario_list() {
+  local key cache
+  key=$(cat "$ROOT"/src/store/sqlite/migrations/*.sql | sha256sum | cut -c1-12)
+  cache="$ROOT/target/bench-cache/store-$LIST_COUNT-$key"
+  if [ ! -f "$cache/refund-gateway.db" ]; then
+    log "populating a $LIST_COUNT-refund store through CreateRefund (cached in $cache)"
+    rm -rf "$WORK/populate"; start_gw "$WORK/populate"
+    local line; line=$(taskset -c "$CLIENT_CPU" "$TOOLS/prepare" populate --addr "$GW_ADDR" --count "$LIST_COUNT" --concurrency 128)
+    echo "$line" | sed 's/}$/,"scenario":"list-populate"}/' >>"$RESULTS"; log "$line"
+    stop_gw
+    mkdir -p "$cache"; cp "$WORK"/populate/refund-gateway.db* "$cache/"
+  fi
+  log "ListRefunds (page_size 50, first page and $LIST_DEPTH deep) at $LIST_CONC in flight, baseline: unary echo"
+  rm -rf "$WORK/list"; mkdir -p "$WORK/list"; cp "$cache"/refund-gateway.db* "$WORK/list/"
+  start_base
+  start_gw "$WORK/list"
+  taskset -c "$CLIENT_CPU" "$TOOLS/prepare" list-bodies --addr "$GW_ADDR" --first "$WORK/list-first.grpc" \
+    --deep "$WORK/list-deep.grpc" --depth "$LIST_DEPTH" --page-size 50 >/dev/null
+  local url="$GW_ADDR/refunds.v1.RefundService/ListRefunds"
+  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$WORK/list-first.grpc" "$url" >/dev/null 2>&1
+  for rep in $(seq 1 "$REPS"); do
+    h2load_run list baseline "c=$LIST_CONC" "$LIST_CONC" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
+    h2load_run list gateway "first page c=$LIST_CONC" "$LIST_CONC" "$GW_PID" "$url" "$WORK/list-first.grpc" ListRefunds
+    h2load_run list gateway "page at $LIST_DEPTH c=$LIST_CONC" "$LIST_CONC" "$GW_PID" "$url" "$WORK/list-deep.grpc" ListRefunds
+  done
+  stop_gw; stop_base
+}
+
+# --- 4. WatchRefunds fan-out ------------------------------------------------------------------
+# The baseline publishes EVENTS events INTERVAL_MS apart; the gateway gets EVENTS/2
+# CreateRefunds 2*INTERVAL_MS apart, each making two events (created, SUCCEEDED): the same
+# number of events per subscriber over the same time. Fresh server per run (clean RSS).
+scenario_watch() {
+  local creates=$(( EVENTS / 2 )) gap=$(( INTERVAL_MS * 2 ))
+  for rep in $(seq 1 "$REPS"); do
+    for case in $WATCH_CASES; do
+      local k=${case%%:*} conns=${case##*:} line idle
+      log "WatchRefunds $k subscribers over $conns connections (rep $rep)"
+      start_base --broadcast-capacity 1024
+      idle=$(rss_kib "$BASE_PID")
+      mstart "$BASE_PID"; M_RSS=""
+      line=$(taskset -c "$CLIENT_CPU" "$BASE_BIN/fanout" --addr "$BASE_ADDR" --streams "$k" --conns "$conns" \
+        --events "$EVENTS" --interval-ms "$INTERVAL_MS" --payload 64 --label "rep$rep")
+      mend; M_RSS=""
+      record "$line" "$(mextra "$line"),\"server_rss_idle_proc_kib\":$idle,\"scenario\":\"watch\",\"side\":\"baseline\",\"case\":\"$k/$conns\",\"rep\":$rep"
+      stop_base
+      for stalled in 0 1; do
+        rm -rf "$WORK/watch"; start_gw "$WORK/watch"
+        mstart "$GW_PID"
+        line=$(taskset -c "$CLIENT_CPU" "$TOOLS/fanout" --addr "$GW_ADDR" --metrics "$GW_METRICS" --server-pid "$GW_PID" \
+          --streams "$k" --conns "$conns" --events "$creates" --interval-ms "$gap" --stalled "$stalled" --label "rep$rep")
+        mend; M_RSS=""
+        record "$line" "$(mextra "$line"),\"scenario\":\"watch\",\"side\":\"gateway\",\"case\":\"$k/$conns\",\"rep\":$rep"
+        stop_gw
+      done
+    done
+  done
+}
+
+# --- 5. Restart with RESTART_COUNT non-final refunds (no baseline) ---------------------------
+scenario_restart() {
+  for rep in $(seq 1 "$RESTART_REPS"); do
+    log "restart with $RESTART_COUNT non-final PayMongo refunds (rep $rep)"
+    rm -rf "$WORK/restart"
+    local line
+    line=$(taskset -c "$CLIENT_CPU" "$TOOLS/restart" --bin "$GW_BIN" --dir "$WORK/restart" --count "$RESTART_COUNT" \
+      --grpc-port "$RESTART_GRPC_PORT" --http-port "$RESTART_HTTP_PORT" --server-cpu "$SERVER_CPU" --sim-cpu "$CLIENT_CPU" \
+      --timeout "$RESTART_TIMEOUT" --worker-toml "$RESTART_WORKER_TOML" --label "rep$rep")
+    record "$line" "\"scenario\":\"restart\",\"side\":\"gateway\",\"case\":\"$RESTART_COUNT\",\"rep\":$rep"
+  done
+}
+
+FAILED=""
+for s in $SCENARIOS; do
+  case "$s" in
+    get|create|list|watch|restart) ;;
+    *) echo "bench: unknown scenario $s" >&2; exit 1 ;;
+  esac
+  # A failed scenario is reported and the others still run. (Not `( ... ) || ...`: errexit
+  # would be off inside the subshell.)
+  set +e
+  ( set -e; trap scenario_exit EXIT; trap 'echo "bench: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR; "scenario_$s" )
+  rc=$?
+  set -e
+  [ "$rc" = 0 ] || { log "scenario $s FAILED"; FAILED="$FAILED $s"; }
+done
+
+python3 "$ROOT/scripts/bench_table.py" "$RESULTS" | tee "$OUT/table.md"
+log "raw results: $RESULTS; table: $OUT/table.md"
+if [ -n "$FAILED" ]; then
+  log "FAILED scenarios:$FAILED (see the messages above and the logs in $OUT)"; exit 1
+fi
