@@ -26,6 +26,7 @@
 //! precision: a `Refund` read back (or returned by `insert_refund`/`update_refund`) equals the
 //! one written with its times truncated.
 
+mod readers;
 mod requests;
 mod rows;
 mod writer;
@@ -35,22 +36,19 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{
-    QueryBuilder, Sqlite,
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use self::rows::{
-    EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
+    EVENT_COLUMNS, REFUND_COLUMNS, event_from_row, micros, refund_from_row, truncate,
 };
+use self::writer::sqlite_error;
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
 };
 use crate::config::StoreConfig;
 use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
+use rusqlite::OptionalExtension as _;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
 
@@ -59,8 +57,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migr
 pub struct SqliteStore {
     /// The group-commit thread with the one write connection.
     writer: Arc<writer::Writer>,
-    /// `max_connections` read-only (`query_only`) connections.
-    reader: SqlitePool,
+    /// Read-only connections (at most `max_connections` kept).
+    readers: Arc<readers::Readers>,
 }
 
 impl SqliteStore {
@@ -87,21 +85,20 @@ impl SqliteStore {
         })?;
         let writer = writer::Writer::open(options.get_filename(), wait)?;
         setup.close().await;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(cfg.max_connections.max(1))
-            .acquire_timeout(wait)
-            .connect_with(options.pragma("query_only", "ON"))
-            .await
-            .map_err(db_error)?;
+        let readers = readers::Readers::new(
+            options.get_filename(),
+            wait,
+            usize::try_from(cfg.max_connections).unwrap_or(8),
+        )?;
         Ok(SqliteStore {
             writer: Arc::new(writer),
-            reader,
+            readers: Arc::new(readers),
         })
     }
 
-    /// Closes both pools, waiting for connections in use to come back.
+    /// Stops the writer (after the writes queued) and closes the idle readers.
     pub async fn close(&self) {
-        self.reader.close().await;
+        self.readers.close();
         let writer = self.writer.clone();
         // Joining the thread blocks: let the runtime carry on meanwhile.
         let _ = tokio::task::spawn_blocking(move || writer.close()).await;
@@ -153,6 +150,13 @@ fn db_error(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// Collects decoded rows, a row that does not decode failing the whole read.
+fn collect_rows<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
+) -> Result<Vec<T>, StoreError> {
+    rows.map(|row| row.map_err(sqlite_error)?).collect()
+}
+
 /// A call refused because the caller broke the method's precondition (a bug: `Other`).
 fn misuse(what: &str) -> StoreError {
     StoreError::Other(what.to_owned().into())
@@ -202,13 +206,16 @@ impl RefundStore for SqliteStore {
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        self.readers.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?"
+            ))
+            .map_err(sqlite_error)?
+            .query_row([id.as_str()], |row| Ok(refund_from_row(row)))
+            .optional()
+            .map_err(sqlite_error)?
+            .transpose()
+        })
     }
 
     async fn find_by_provider_refund_id(
@@ -220,13 +227,16 @@ impl RefundStore for SqliteStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = ? AND provider_refund_id = ? \
              ORDER BY created_at, id LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(provider)
-            .bind(provider_refund_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        self.readers.read(|c| {
+            c.prepare_cached(&sql)
+                .map_err(sqlite_error)?
+                .query_row([provider, provider_refund_id], |row| {
+                    Ok(refund_from_row(row))
+                })
+                .optional()
+                .map_err(sqlite_error)?
+                .transpose()
+        })
     }
 
     async fn refunds_of_payment(
@@ -238,44 +248,56 @@ impl RefundStore for SqliteStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = ? AND payment_id = ? \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(provider)
-            .bind(payment_id)
-            .fetch_all(&self.reader)
+        let (provider, payment_id) = (provider.to_owned(), payment_id.to_owned());
+        self.readers
+            .read_blocking(move |c| {
+                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
+                let rows = stmt
+                    .query_map([provider, payment_id], |row| Ok(refund_from_row(row)))
+                    .map_err(sqlite_error)?;
+                collect_rows(rows)
+            })
             .await
-            .map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
     }
 
     async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
-        sql.push(REFUND_COLUMNS)
-            .push(" FROM refunds WHERE tenant_id = ")
-            .push_bind(query.tenant.as_str());
+        let mut sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE tenant_id = ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![query.tenant.as_str().to_owned().into()];
         if let Some(provider) = &query.provider {
-            sql.push(" AND provider = ").push_bind(provider);
+            sql.push_str(" AND provider = ?");
+            args.push(provider.clone().into());
         }
         if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
+            sql.push_str(" AND status = ?");
+            args.push(status.as_str().to_owned().into());
         }
         if let Some(payment_id) = &query.payment_id {
-            sql.push(" AND payment_id = ").push_bind(payment_id);
+            sql.push_str(" AND payment_id = ?");
+            args.push(payment_id.clone().into());
         }
         if let Some((created_at, id)) = &query.before {
-            sql.push(" AND (created_at, id) < (")
-                .push_bind(micros(truncate(*created_at)))
-                .push(", ")
-                .push_bind(id.as_str())
-                .push(")");
+            sql.push_str(" AND (created_at, id) < (?, ?)");
+            args.push(micros(truncate(*created_at)).into());
+            args.push(id.as_str().to_owned().into());
         }
-        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = sql
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        args.push(i64::from(query.limit).into());
+        let run = move |c: &rusqlite::Connection| {
+            let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                    Ok(refund_from_row(row))
+                })
+                .map_err(sqlite_error)?;
+            collect_rows(rows)
+        };
+        // A page of the default size reads in well under a millisecond; bigger ones go to
+        // the blocking pool.
+        if query.limit <= 101 {
+            self.readers.read(run)
+        } else {
+            self.readers.read_blocking(run).await
+        }
     }
 
     async fn update_refund(
@@ -307,12 +329,14 @@ impl RefundStore for SqliteStore {
             "SELECT {EVENT_COLUMNS} FROM refund_events WHERE refund_id = ? \
              ORDER BY sequence DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(event_from_row).transpose()
+        self.readers.read(|c| {
+            c.prepare_cached(&sql)
+                .map_err(sqlite_error)?
+                .query_row([id.as_str()], |row| Ok(event_from_row(row)))
+                .optional()
+                .map_err(sqlite_error)?
+                .transpose()
+        })
     }
 
     async fn events_after(
@@ -324,40 +348,47 @@ impl RefundStore for SqliteStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new()); // no sequence is that large
         };
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
-        sql.push(EVENT_COLUMNS)
-            .push(" FROM refund_events WHERE sequence > ")
-            .push_bind(after);
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM refund_events WHERE sequence > ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![after.into()];
         match scope {
             EventScope::Tenant(tenant) => {
-                sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
+                sql.push_str(" AND tenant_id = ?");
+                args.push(tenant.as_str().to_owned().into());
             }
             EventScope::Refund(id) => {
-                sql.push(" AND refund_id = ").push_bind(id.as_str());
+                sql.push_str(" AND refund_id = ?");
+                args.push(id.as_str().to_owned().into());
             }
             EventScope::All => {}
         }
-        sql.push(" ORDER BY sequence LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = sql
-            .build()
-            .fetch_all(&self.reader)
+        sql.push_str(" ORDER BY sequence LIMIT ?");
+        args.push(i64::from(limit).into());
+        self.readers
+            .read_blocking(move |c| {
+                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args.iter()), |row| {
+                        Ok(event_from_row(row))
+                    })
+                    .map_err(sqlite_error)?;
+                collect_rows(rows)
+            })
             .await
-            .map_err(db_error)?;
-        rows.iter().map(event_from_row).collect()
     }
 
     async fn last_sequence(&self) -> Result<u64, StoreError> {
         // sqlite_sequence remembers the largest sequence ever handed out, even if those rows
         // were deleted since; MAX(sequence) covers a table whose counter was never written.
-        let last: i64 = sqlx::query_scalar(
-            "SELECT MAX(\
-               COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'refund_events'), 0), \
-               COALESCE((SELECT MAX(sequence) FROM refund_events), 0))",
-        )
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db_error)?;
+        let last: i64 = self.readers.read(|c| {
+            c.prepare_cached(
+                "SELECT MAX(\
+                   COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'refund_events'), 0), \
+                   COALESCE((SELECT MAX(sequence) FROM refund_events), 0))",
+            )
+            .map_err(sqlite_error)?
+            .query_row([], |r| r.get(0))
+            .map_err(sqlite_error)
+        })?;
         u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("sequence {last} is negative")))
     }
 
@@ -369,16 +400,9 @@ impl RefundStore for SqliteStore {
     ) -> Result<Money, StoreError> {
         // Refunds in another currency (which insert_refund never lets in beside this one) are
         // not converted or added.
-        let rows = sqlx::query(&writes::held_sql())
-            .bind(provider)
-            .bind(payment_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_error)?;
-        let held = rows
-            .iter()
-            .map(|row| Ok((col::<String>(row, "currency")?, col::<i64>(row, "held")?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let held = self
+            .readers
+            .read(|c| writes::held_by_currency(c, provider, payment_id))?;
         let minor = held
             .into_iter()
             .find(|(c, _)| c == currency.code())
@@ -398,32 +422,45 @@ impl RefundStore for SqliteStore {
     }
 
     async fn count_by_status(&self) -> Result<Vec<(String, RefundStatus, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT provider, status, COUNT(*) AS n FROM refunds \
-             GROUP BY provider, status ORDER BY provider, status",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                let n: i64 = col(row, "n")?;
-                Ok((
-                    col(row, "provider")?,
-                    rows::status("status", &col::<String>(row, "status")?)?,
-                    u64::try_from(n).unwrap_or(0),
-                ))
+        self.readers
+            .read_blocking(|c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT provider, status, COUNT(*) AS n FROM refunds \
+                         GROUP BY provider, status ORDER BY provider, status",
+                    )
+                    .map_err(sqlite_error)?;
+                let rows = stmt
+                    .query_map([], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .map_err(sqlite_error)?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (provider, status, n) = row.map_err(sqlite_error)?;
+                    out.push((
+                        provider,
+                        rows::status("status", &status)?,
+                        u64::try_from(n).unwrap_or(0),
+                    ));
+                }
+                Ok(out)
             })
-            .collect()
+            .await
     }
 
     async fn secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
-        let existing: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT value FROM gateway_secrets WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db_error)?;
+        let existing: Option<Vec<u8>> = self.readers.read(|c| {
+            c.prepare_cached("SELECT value FROM gateway_secrets WHERE name = ?")
+                .map_err(sqlite_error)?
+                .query_row([name], |r| r.get(0))
+                .optional()
+                .map_err(sqlite_error)
+        })?;
         if let Some(value) = existing {
             return Ok(value);
         }
@@ -437,10 +474,13 @@ impl RefundStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db_error)?;
+        // Reads the schema, so a file that went away or cannot be read fails here.
+        self.readers.read(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM sqlite_master")
+                .map_err(sqlite_error)?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map_err(sqlite_error)
+        })?;
         Ok(())
     }
 }

@@ -30,6 +30,9 @@ use crate::store::StoreError;
 /// The most writes committed together.
 const MAX_BATCH: usize = 512;
 
+/// How long a batch waits for more writes when writes arrive concurrently.
+const LINGER: Duration = Duration::from_micros(250);
+
 /// One queued write.
 trait Job: Send {
     /// Runs in the batch's transaction (again, if an earlier run was rolled back with its
@@ -153,14 +156,27 @@ fn closed() -> StoreError {
 }
 
 fn run(conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    let mut busy = false;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
+        // Under concurrent load (the last batch had company), wait a moment for more
+        // writes: a bigger batch costs about one commit instead of many. Alone, commit at
+        // once.
+        let linger_until = busy.then(|| std::time::Instant::now() + LINGER);
         while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let next = match linger_until {
+                Some(until) => match until.checked_duration_since(std::time::Instant::now()) {
+                    Some(left) => jobs.recv_timeout(left).ok(),
+                    None => jobs.try_recv().ok(),
+                },
+                None => jobs.try_recv().ok(),
+            };
+            match next {
+                Some(job) => batch.push(job),
+                None => break,
             }
         }
+        busy = batch.len() > 1;
         let started = std::time::Instant::now();
         let committed = run_batch(&conn, &mut batch);
         metrics::histogram!("refund_gateway_store_write_batch_size").record(batch.len() as f64);

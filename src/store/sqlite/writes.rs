@@ -26,7 +26,7 @@ pub(super) fn held_sql() -> String {
     )
 }
 
-fn held_by_currency(
+pub(super) fn held_by_currency(
     conn: &Connection,
     provider: &str,
     payment_id: &str,
