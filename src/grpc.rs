@@ -7,12 +7,14 @@ pub mod status;
 
 use std::pin::Pin;
 
+use std::sync::{Arc, Mutex};
+
 use futures::{Stream, StreamExt as _};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
 use crate::{
+    domain::RefundEvent,
     metrics::track_rpc,
     pb::{self, refund_service_server::RefundService},
     refunds::Refunds,
@@ -33,6 +35,28 @@ impl RefundApi {
 }
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The protobuf form of an event, converted once and shared by every subscriber that sends
+/// it: a fan-out to thousands of streams sends the same event (the same `Arc` from the bus)
+/// thousands of times, nearly at once, so a single slot (the last event converted) serves
+/// almost every one of them. The slot keeps the event itself, so a hit is the very same event.
+fn shared_event(event: &Arc<RefundEvent>) -> pb::RefundEvent {
+    type Slot = Option<(Arc<RefundEvent>, Arc<pb::RefundEvent>)>;
+    static LAST: Mutex<Slot> = Mutex::new(None);
+    let cached = LAST.lock().ok().and_then(|slot| {
+        slot.as_ref()
+            .filter(|(seen, _)| Arc::ptr_eq(seen, event))
+            .map(|(_, pb)| pb.clone())
+    });
+    let pb = cached.unwrap_or_else(|| {
+        let pb = Arc::new(convert::event(event));
+        if let Ok(mut slot) = LAST.lock() {
+            *slot = Some((event.clone(), pb.clone()));
+        }
+        pb
+    });
+    pb::RefundEvent::clone(&pb)
+}
 
 #[tonic::async_trait]
 impl RefundService for RefundApi {
@@ -127,10 +151,10 @@ impl RefundService for RefundApi {
         track_rpc("WatchRefund", async {
             let caller = auth::caller(&request)?;
             let id = convert::refund_id(&request.get_ref().id)?;
-            let rx = self.refunds.watch_refund(&caller, id).await?;
-            let stream = ReceiverStream::new(rx).map(|item| {
+            let events = self.refunds.watch_refund(&caller, id).await?;
+            let stream = events.map(|item| {
                 item.map(|event| pb::WatchRefundResponse {
-                    event: Some(convert::event(&event)),
+                    event: Some(shared_event(&event)),
                 })
                 .map_err(Status::from)
             });
@@ -150,10 +174,10 @@ impl RefundService for RefundApi {
         track_rpc("WatchRefunds", async {
             let caller = auth::caller(&request)?;
             let filter = convert::feed_filter(request.into_inner())?;
-            let rx = self.refunds.watch_refunds(&caller, filter).await?;
-            let stream = ReceiverStream::new(rx).map(|item| {
+            let events = self.refunds.watch_refunds(&caller, filter).await?;
+            let stream = events.map(|item| {
                 item.map(|event| pb::WatchRefundsResponse {
-                    event: Some(convert::event(&event)),
+                    event: Some(shared_event(&event)),
                 })
                 .map_err(Status::from)
             });

@@ -1,19 +1,24 @@
 //! WatchRefund and WatchRefunds.
 //!
-//! Each stream is a task that subscribes to the bus *before* it reads the store, so nothing
-//! falls between the stored past and the live present; it remembers the last sequence it
-//! handled and drops anything at or below it, so nothing arrives twice. It sends into a
-//! bounded channel: a slow reader fills its own channel, falls behind on the bus, gets
-//! `Lagged`, and then catches up from the store. Writers and other readers never wait for it.
+//! Each stream subscribes to the bus *before* it reads the store, so nothing falls between the
+//! stored past and the live present; it remembers the last sequence it handled and drops
+//! anything at or below it, so nothing arrives twice.
+//!
+//! A stream is a plain `Stream` polled by the connection that serves it: no task and no
+//! buffer of its own per subscriber, so thousands of subscribers cost little memory and an
+//! event wakes each of them once. A slow reader simply stops being polled (HTTP/2 flow
+//! control): it falls behind on the bus, gets `Lagged`, and then catches up from the store.
+//! Writers and other readers never wait for it.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
-use tokio::sync::{broadcast::error::RecvError, mpsc};
+use futures::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::Refunds;
 use crate::{
     auth::Caller,
-    domain::{ApiError, RefundEvent, RefundId, RefundStatus},
+    domain::{ApiError, RefundEvent, RefundStatus},
     metrics::SubscriberGauge,
     store::EventScope,
 };
@@ -21,8 +26,8 @@ use crate::{
 /// What each stream message carries; an error ends the stream.
 pub type WatchItem = Result<Arc<RefundEvent>, ApiError>;
 
-/// How many messages wait for a slow reader before its task stops reading the bus.
-const STREAM_BUFFER: usize = 32;
+/// A watch stream.
+pub type WatchStream = Pin<Box<dyn Stream<Item = WatchItem> + Send>>;
 
 /// How many stored events a catch-up reads at a time.
 const CATCH_UP_BATCH: u32 = 500;
@@ -39,65 +44,67 @@ pub struct FeedFilter {
 
 impl Refunds {
     /// WatchRefund: the refund's current state, then each change; ends after a final status.
-    pub async fn watch_refund(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<mpsc::Receiver<WatchItem>, ApiError> {
+    pub async fn watch_refund(&self, caller: &Caller, id: &str) -> Result<WatchStream, ApiError> {
         let refund = self.load_own(caller, id).await?;
-        let bus = self.inner.bus.subscribe();
+        let mut bus = self.inner.bus.subscribe();
         let snapshot = self
             .inner
             .store
             .latest_event(&refund.id)
             .await?
             .ok_or_else(|| ApiError::internal(format!("refund {} has no events", refund.id)))?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let this = self.clone();
-        tokio::spawn(async move { this.run_refund_watch(refund.id, snapshot, bus, tx).await });
-        Ok(rx)
-    }
-
-    async fn run_refund_watch(
-        self,
-        id: RefundId,
-        snapshot: RefundEvent,
-        mut bus: tokio::sync::broadcast::Receiver<Arc<RefundEvent>>,
-        tx: mpsc::Sender<WatchItem>,
-    ) {
-        let _gauge = SubscriberGauge::new("WatchRefund");
-        let mut last = snapshot.sequence;
-        let finished = snapshot.refund.status.is_final();
-        if !self.send(&tx, Ok(Arc::new(snapshot))).await || finished {
-            return;
-        }
-        loop {
-            let received = tokio::select! {
-                () = self.inner.shutdown.cancelled() => return,
-                () = tx.closed() => return,
-                received = bus.recv() => received,
-            };
-            match received {
-                Ok(event) => {
-                    if event.refund.id != id || event.sequence <= last {
-                        continue;
-                    }
-                    last = event.sequence;
-                    let finished = event.refund.status.is_final();
-                    if !self.send(&tx, Ok(event)).await || finished {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    let scope = EventScope::Refund(id.clone());
-                    match self.catch_up(&scope, &mut last, &tx, |_| true, true).await {
-                        CatchUp::Continue => {}
-                        CatchUp::Stop => return,
-                    }
-                }
-                Err(RecvError::Closed) => return,
+        let id = refund.id;
+        Ok(Box::pin(async_stream::stream! {
+            let _gauge = SubscriberGauge::new("WatchRefund");
+            let mut last = snapshot.sequence;
+            let finished = snapshot.refund.status.is_final();
+            yield Ok(Arc::new(snapshot));
+            if finished {
+                return;
             }
-        }
+            let scope = EventScope::Refund(id.clone());
+            loop {
+                match this.next_on_bus(&mut bus).await {
+                    Next::Event(event) => {
+                        if event.refund.id != id || event.sequence <= last {
+                            continue;
+                        }
+                        last = event.sequence;
+                        let finished = event.refund.status.is_final();
+                        yield Ok(event);
+                        if finished {
+                            return;
+                        }
+                    }
+                    Next::Lagged => {
+                        // Read what was missed from the store, in order, up to a final status.
+                        loop {
+                            let batch = match this.inner.store.events_after(&scope, last, CATCH_UP_BATCH).await {
+                                Ok(batch) => batch,
+                                Err(err) => {
+                                    yield Err(err.into());
+                                    return;
+                                }
+                            };
+                            let more = batch.len() == CATCH_UP_BATCH as usize;
+                            for event in batch {
+                                last = event.sequence;
+                                let finished = event.refund.status.is_final();
+                                yield Ok(Arc::new(event));
+                                if finished {
+                                    return;
+                                }
+                            }
+                            if !more {
+                                break;
+                            }
+                        }
+                    }
+                    Next::End => return,
+                }
+            }
+        }))
     }
 
     /// WatchRefunds: the caller's whole feed, optionally replayed from a sequence.
@@ -105,127 +112,88 @@ impl Refunds {
         &self,
         caller: &Caller,
         filter: FeedFilter,
-    ) -> Result<mpsc::Receiver<WatchItem>, ApiError> {
+    ) -> Result<WatchStream, ApiError> {
         if let Some(provider) = &filter.provider {
             self.account(caller, provider, "provider")?;
         }
-        let bus = self.inner.bus.subscribe();
+        let mut bus = self.inner.bus.subscribe();
         let start = filter
             .after_sequence
             .unwrap_or_else(|| self.inner.bus.head());
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let this = self.clone();
         let caller = caller.clone();
-        tokio::spawn(async move { this.run_feed(caller, filter, start, bus, tx).await });
-        Ok(rx)
-    }
-
-    async fn run_feed(
-        self,
-        caller: Caller,
-        filter: FeedFilter,
-        start: u64,
-        mut bus: tokio::sync::broadcast::Receiver<Arc<RefundEvent>>,
-        tx: mpsc::Sender<WatchItem>,
-    ) {
-        let _gauge = SubscriberGauge::new("WatchRefunds");
-        let scope = EventScope::Tenant(caller.tenant.clone());
-        let wanted = |event: &RefundEvent| {
-            event.refund.tenant == caller.tenant
-                && filter
-                    .provider
-                    .as_ref()
-                    .is_none_or(|p| *p == event.refund.provider)
-                && (filter.statuses.is_empty() || filter.statuses.contains(&event.refund.status))
-        };
-        let mut last = start;
-        if filter.after_sequence.is_some() {
-            match self.catch_up(&scope, &mut last, &tx, wanted, false).await {
-                CatchUp::Continue => {}
-                CatchUp::Stop => return,
-            }
-        }
-        loop {
-            let received = tokio::select! {
-                () = self.inner.shutdown.cancelled() => return,
-                () = tx.closed() => return,
-                received = bus.recv() => received,
+        Ok(Box::pin(async_stream::stream! {
+            let _gauge = SubscriberGauge::new("WatchRefunds");
+            let scope = EventScope::Tenant(caller.tenant.clone());
+            let wanted = |event: &RefundEvent| {
+                event.refund.tenant == caller.tenant
+                    && filter
+                        .provider
+                        .as_ref()
+                        .is_none_or(|p| *p == event.refund.provider)
+                    && (filter.statuses.is_empty() || filter.statuses.contains(&event.refund.status))
             };
-            match received {
-                Ok(event) => {
-                    if event.sequence <= last {
-                        continue;
+            let mut last = start;
+            // Replay first when asked, then catch up again after every lag.
+            let mut catching_up = filter.after_sequence.is_some();
+            loop {
+                if catching_up {
+                    loop {
+                        let batch = match this.inner.store.events_after(&scope, last, CATCH_UP_BATCH).await {
+                            Ok(batch) => batch,
+                            Err(err) => {
+                                yield Err(err.into());
+                                return;
+                            }
+                        };
+                        let more = batch.len() == CATCH_UP_BATCH as usize;
+                        for event in batch {
+                            last = event.sequence;
+                            if wanted(&event) {
+                                yield Ok(Arc::new(event));
+                            }
+                        }
+                        if !more {
+                            break;
+                        }
                     }
-                    last = event.sequence;
-                    if wanted(&event) && !self.send(&tx, Ok(event)).await {
-                        return;
-                    }
+                    catching_up = false;
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(
-                        missed,
-                        "feed subscriber fell behind; catching up from the store"
-                    );
-                    match self.catch_up(&scope, &mut last, &tx, wanted, false).await {
-                        CatchUp::Continue => {}
-                        CatchUp::Stop => return,
+                match this.next_on_bus(&mut bus).await {
+                    Next::Event(event) => {
+                        if event.sequence <= last {
+                            continue;
+                        }
+                        last = event.sequence;
+                        if wanted(&event) {
+                            yield Ok(event);
+                        }
                     }
+                    Next::Lagged => {
+                        tracing::debug!("feed subscriber fell behind; catching up from the store");
+                        catching_up = true;
+                    }
+                    Next::End => return,
                 }
-                Err(RecvError::Closed) => return,
             }
-        }
+        }))
     }
 
-    /// Sends every stored event in `scope` after `last` that `wanted` keeps, advancing `last`.
-    /// With `end_on_final`, stops after sending a final status.
-    async fn catch_up(
-        &self,
-        scope: &EventScope,
-        last: &mut u64,
-        tx: &mpsc::Sender<WatchItem>,
-        wanted: impl Fn(&RefundEvent) -> bool,
-        end_on_final: bool,
-    ) -> CatchUp {
-        loop {
-            let batch = match self
-                .inner
-                .store
-                .events_after(scope, *last, CATCH_UP_BATCH)
-                .await
-            {
-                Ok(batch) => batch,
-                Err(err) => {
-                    let _ = self.send(tx, Err(err.into())).await;
-                    return CatchUp::Stop;
-                }
-            };
-            let more = batch.len() == CATCH_UP_BATCH as usize;
-            for event in batch {
-                *last = event.sequence;
-                if !wanted(&event) {
-                    continue;
-                }
-                let finished = end_on_final && event.refund.status.is_final();
-                if !self.send(tx, Ok(Arc::new(event))).await || finished {
-                    return CatchUp::Stop;
-                }
-            }
-            if !more {
-                return CatchUp::Continue;
-            }
-        }
-    }
-
-    /// Sends one message; `false` when the reader is gone or the gateway is shutting down.
-    async fn send(&self, tx: &mpsc::Sender<WatchItem>, item: WatchItem) -> bool {
+    /// The next event on the bus, or the end (shutdown, bus gone).
+    async fn next_on_bus(&self, bus: &mut broadcast::Receiver<Arc<RefundEvent>>) -> Next {
         tokio::select! {
-            sent = tx.send(item) => sent.is_ok(),
-            () = self.inner.shutdown.cancelled() => false,
+            () = self.inner.shutdown.cancelled() => Next::End,
+            received = bus.recv() => match received {
+                Ok(event) => Next::Event(event),
+                Err(RecvError::Lagged(_)) => Next::Lagged,
+                Err(RecvError::Closed) => Next::End,
+            },
         }
     }
 }
 
-enum CatchUp {
-    Continue,
-    Stop,
+enum Next {
+    Event(Arc<RefundEvent>),
+    Lagged,
+    End,
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
+
 use refund_gateway::{auth::Caller, domain::TenantId, pb, refunds::FeedFilter};
 use serde_json::json;
 use tokio::time::timeout;
@@ -310,7 +312,7 @@ async fn a_subscriber_that_falls_behind_is_caught_up_from_the_store() {
     }
     let mut received = Vec::new();
     while received.len() < REFUNDS * 2 {
-        let item = timeout(WAIT, stalled.recv())
+        let item = timeout(WAIT, stalled.next())
             .await
             .expect("in time")
             .expect("open");
