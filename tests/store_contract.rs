@@ -1731,6 +1731,69 @@ mod sqlite_only {
         reopened.close().await;
     }
 
+    /// A SQLite file has one gateway process: a second store on the same file is refused
+    /// with a message that says why, until the first one is gone.
+    #[tokio::test]
+    async fn a_second_user_of_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            busy_timeout_ms: 100,
+            ..sqlite_config(&dir)
+        };
+        let first = SqliteStore::connect(&cfg).await.unwrap();
+        let err = SqliteStore::connect(&cfg).await.unwrap_err().to_string();
+        assert!(
+            err.contains("in use by another refund-gateway process") && err.contains("PostgreSQL"),
+            "{err}"
+        );
+        first.close().await;
+        drop(first);
+        let again = SqliteStore::connect(&cfg).await.unwrap();
+        again.close().await;
+    }
+
+    /// Checks the previous run of the process had claimed (leases far in the future) are due
+    /// at once when the file is opened again, since nobody will finish them; checks that were
+    /// only scheduled for later stay where they were.
+    #[tokio::test]
+    async fn a_previous_runs_leases_are_due_at_once_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = sqlite_config(&dir);
+        let hour = Duration::from_secs(3600);
+        let now = Utc::now();
+        let sqlite = SqliteStore::connect(&cfg).await.unwrap();
+        let store: Store = Arc::new(sqlite.clone());
+        let mut claimed = new_refund("acme", "compago", "pay-1", 100);
+        claimed.next_check_at = Some(now - TimeDelta::seconds(1));
+        let mut scheduled = new_refund("acme", "compago", "pay-2", 100);
+        scheduled.next_check_at = Some(now + TimeDelta::seconds(600));
+        record(&store, &claimed).await;
+        record(&store, &scheduled).await;
+        let leased = store.claim_due(now, 10, hour).await.unwrap();
+        assert_eq!(ids(&leased), [claimed.id.clone()]);
+        assert!(
+            store
+                .claim_due(Utc::now(), 10, hour)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        sqlite.close().await;
+        drop((store, sqlite));
+
+        let reopened = SqliteStore::connect(&cfg).await.unwrap();
+        let store: Store = Arc::new(reopened.clone());
+        let due = store.claim_due(Utc::now(), 10, hour).await.unwrap();
+        assert_eq!(ids(&due), [claimed.id.clone()]);
+        assert_eq!(due[0].version, leased[0].version + 2);
+        let kept = get(&store, &scheduled.id).await;
+        assert_eq!(
+            kept.next_check_at,
+            Some(micros(now + TimeDelta::seconds(600)))
+        );
+        reopened.close().await;
+    }
+
     /// While another process holds the write lock longer than busy_timeout, writes fail with
     /// `Unavailable` (gRPC UNAVAILABLE), reads still work (WAL), and the store recovers by
     /// itself once the lock is gone.

@@ -59,6 +59,9 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     /// Read-only connections (at most `max_connections` kept).
     readers: Arc<readers::Readers>,
+    /// The exclusive lock on `<file>.lock` that makes this process the file's only user;
+    /// released when the last clone is dropped (or the process dies).
+    _owner: Arc<std::fs::File>,
 }
 
 impl SqliteStore {
@@ -72,6 +75,7 @@ impl SqliteStore {
         }
         let wait = Duration::from_millis(cfg.busy_timeout_ms);
         let options = connect_options(cfg)?;
+        let owner = own_file(options.get_filename(), wait).await?;
         // Create the file and bring the schema up to date on a connection of its own.
         let setup = SqlitePoolOptions::new()
             .max_connections(1)
@@ -85,6 +89,17 @@ impl SqliteStore {
         })?;
         let writer = writer::Writer::open(options.get_filename(), wait)?;
         setup.close().await;
+        // Whatever this file's previous user had claimed, it will never finish: check it now.
+        let now = Utc::now();
+        let released = writer
+            .write(move |c| writes::release_leases(c, now))
+            .await?;
+        if released > 0 {
+            tracing::info!(
+                refunds = released,
+                "checking at once the refunds the previous run had claimed"
+            );
+        }
         let readers = readers::Readers::new(
             options.get_filename(),
             wait,
@@ -93,6 +108,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(writer),
             readers: Arc::new(readers),
+            _owner: Arc::new(owner),
         })
     }
 
@@ -102,6 +118,44 @@ impl SqliteStore {
         let writer = self.writer.clone();
         // Joining the thread blocks: let the runtime carry on meanwhile.
         let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+    }
+}
+
+/// Takes the exclusive lock on `<db>.lock` (created if missing), waiting up to `wait` for a
+/// previous user that is shutting down. A SQLite file has one gateway process: another one
+/// on the same file would take its worker's leases back and check refunds twice.
+async fn own_file(db: &std::path::Path, wait: Duration) -> Result<std::fs::File, StoreError> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    let deadline = tokio::time::Instant::now() + wait.max(Duration::from_secs(2));
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Other(
+                    format!(
+                        "{} is in use by another refund-gateway process (it holds {}); \
+                         a SQLite store serves one process, use PostgreSQL to run several",
+                        db.display(),
+                        path.display()
+                    )
+                    .into(),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Unavailable(Box::new(e)));
+            }
+        }
     }
 }
 

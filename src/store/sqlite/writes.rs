@@ -200,7 +200,7 @@ pub(super) fn update_refund(
     let sql = format!(
         "UPDATE refunds SET status = ?, provider_refund_id = ?, provider_status = ?, \
          failure = ?, updated_at = ?, submission = ?, next_check_at = ?, check_attempts = ?, \
-         version = version + 1 \
+         leased = 0, version = version + 1 \
          WHERE id = ? AND version = ? AND status = ? RETURNING {REFUND_COLUMNS}"
     );
     let refund = conn
@@ -281,7 +281,7 @@ pub(super) fn claim_due(
         .collect::<Result<_, _>>()
         .map_err(sqlite_error)?;
     let sql = format!(
-        "UPDATE refunds SET next_check_at = ?, version = version + 1 WHERE id = ? \
+        "UPDATE refunds SET next_check_at = ?, leased = 1, version = version + 1 WHERE id = ? \
          RETURNING {REFUND_COLUMNS}"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_error)?;
@@ -293,6 +293,18 @@ pub(super) fn claim_due(
         claimed.push(refund);
     }
     Ok(claimed)
+}
+
+/// Makes every check a worker had claimed due at `now`: for a store only one process uses,
+/// when that process starts (the leases are its previous run's). Returns how many.
+pub(super) fn release_leases(conn: &Connection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "UPDATE refunds SET next_check_at = ?, leased = 0, version = version + 1 \
+         WHERE leased = 1",
+    )
+    .map_err(sqlite_error)?
+    .execute(params![micros(now)])
+    .map_err(sqlite_error)
 }
 
 /// `secret`'s first use: store a fresh value unless one is there, and read back the one
