@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use crate::{
     domain::RefundEvent,
-    metrics::track_rpc,
+    metrics::{self, track_rpc},
     pb::{self, refund_service_server::RefundService},
     refunds::Refunds,
 };
@@ -76,7 +76,7 @@ impl RefundService for RefundApi {
             let caller = auth::caller(&request)?;
             tracing::Span::current().record("tenant", caller.tenant.as_str());
             let draft = convert::create_request(caller.tenant.clone(), request.into_inner())?;
-            let refund = self.refunds.create_refund(&caller, draft).await?;
+            let refund = metrics::own_time(self.refunds.create_refund(&caller, draft)).await?;
             tracing::Span::current().record("refund_id", refund.id.as_str());
             Ok(Response::new(pb::CreateRefundResponse {
                 refund: Some(convert::refund(&refund)),

@@ -329,3 +329,119 @@ async fn sandbox_command_serves_the_simulators() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "CONFIRMED");
 }
+
+/// A config with one sandbox Compago account on `db`, every port chosen by the system.
+fn sandbox_config(dir: &std::path::Path, db: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+[store]
+url = "sqlite://{db}"
+busy_timeout_ms = 500
+[sandbox]
+listen = "127.0.0.1:0"
+[providers.compago]
+kind = "compago"
+sandbox = true
+"#,
+            db = db.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// A SQLite store serves one process: a second gateway on the same file stops with one
+/// line that says so, and the first one carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(dir.path(), &dir.path().join("gw.db"));
+    let (_first, grpc, _http) = serve(&config, &[]);
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.trim_end().lines().last().unwrap();
+    assert!(
+        last.contains("in use by another refund-gateway process"),
+        "{stderr}"
+    );
+    let mut client = RefundServiceClient::connect(grpc).await.unwrap();
+    client
+        .list_refunds(pb::ListRefundsRequest::default())
+        .await
+        .expect("the first gateway still serves");
+}
+
+/// `create_refund_own_seconds` is each CreateRefund's time without its provider calls: with
+/// the provider answering after 300 ms, the call takes longer than that and its own time is
+/// what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_refund_own_time_leaves_out_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(dir.path(), &dir.path().join("gw.db"));
+    let (gw, grpc, http) = serve(&config, &[]);
+    let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
+    reqwest::Client::new()
+        .post(format!("http://{sandbox}/compago/sandbox/faults"))
+        .json(&serde_json::json!({ "refund_delay_ms": 300 }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let mut client = RefundServiceClient::connect(grpc).await.unwrap();
+    let refund = client
+        .create_refund(pb::CreateRefundRequest {
+            request_id: "own-time".into(),
+            provider: "compago".into(),
+            payment: Some(pb::PaymentReference {
+                payment_id: "33333333-3333-3333-3333-333333333333".into(),
+                payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+                invoice_id: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(refund.status, i32::from(pb::RefundStatus::Succeeded));
+
+    let metrics = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+    };
+    let total = value(r#"refund_gateway_grpc_request_duration_seconds_sum{method="CreateRefund"}"#);
+    let provider = value(
+        r#"refund_gateway_provider_request_duration_seconds_sum{provider="compago",operation="get_payment"}"#,
+    ) + value(
+        r#"refund_gateway_provider_request_duration_seconds_sum{provider="compago",operation="submit_refund"}"#,
+    );
+    assert_eq!(value("refund_gateway_create_refund_own_seconds_count"), 1.0);
+    let own = value("refund_gateway_create_refund_own_seconds_sum");
+    assert!(provider >= 0.3, "provider {provider}");
+    assert!(own >= 0.0 && own < total - 0.29, "own {own}, total {total}");
+    assert!(
+        (own - (total - provider)).abs() < 0.005,
+        "own {own} should be total {total} minus provider {provider}"
+    );
+}

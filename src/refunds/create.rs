@@ -28,6 +28,7 @@ use crate::{
         ApiError, ErrorCode, Money, PaymentStatus, Refund, RefundFailure, RefundId, RefundStatus,
         Submission, reason,
     },
+    metrics,
     providers::{ProviderAccount, ProviderPayment, RefundDraft, SubmitOutcome},
     store::{InsertOutcome, RequestClaim, RequestKey, RequestResult},
 };
@@ -69,7 +70,9 @@ impl Refunds {
         // This call owns the request now. Finish it in a task of its own, so a caller that
         // goes away (and drops this future) cannot leave a refund half recorded.
         let this = self.clone();
-        tokio::spawn(async move { this.create_owned(account, draft, key).await })
+        let clock = metrics::provider_clock();
+        let owned = async move { this.create_owned(account, draft, key).await };
+        tokio::spawn(metrics::with_provider_clock(clock, owned))
             .await
             .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))
     }
