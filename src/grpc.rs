@@ -114,7 +114,11 @@ impl RefundService for RefundApi {
             let req = convert::list_request(request.into_inner())?;
             let page = self.refunds.list_refunds(&caller, req).await?;
             Ok(Response::new(pb::ListRefundsResponse {
-                refunds: page.refunds.iter().map(convert::refund).collect(),
+                refunds: page
+                    .refunds
+                    .into_iter()
+                    .map(convert::refund_owned)
+                    .collect(),
                 next_page_token: page.next_page_token,
             }))
         })

@@ -232,7 +232,7 @@ impl Refunds {
             String::new()
         };
         Ok(Page {
-            refunds: refunds.iter().map(Refund::public_view).collect(),
+            refunds: refunds.into_iter().map(Refund::into_public_view).collect(),
             next_page_token,
         })
     }

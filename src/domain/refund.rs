@@ -324,9 +324,13 @@ impl Observation {
 impl Refund {
     /// The refund as callers may see it: bank account number masked.
     pub fn public_view(&self) -> Refund {
-        let mut view = self.clone();
-        view.bank_account = self.bank_account.as_ref().map(BankAccount::masked);
-        view
+        self.clone().into_public_view()
+    }
+
+    /// [`Refund::public_view`] of a refund that is not needed any more.
+    pub fn into_public_view(mut self) -> Refund {
+        self.bank_account = self.bank_account.as_ref().map(BankAccount::masked);
+        self
     }
 
     /// Whether the refund is held for a person because a provider's answer contradicted the

@@ -419,19 +419,28 @@ fn failure_to_pb(f: &RefundFailure) -> pb::RefundFailure {
 /// A refund as callers see it. The bank account number is always masked here, whatever the
 /// caller passes in.
 pub fn refund(r: &Refund) -> pb::Refund {
+    refund_owned(r.clone())
+}
+
+/// [`refund`] of a refund that is not needed any more: its strings move into the message.
+pub fn refund_owned(r: Refund) -> pb::Refund {
     pb::Refund {
         id: r.id.to_string(),
-        request_id: r.request_id.clone(),
-        provider: r.provider.clone(),
-        payment: Some(payment_ref_to_pb(&r.payment)),
+        request_id: r.request_id,
+        provider: r.provider,
+        payment: Some(pb::PaymentReference {
+            payment_id: r.payment.payment_id,
+            payment_method_id: r.payment.payment_method_id,
+            invoice_id: r.payment.invoice_id,
+        }),
         amount: Some(money_to_pb(r.amount)),
         status: status_to_pb(r.status).into(),
-        provider_refund_id: r.provider_refund_id.clone().unwrap_or_default(),
-        provider_status: r.provider_status.clone().unwrap_or_default(),
+        provider_refund_id: r.provider_refund_id.unwrap_or_default(),
+        provider_status: r.provider_status.unwrap_or_default(),
         reason: reason_to_pb(r.reason).into(),
-        description: r.description.clone(),
-        metadata: r.metadata.clone().into_iter().collect(),
-        bank_account: r.bank_account.as_ref().map(|b| {
+        description: r.description,
+        metadata: r.metadata.into_iter().collect(),
+        bank_account: r.bank_account.map(|b| {
             let b = b.masked();
             pb::BankAccount {
                 beneficiary: b.beneficiary,

@@ -1,10 +1,14 @@
-//! Row <-> domain mapping for the SQLite store: the readers that turn a row into a `Refund` or
-//! a `RefundEvent`, for rows read through sqlx (the reader pool) and through rusqlite (the
-//! writer thread) alike. The encodings themselves (column lists, times, JSON, enum spellings)
-//! are shared with the other backends in `store::codec`. A row that does not decode is
-//! `StoreError::Corrupt` naming the column, never a panic.
+//! Row -> domain mapping for the SQLite store: the readers that turn a rusqlite row into a
+//! `Refund` or a `RefundEvent`. The encodings themselves (column lists, times, JSON, enum
+//! spellings) are shared with the other backends in `store::codec`. A row that does not
+//! decode is `StoreError::Corrupt` naming the column, never a panic.
+//!
+//! Columns are read by position: every statement that decodes a row selects exactly
+//! [`REFUND_COLUMNS`] or [`EVENT_COLUMNS`], and [`REFUND_FIELDS`]/[`EVENT_FIELDS`] spell those
+//! lists out (a test keeps them equal). rusqlite's lookup by name asks SQLite for every
+//! column's name and compares C strings, which took over a third of a ListRefunds page.
 
-use sqlx::{Decode, Row as _, Sqlite, Type, sqlite::SqliteRow};
+use rusqlite::types::FromSql;
 
 use crate::domain::{Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId};
 use crate::store::StoreError;
@@ -14,63 +18,83 @@ pub(super) use crate::store::codec::{
 };
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 
-/// One column, decode failures reported as corruption of that column (sqlx rows).
-pub(super) fn col<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
-where
-    T: Decode<'r, Sqlite> + Type<Sqlite>,
-{
-    row.try_get(column)
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+/// [`REFUND_COLUMNS`], one name per position.
+const REFUND_FIELDS: [&str; 23] = [
+    "id",
+    "tenant_id",
+    "request_id",
+    "provider",
+    "payment_id",
+    "payment_method_id",
+    "invoice_id",
+    "currency",
+    "amount_minor",
+    "status",
+    "provider_refund_id",
+    "provider_status",
+    "reason",
+    "description",
+    "metadata",
+    "bank_account",
+    "failure",
+    "created_at",
+    "updated_at",
+    "version",
+    "submission",
+    "next_check_at",
+    "check_attempts",
+];
+
+/// [`EVENT_COLUMNS`], one name per position.
+const EVENT_FIELDS: [&str; 8] = [
+    "sequence",
+    "refund_id",
+    "tenant_id",
+    "provider",
+    "status",
+    "previous_status",
+    "snapshot",
+    "event_time",
+];
+
+/// A row selected with a known column list.
+struct Columns<'a, 'r> {
+    row: &'a rusqlite::Row<'r>,
+    names: &'static [&'static str],
 }
 
-/// What the decoders need of a row, whichever driver read it.
-pub(super) trait Columns {
-    fn text(&self, column: &str) -> Result<String, StoreError>;
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
-    fn int(&self, column: &str) -> Result<i64, StoreError>;
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
-}
-
-impl Columns for SqliteRow {
+impl Columns<'_, '_> {
+    /// One column, decode failures reported as corruption of that column.
+    fn get<T: FromSql>(&self, column: &str) -> Result<T, StoreError> {
+        let index = self
+            .names
+            .iter()
+            .position(|name| *name == column)
+            .ok_or_else(|| StoreError::Corrupt(format!("{column}: not selected")))?;
+        self.row
+            .get(index)
+            .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+    }
     fn text(&self, column: &str) -> Result<String, StoreError> {
-        col(self, column)
+        self.get(column)
     }
     fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        col(self, column)
+        self.get(column)
     }
     fn int(&self, column: &str) -> Result<i64, StoreError> {
-        col(self, column)
+        self.get(column)
     }
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        col(self, column)
-    }
-}
-
-fn rcol<T: rusqlite::types::FromSql>(
-    row: &rusqlite::Row<'_>,
-    column: &str,
-) -> Result<T, StoreError> {
-    row.get(column)
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn text(&self, column: &str) -> Result<String, StoreError> {
-        rcol(self, column)
-    }
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        rcol(self, column)
-    }
-    fn int(&self, column: &str) -> Result<i64, StoreError> {
-        rcol(self, column)
-    }
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        rcol(self, column)
+        self.get(column)
     }
 }
 
 /// A `refunds` row selected with [`REFUND_COLUMNS`].
-pub(super) fn refund_from_row(row: &(impl Columns + ?Sized)) -> Result<Refund, StoreError> {
+pub(super) fn refund_from_row(row: &rusqlite::Row<'_>) -> Result<Refund, StoreError> {
+    let row = Columns {
+        row,
+        names: &REFUND_FIELDS,
+    };
     let currency = row.text("currency")?;
     let currency =
         Currency::parse(&currency).map_err(|e| StoreError::Corrupt(format!("currency: {e}")))?;
@@ -113,7 +137,11 @@ pub(super) fn refund_from_row(row: &(impl Columns + ?Sized)) -> Result<Refund, S
 }
 
 /// A `refund_events` row selected with [`EVENT_COLUMNS`].
-pub(super) fn event_from_row(row: &(impl Columns + ?Sized)) -> Result<RefundEvent, StoreError> {
+pub(super) fn event_from_row(row: &rusqlite::Row<'_>) -> Result<RefundEvent, StoreError> {
+    let row = Columns {
+        row,
+        names: &EVENT_FIELDS,
+    };
     let sequence = row.int("sequence")?;
     let sequence = u64::try_from(sequence)
         .map_err(|_| StoreError::Corrupt(format!("sequence: {sequence} is negative")))?;
@@ -127,4 +155,19 @@ pub(super) fn event_from_row(row: &(impl Columns + ?Sized)) -> Result<RefundEven
             .transpose()?,
         event_time: time_from_micros("event_time", row.int("event_time")?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(list: &str) -> Vec<&str> {
+        list.split(',').map(str::trim).collect()
+    }
+
+    #[test]
+    fn positions_follow_the_column_lists() {
+        assert_eq!(split(REFUND_COLUMNS), REFUND_FIELDS);
+        assert_eq!(split(EVENT_COLUMNS), EVENT_FIELDS);
+    }
 }
