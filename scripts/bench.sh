@@ -342,9 +342,12 @@ scenario_watch() {
       stop_base
       for stalled in 0 1; do
         rm -rf "$WORK/watch"; start_gw "$WORK/watch"
+        local sandbox_addr
+        sandbox_addr=$(grep "provider simulators started" "$WORK/watch/gateway.log" | sed -E 's/.*addr=([0-9.:]+).*/\1/')
         mstart "$GW_PID"
         line=$(taskset -c "$CLIENT_CPU" "$TOOLS/fanout" --addr "$GW_ADDR" --metrics "$GW_METRICS" --server-pid "$GW_PID" \
-          --streams "$k" --conns "$conns" --events "$creates" --interval-ms "$gap" --stalled "$stalled" --label "rep$rep")
+          --streams "$k" --conns "$conns" --events "$creates" --interval-ms "$gap" --stalled "$stalled" \
+          --sandbox "$sandbox_addr" --label "rep$rep")
         mend; M_RSS=""
         record "$line" "$(mextra "$line"),\"scenario\":\"watch\",\"side\":\"gateway\",\"case\":\"$k/$conns\",\"rep\":$rep"
         stop_gw

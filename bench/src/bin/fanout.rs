@@ -11,6 +11,12 @@
 //! server CPU per delivery (`/proc/<pid>/stat` over the event window / deliveries) and server
 //! memory per subscriber ((RSS with K streams open - RSS before) / K).
 //!
+//! With `--sandbox HOST:PORT` (the gateway's in-process simulators) the Compago simulator is
+//! told to answer each refund after `interval / 2` (its `refund_delay_ms` fault), so the two
+//! events of a create come `interval / 2` apart instead of back to back: single events at an
+//! even pace, like the baseline's broadcasts, rather than pairs where the second waits for
+//! the first one's fan-out. Each create then starts `interval` after the previous one.
+//!
 //! A monitor stream on the control connection learns which events the creates made (it
 //! is not counted). With `--stalled 1` one more stream is opened on a connection of its own
 //! with a 1 KiB HTTP/2 stream window and never read, so the gateway soon cannot send to it:
@@ -18,7 +24,7 @@
 //!
 //! ```text
 //! fanout --addr URL --metrics URL --server-pid PID --streams 10000 --conns 100
-//!        [--events 20] [--interval-ms 250] [--stalled 0|1] [--label rep1]
+//!        [--events 20] [--interval-ms 250] [--stalled 0|1] [--sandbox HOST:PORT] [--label rep1]
 //! ```
 
 use std::{
@@ -72,6 +78,7 @@ async fn main() -> Result<(), Error> {
     let stalled: usize = args.get("stalled", 0);
     let provider = args.str("provider", "compago");
     let label = args.str("label", "");
+    let sandbox = args.opt("sandbox");
 
     let http = reqwest::Client::new();
     let subscribers = || async {
@@ -178,7 +185,16 @@ async fn main() -> Result<(), Error> {
     let events_t0 = Instant::now();
 
     let ids = Ids::new();
+    if let Some(sandbox) = &sandbox {
+        reqwest::Client::new()
+            .post(format!("http://{sandbox}/compago/sandbox/faults"))
+            .json(&serde_json::json!({ "refund_delay_ms": interval.as_millis() as u64 / 2 }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     for j in 0..m {
+        let started = Instant::now();
         let refund = ctl
             .create_refund(load_test_refund(&ids, j as u64, &provider))
             .await?
@@ -186,7 +202,11 @@ async fn main() -> Result<(), Error> {
         if refund.refund.map(|r| r.status) != Some(pb::RefundStatus::Succeeded as i32) {
             return Err("a CreateRefund did not end SUCCEEDED".into());
         }
-        tokio::time::sleep(interval).await;
+        if sandbox.is_some() {
+            tokio::time::sleep_until((started + interval).into()).await;
+        } else {
+            tokio::time::sleep(interval).await;
+        }
     }
     // Every event the creates made has reached the monitor once its count stops moving.
     let mut last = usize::MAX;
@@ -258,6 +278,7 @@ async fn main() -> Result<(), Error> {
         "creates": m,
         "events": sequences.len(),
         "interval_ms": interval.as_millis() as u64,
+        "paced_pairs": sandbox.is_some(),
         "open_s": (open_s * 100.0).round() / 100.0,
         "delivered": count,
         "expected": expected,
