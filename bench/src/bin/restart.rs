@@ -7,6 +7,9 @@
 //! 3. Starts the gateway (non-sandbox accounts pointing at the simulators, the worker's
 //!    default settings unless `--worker-toml` says otherwise, a fresh SQLite file), pinned to
 //!    the server core, and creates N refunds, one per payment: each ends PROCESSING.
+//!    Then it waits until the gateway's worker has checked `--kill-after-checks` of them
+//!    (default N/4; `refund_gateway_worker_checks_total`), so the kill lands in the middle of
+//!    a worker pass, with refunds claimed under a lease (the worst moment for a restart).
 //! 4. SIGKILLs the gateway, settles every pending refund at the simulator (admin API: now
 //!    `succeeded`), and reads from the dead gateway's store when each refund's next check is
 //!    due.
@@ -18,6 +21,7 @@
 //! restart --bin target/release/refund-gateway --dir /tmp/x [--count 10000]
 //!         [--grpc-port 50071] [--http-port 8095] [--server-cpu 0] [--sim-cpu 1]
 //!         [--concurrency 64] [--timeout 300] [--worker-toml "tick_ms = 500"] [--label rep1]
+//!         [--kill-after-checks N/4]
 //! ```
 
 use std::{
@@ -183,6 +187,7 @@ async fn main() -> Result<(), Error> {
     let timeout = Duration::from_secs(args.get("timeout", 300));
     let worker_toml = args.str("worker-toml", "");
     let label = args.str("label", "");
+    let kill_after_checks: f64 = args.get("kill-after-checks", count / 4) as f64;
     std::fs::create_dir_all(&dir)?;
     let bin = std::fs::canonicalize(&bin)?;
 
@@ -303,6 +308,17 @@ webhook_secret = "{PAYMONGO_SANDBOX_WEBHOOK_SECRET}"
             .map_or_else(|_| status.to_string(), |s| s.as_str_name().to_owned());
         *statuses.entry(name).or_default() += 1;
     }
+    // Let the worker start on them, so some are claimed when the gateway dies.
+    let t_wait = Instant::now();
+    let checks_at_kill = loop {
+        let checks = Scrape::fetch(&http, &metrics)
+            .await?
+            .sum("refund_gateway_worker_checks_total", &[]);
+        if checks >= kill_after_checks || t_wait.elapsed() > Duration::from_secs(120) {
+            break checks;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let before_kill = by_status(&http, &metrics).await?;
     let non_final_at_kill: u64 = NON_FINAL.iter().map(|s| before_kill[*s]).sum();
     drop(chans);
@@ -375,6 +391,7 @@ webhook_secret = "{PAYMONGO_SANDBOX_WEBHOOK_SECRET}"
         "create_rps": (count as f64 / create_s).round(),
         "statuses_at_create": statuses,
         "non_final_at_kill": non_final_at_kill,
+        "checks_at_kill": checks_at_kill,
         "settled_at_simulator": pending.len() - settle_errors,
         "settle_s": r2(settle_s),
         "down_s": r2(t_restart.duration_since(killed_at).as_secs_f64()),
@@ -403,6 +420,13 @@ async fn due_in(db: &Path) -> Result<Value, Error> {
     )
     .fetch_all(&mut conn)
     .await?;
+    // Claimed by the dead worker (a lease, not a schedule); 0 before the column existed.
+    let leased: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refunds WHERE leased = 1 AND status IN ('PENDING', 'PROCESSING')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap_or(0);
     conn.close().await?;
     let now = refund_gateway_bench::unix_nanos() / 1000;
     let unscheduled = due.iter().filter(|d| d.is_none()).count();
@@ -421,6 +445,7 @@ async fn due_in(db: &Path) -> Result<Value, Error> {
     Ok(json!({
         "non_final": secs.len() + unscheduled,
         "unscheduled": unscheduled,
+        "leased": leased,
         "min_s": at(0.0),
         "p50_s": at(0.5),
         "p90_s": at(0.9),
