@@ -5,8 +5,8 @@
 //!
 //! - **One writer, group commit.** Every write runs on one thread that owns the one write
 //!   connection (`writer`): writes queue, run one after another inside one `BEGIN IMMEDIATE`
-//!   transaction per batch (each in its own savepoint), and are acknowledged after the batch
-//!   commits. Each write sees everything committed or written before it, and nothing
+//!   transaction per batch (a write that fails rolls the batch back and the others run
+//!   again without it), and are acknowledged after the batch commits. Each write sees everything committed or written before it, and nothing
 //!   interleaves with it: the over-refund guard, the idempotency claim and every
 //!   compare-and-set rely on this. One fsync covers a whole batch.
 //! - **Events in order.** Sequences come from an `AUTOINCREMENT` key (never reused, even after

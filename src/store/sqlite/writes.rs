@@ -242,7 +242,7 @@ pub(super) fn update_refund(
             .optional()
             .map_err(sqlite_error)?;
         if linked.flatten().as_deref() != Some(prev.id.as_str()) {
-            // The failed write's savepoint is rolled back: the refund change goes with it.
+            // A failed write's batch is rolled back: the refund change goes with it.
             return Err(misuse(
                 "update_refund_completing: the key is not this refund's",
             ));
