@@ -26,6 +26,60 @@ fn serve(config: &std::path::Path, envs: &[(&str, &str)]) -> (Proc, String, Stri
     (proc, grpc, http)
 }
 
+/// A config with one sandbox Compago account and a SQLite file in `dir`, every port chosen
+/// by the system; `server_extra` goes into `[server]`.
+fn sandbox_config(dir: &std::path::Path, server_extra: &str) -> std::path::PathBuf {
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+{server_extra}
+[store]
+url = "sqlite://{db}"
+busy_timeout_ms = 500
+[sandbox]
+listen = "127.0.0.1:0"
+[providers.compago]
+kind = "compago"
+sandbox = true
+"#,
+            db = dir.join("gw.db").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Makes the Compago simulator at `sandbox` answer each refund `ms` late.
+async fn compago_refund_delay(sandbox: &str, ms: u64) {
+    reqwest::Client::new()
+        .post(format!("http://{sandbox}/compago/sandbox/faults"))
+        .json(&serde_json::json!({ "refund_delay_ms": ms }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// A refund of the Compago fixture payment that is CONFIRMED.
+fn confirmed_fixture_refund(request_id: &str) -> pb::CreateRefundRequest {
+    pb::CreateRefundRequest {
+        request_id: request_id.into(),
+        provider: "compago".into(),
+        payment: Some(pb::PaymentReference {
+            payment_id: "33333333-3333-3333-3333-333333333333".into(),
+            payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+            invoice_id: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
 /// A bad config file, or a missing one, stops the binary with one clear line and a
 /// non-zero exit.
 #[test]
@@ -204,38 +258,11 @@ api_key = "wrong-key-overridden-by-env"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-shutdown_grace_ms = 10000
-[store]
-url = "sqlite://{db}"
-[sandbox]
-listen = "127.0.0.1:0"
-[providers.compago]
-kind = "compago"
-sandbox = true
-"#,
-            db = dir.path().join("gw.db").display()
-        ),
-    )
-    .unwrap();
+    let config = sandbox_config(dir.path(), "shutdown_grace_ms = 10000");
     let (mut gw, grpc, _http) = serve(&config, &[]);
     let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
     // Refund answers take a second, so a CreateRefund is in flight when SIGTERM arrives.
-    reqwest::Client::new()
-        .post(format!("http://{sandbox}/compago/sandbox/faults"))
-        .json(&serde_json::json!({ "refund_delay_ms": 1000 }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    compago_refund_delay(&sandbox, 1000).await;
 
     let channel = Channel::from_shared(grpc).unwrap().connect().await.unwrap();
     let mut client = RefundServiceClient::new(channel.clone());
@@ -259,16 +286,7 @@ sandbox = true
         let mut client = client.clone();
         tokio::spawn(async move {
             client
-                .create_refund(pb::CreateRefundRequest {
-                    request_id: "in-flight".into(),
-                    provider: "compago".into(),
-                    payment: Some(pb::PaymentReference {
-                        payment_id: "33333333-3333-3333-3333-333333333333".into(),
-                        payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
-                        invoice_id: String::new(),
-                    }),
-                    ..Default::default()
-                })
+                .create_refund(confirmed_fixture_refund("in-flight"))
                 .await
         })
     };
@@ -330,38 +348,12 @@ async fn sandbox_command_serves_the_simulators() {
     assert_eq!(body["status"], "CONFIRMED");
 }
 
-/// A config with one sandbox Compago account on `db`, every port chosen by the system.
-fn sandbox_config(dir: &std::path::Path, db: &std::path::Path) -> std::path::PathBuf {
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{db}"
-busy_timeout_ms = 500
-[sandbox]
-listen = "127.0.0.1:0"
-[providers.compago]
-kind = "compago"
-sandbox = true
-"#,
-            db = db.display()
-        ),
-    )
-    .unwrap();
-    config
-}
-
 /// A SQLite store serves one process: a second gateway on the same file stops with one
 /// line that says so, and the first one carries on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_on_one_sqlite_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), &dir.path().join("gw.db"));
+    let config = sandbox_config(dir.path(), "");
     let (_first, grpc, _http) = serve(&config, &[]);
     let out = Command::new(BIN)
         .args(["serve", "--config"])
@@ -388,29 +380,13 @@ async fn a_second_gateway_on_one_sqlite_file_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_refund_own_time_leaves_out_the_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), &dir.path().join("gw.db"));
+    let config = sandbox_config(dir.path(), "");
     let (gw, grpc, http) = serve(&config, &[]);
     let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
-    reqwest::Client::new()
-        .post(format!("http://{sandbox}/compago/sandbox/faults"))
-        .json(&serde_json::json!({ "refund_delay_ms": 300 }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    compago_refund_delay(&sandbox, 300).await;
     let mut client = RefundServiceClient::connect(grpc).await.unwrap();
     let refund = client
-        .create_refund(pb::CreateRefundRequest {
-            request_id: "own-time".into(),
-            provider: "compago".into(),
-            payment: Some(pb::PaymentReference {
-                payment_id: "33333333-3333-3333-3333-333333333333".into(),
-                payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
-                invoice_id: String::new(),
-            }),
-            ..Default::default()
-        })
+        .create_refund(confirmed_fixture_refund("own-time"))
         .await
         .unwrap()
         .into_inner()

@@ -12,7 +12,7 @@
 
 use std::{pin::Pin, sync::Arc};
 
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::Refunds;
@@ -79,25 +79,20 @@ impl Refunds {
                     }
                     Next::Lagged => {
                         // Read what was missed from the store, in order, up to a final status.
-                        loop {
-                            let batch = match this.inner.store.events_after(&scope, last, CATCH_UP_BATCH).await {
-                                Ok(batch) => batch,
+                        let mut missed = std::pin::pin!(this.stored_after(scope.clone(), last));
+                        while let Some(event) = missed.next().await {
+                            let event = match event {
+                                Ok(event) => event,
                                 Err(err) => {
-                                    yield Err(err.into());
+                                    yield Err(err);
                                     return;
                                 }
                             };
-                            let more = batch.len() == CATCH_UP_BATCH as usize;
-                            for event in batch {
-                                last = event.sequence;
-                                let finished = event.refund.status.is_final();
-                                yield Ok(Arc::new(event));
-                                if finished {
-                                    return;
-                                }
-                            }
-                            if !more {
-                                break;
+                            last = event.sequence;
+                            let finished = event.refund.status.is_final();
+                            yield Ok(Arc::new(event));
+                            if finished {
+                                return;
                             }
                         }
                     }
@@ -138,23 +133,18 @@ impl Refunds {
             let mut catching_up = filter.after_sequence.is_some();
             loop {
                 if catching_up {
-                    loop {
-                        let batch = match this.inner.store.events_after(&scope, last, CATCH_UP_BATCH).await {
-                            Ok(batch) => batch,
+                    let mut missed = std::pin::pin!(this.stored_after(scope.clone(), last));
+                    while let Some(event) = missed.next().await {
+                        let event = match event {
+                            Ok(event) => event,
                             Err(err) => {
-                                yield Err(err.into());
+                                yield Err(err);
                                 return;
                             }
                         };
-                        let more = batch.len() == CATCH_UP_BATCH as usize;
-                        for event in batch {
-                            last = event.sequence;
-                            if wanted(&event) {
-                                yield Ok(Arc::new(event));
-                            }
-                        }
-                        if !more {
-                            break;
+                        last = event.sequence;
+                        if wanted(&event) {
+                            yield Ok(Arc::new(event));
                         }
                     }
                     catching_up = false;
@@ -177,6 +167,35 @@ impl Refunds {
                 }
             }
         }))
+    }
+
+    /// The stored events of `scope` after `after`, in order, read `CATCH_UP_BATCH` at a time.
+    fn stored_after(
+        &self,
+        scope: EventScope,
+        after: u64,
+    ) -> impl Stream<Item = Result<RefundEvent, ApiError>> + Send + 'static {
+        let store = self.inner.store.clone();
+        async_stream::stream! {
+            let mut last = after;
+            loop {
+                let batch = match store.events_after(&scope, last, CATCH_UP_BATCH).await {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        yield Err(err.into());
+                        return;
+                    }
+                };
+                let more = batch.len() == CATCH_UP_BATCH as usize;
+                for event in batch {
+                    last = event.sequence;
+                    yield Ok(event);
+                }
+                if !more {
+                    return;
+                }
+            }
+        }
     }
 
     /// The next event on the bus, or the end (shutdown, bus gone).
