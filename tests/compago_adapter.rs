@@ -9,8 +9,8 @@ use chrono::Utc;
 use refund_gateway::providers::ProviderKind;
 use refund_gateway::{
     domain::{
-        Currency, ErrorCode, Money, Observation, PaymentRef, PaymentStatus, Refund, RefundId,
-        RefundReason, RefundStatus, Submission, TenantId, reason,
+        Currency, ErrorCode, Money, Observation, PaymentRef, PaymentStatus, Refund, RefundReason,
+        RefundStatus, TenantId, reason,
     },
     providers::{
         Provider, ProviderError, ProviderPayment, RefundDraft, RefundLookup, Rejection,
@@ -142,26 +142,16 @@ fn pay_ref(method: &str, payment: &str) -> PaymentRef {
 fn refund(method: &str, payment: &str, amount: Money, description: &str) -> Refund {
     let now = Utc::now();
     Refund {
-        id: RefundId::generate(),
-        tenant: TenantId::new("acme"),
-        request_id: "req-1".into(),
-        provider: "compago".into(),
-        payment: pay_ref(method, payment),
-        amount,
-        status: RefundStatus::Pending,
-        provider_refund_id: None,
-        provider_status: None,
         reason: RefundReason::RequestedByCustomer,
         description: description.into(),
-        metadata: BTreeMap::new(),
-        bank_account: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        submission: Submission::Sending,
-        next_check_at: None,
-        check_attempts: 0,
+        ..Refund::new_pending(
+            TenantId::new("acme"),
+            "req-1",
+            "compago",
+            pay_ref(method, payment),
+            amount,
+            now,
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::Utc;
 use refund_gateway::{
     domain::{
         BankAccount, BankAccountType, Currency, ErrorCode, Money, PaymentRef, PaymentStatus,
-        Refund, RefundId, RefundReason, RefundStatus, Submission, TenantId, reason,
+        Refund, RefundReason, RefundStatus, Submission, TenantId, reason,
     },
     providers::{
         Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft, RefundLookup,
@@ -179,26 +179,15 @@ fn account() -> BankAccount {
 fn refund(deposit: u64, invoice: &str, amount: Money) -> Refund {
     let now = Utc::now();
     Refund {
-        id: RefundId::generate(),
-        tenant: TenantId::new("acme"),
-        request_id: "req-1".into(),
-        provider: "d24".into(),
-        payment: pay_ref(deposit, invoice),
-        amount,
-        status: RefundStatus::Pending,
-        provider_refund_id: None,
-        provider_status: None,
         reason: RefundReason::RequestedByCustomer,
-        description: String::new(),
-        metadata: BTreeMap::new(),
-        bank_account: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        submission: Submission::Sending,
-        next_check_at: None,
-        check_attempts: 0,
+        ..Refund::new_pending(
+            TenantId::new("acme"),
+            "req-1",
+            "d24",
+            pay_ref(deposit, invoice),
+            amount,
+            now,
+        )
     }
 }
 

@@ -20,10 +20,7 @@ use axum::{
 use proptest::prelude::*;
 use refund_gateway::{
     config::Config,
-    domain::{
-        Currency, Money, PaymentRef, Refund, RefundId, RefundReason, RefundStatus, Submission,
-        TenantId,
-    },
+    domain::{Currency, Money, PaymentRef, Refund, TenantId},
     grpc::convert,
     pb,
     providers::{Provider, SubmitOutcome, compago::Compago, d24::D24, paymongo::PayMongo},
@@ -149,26 +146,15 @@ fn refund_for(provider: &str) -> Refund {
     };
     let now = chrono::Utc::now();
     Refund {
-        id: RefundId::generate(),
-        tenant: TenantId::new("t"),
-        request_id: "r".into(),
-        provider: provider.into(),
-        payment,
-        amount: Money::new(10_000, Currency::parse(currency).unwrap()),
-        status: RefundStatus::Pending,
         provider_refund_id: Some("12345".into()),
-        provider_status: None,
-        reason: RefundReason::Other,
-        description: String::new(),
-        metadata: Default::default(),
-        bank_account: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        submission: Submission::Sending,
-        next_check_at: None,
-        check_attempts: 0,
+        ..Refund::new_pending(
+            TenantId::new("t"),
+            "r",
+            provider,
+            payment,
+            Money::new(10_000, Currency::parse(currency).unwrap()),
+            now,
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 use chrono::Utc;
 use refund_gateway::{
     domain::{
-        Currency, ErrorCode, Money, Observation, PaymentRef, PaymentStatus, Refund, RefundId,
-        RefundReason, RefundStatus, Submission, TenantId, reason,
+        Currency, ErrorCode, Money, Observation, PaymentRef, PaymentStatus, Refund, RefundReason,
+        RefundStatus, TenantId, reason,
     },
     providers::{
         Provider, ProviderError, ProviderKind, RefundLookup, Rejection, SubmitOutcome,
@@ -105,26 +105,17 @@ fn pay_ref(payment: &str) -> PaymentRef {
 fn refund(payment: &str, minor: i64) -> Refund {
     let now = Utc::now();
     Refund {
-        id: RefundId::generate(),
-        tenant: TenantId::new("acme"),
-        request_id: "req-1".into(),
-        provider: "paymongo".into(),
-        payment: pay_ref(payment),
-        amount: php(minor),
-        status: RefundStatus::Pending,
-        provider_refund_id: None,
-        provider_status: None,
         reason: RefundReason::Duplicate,
         description: "Charged twice".into(),
         metadata: BTreeMap::from([("order".to_owned(), "A-17".to_owned())]),
-        bank_account: None,
-        failure: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        submission: Submission::Sending,
-        next_check_at: None,
-        check_attempts: 0,
+        ..Refund::new_pending(
+            TenantId::new("acme"),
+            "req-1",
+            "paymongo",
+            pay_ref(payment),
+            php(minor),
+            now,
+        )
     }
 }
 

@@ -273,31 +273,21 @@ fn account() -> BankAccount {
 
 /// A new PENDING refund with its own request id.
 fn new_refund(tenant: &str, provider: &str, payment_id: &str, minor: i64) -> Refund {
-    let id = RefundId::generate();
-    Refund {
-        request_id: format!("req-{id}"),
-        id,
-        tenant: TenantId::new(tenant),
-        provider: provider.into(),
-        payment: PaymentRef {
+    let refund = Refund::new_pending(
+        TenantId::new(tenant),
+        "",
+        provider,
+        PaymentRef {
             payment_id: payment_id.into(),
             ..PaymentRef::default()
         },
-        amount: mxn_amount(minor),
-        status: RefundStatus::Pending,
-        provider_refund_id: None,
-        provider_status: None,
+        mxn_amount(minor),
+        t0(),
+    );
+    Refund {
+        request_id: format!("req-{}", refund.id),
         reason: RefundReason::RequestedByCustomer,
-        description: String::new(),
-        metadata: BTreeMap::new(),
-        bank_account: None,
-        failure: None,
-        created_at: t0(),
-        updated_at: t0(),
-        version: 1,
-        submission: Submission::Sending,
-        next_check_at: None,
-        check_attempts: 0,
+        ..refund
     }
 }
 

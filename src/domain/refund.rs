@@ -322,6 +322,41 @@ impl Observation {
 }
 
 impl Refund {
+    /// A refund as it is first recorded: PENDING, version 1, about to be sent, nothing heard
+    /// from the provider yet, no check scheduled; reason `Other`, no description, metadata
+    /// or bank account (set them with struct update syntax).
+    pub fn new_pending(
+        tenant: TenantId,
+        request_id: impl Into<String>,
+        provider: impl Into<String>,
+        payment: PaymentRef,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Refund {
+        Refund {
+            id: RefundId::generate(),
+            tenant,
+            request_id: request_id.into(),
+            provider: provider.into(),
+            payment,
+            amount,
+            status: RefundStatus::Pending,
+            provider_refund_id: None,
+            provider_status: None,
+            reason: RefundReason::Other,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            bank_account: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            submission: Submission::Sending,
+            next_check_at: None,
+            check_attempts: 0,
+        }
+    }
+
     /// The refund as callers may see it: bank account number masked.
     pub fn public_view(&self) -> Refund {
         self.clone().into_public_view()
@@ -417,28 +452,16 @@ mod tests {
     use crate::domain::Currency;
 
     fn refund(status: RefundStatus) -> Refund {
-        let now = Utc::now();
         Refund {
-            id: RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "compago".into(),
-            payment: PaymentRef::default(),
-            amount: Money::new(100, Currency::parse("MXN").unwrap()),
             status,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r",
+                "compago",
+                PaymentRef::default(),
+                Money::new(100, Currency::parse("MXN").unwrap()),
+                Utc::now(),
+            )
         }
     }
 

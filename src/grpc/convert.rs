@@ -578,18 +578,6 @@ mod tests {
     fn refunds_never_show_a_full_account_number() {
         let now = Utc::now();
         let r = Refund {
-            id: crate::domain::RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef::default(),
-            amount: Money::new(1, Currency::parse("CLP").unwrap()),
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
             bank_account: Some(BankAccount {
                 beneficiary: "b".into(),
                 bank_code: "1".into(),
@@ -597,13 +585,14 @@ mod tests {
                 account_number: "123456789".into(),
                 account_type: BankAccountType::Checking,
             }),
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: crate::domain::Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r",
+                "d24",
+                PaymentRef::default(),
+                Money::new(1, Currency::parse("CLP").unwrap()),
+                now,
+            )
         };
         assert_eq!(refund(&r).bank_account.unwrap().account_number, "*****6789");
     }

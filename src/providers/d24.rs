@@ -934,28 +934,14 @@ mod tests {
         let h = HeaderMap::new();
         let answer = |code| submit_failure(StatusCode::BAD_REQUEST, &h, &body(code));
         let now = chrono::Utc::now();
-        let mut r = Refund {
-            id: crate::domain::RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: draft("1", "i").payment,
-            amount: Money::new(100, Currency::parse("MXN").unwrap()),
-            status: crate::domain::RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
-        };
+        let mut r = Refund::new_pending(
+            TenantId::new("t"),
+            "r",
+            "d24",
+            draft("1", "i").payment,
+            Money::new(100, Currency::parse("MXN").unwrap()),
+            now,
+        );
         assert!(matches!(
             repeat_guard(&r, answer(802)),
             SubmitOutcome::Rejected(_)

@@ -517,28 +517,14 @@ mod tests {
             panic!("an open breaker refuses reads");
         };
         assert!(why.contains("circuit breaker is open"), "{why}");
-        let refund_like = crate::domain::Refund {
-            id: crate::domain::RefundId::generate(),
-            tenant: crate::domain::TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "fake".into(),
-            payment: payment(),
-            amount: Money::new(100, crate::domain::Currency::parse("PHP").unwrap()),
-            status: crate::domain::RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: crate::domain::RefundReason::Other,
-            description: String::new(),
-            metadata: Default::default(),
-            bank_account: None,
-            failure: None,
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            version: 1,
-            submission: crate::domain::Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
-        };
+        let refund_like = crate::domain::Refund::new_pending(
+            crate::domain::TenantId::new("t"),
+            "r",
+            "fake",
+            payment(),
+            Money::new(100, crate::domain::Currency::parse("PHP").unwrap()),
+            chrono::Utc::now(),
+        );
         assert!(matches!(
             guard.submit_refund(&refund_like).await,
             SubmitOutcome::NotSent(_)

@@ -25,8 +25,8 @@ use super::{Refunds, fingerprint};
 use crate::{
     auth::Caller,
     domain::{
-        ApiError, ErrorCode, Money, PaymentStatus, Refund, RefundFailure, RefundId, RefundStatus,
-        Submission, reason,
+        ApiError, ErrorCode, Money, PaymentStatus, Refund, RefundFailure, RefundStatus, Submission,
+        reason,
     },
     metrics,
     providers::{ProviderAccount, ProviderPayment, RefundDraft, SubmitOutcome},
@@ -184,28 +184,21 @@ impl Refunds {
         let amount = self.amount_to_refund(account, draft, &payment).await?;
         let now = Self::now();
         let refund = Refund {
-            id: RefundId::generate(),
-            tenant: draft.tenant.clone(),
-            request_id: draft.request_id.clone(),
-            provider: account.name.clone(),
-            payment: draft.payment.clone(),
-            amount,
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
             reason: draft.reason,
             description: draft.description.clone(),
             metadata: draft.metadata.clone(),
             bank_account: draft.bank_account.clone(),
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
             // The safety net: if this process stops before recording the outcome, the worker
             // asks the provider once the attempt is surely over.
             next_check_at: Some(now + account.timeout + ATTEMPT_MARGIN),
-            check_attempts: 0,
+            ..Refund::new_pending(
+                draft.tenant.clone(),
+                draft.request_id.clone(),
+                account.name.clone(),
+                draft.payment.clone(),
+                amount,
+                now,
+            )
         };
         match self
             .inner

@@ -156,37 +156,27 @@ impl Refunds {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use chrono::Utc;
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::domain::{Currency, Observation, PaymentRef, RefundId, RefundReason, TenantId};
+    use crate::domain::{Currency, Observation, PaymentRef, TenantId};
 
     fn refund(status: RefundStatus, submission: Submission, id: Option<&str>) -> Refund {
         let now = Utc::now();
         Refund {
-            id: RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef::default(),
-            amount: Money::new(50595, Currency::parse("MXN").unwrap()),
             status,
             provider_refund_id: id.map(str::to_owned),
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
             submission,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r",
+                "d24",
+                PaymentRef::default(),
+                Money::new(50595, Currency::parse("MXN").unwrap()),
+                now,
+            )
         }
     }
 

@@ -51,31 +51,18 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use chrono::Utc;
 
     use super::*;
     use crate::domain::{
-        BankAccount, BankAccountType, Currency, Money, PaymentRef, RefundReason, RefundStatus,
-        Submission, TenantId,
+        BankAccount, BankAccountType, Currency, Money, PaymentRef, RefundStatus, TenantId,
     };
 
     fn refund(version: i64) -> Refund {
         let now = Utc::now();
         Refund {
             id: RefundId::parse("rf_0123456789abcdef0123456789abcdef").unwrap(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef::default(),
-            amount: Money::new(100, Currency::parse("MXN").unwrap()),
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
             bank_account: Some(BankAccount {
                 beneficiary: "b".into(),
                 bank_code: "1".into(),
@@ -83,13 +70,15 @@ mod tests {
                 account_number: "123456789".into(),
                 account_type: BankAccountType::Saving,
             }),
-            failure: None,
-            created_at: now,
-            updated_at: now,
             version,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r",
+                "d24",
+                PaymentRef::default(),
+                Money::new(100, Currency::parse("MXN").unwrap()),
+                now,
+            )
         }
     }
 

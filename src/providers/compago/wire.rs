@@ -201,12 +201,11 @@ pub fn same_uuid(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{PaymentRef, RefundId, RefundReason, Submission, TenantId, reason};
+    use crate::domain::{PaymentRef, TenantId, reason};
 
     const PAYMENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -256,30 +255,19 @@ mod tests {
     fn refund(payment_id: &str, amount: Money, description: &str) -> Refund {
         let now = Utc::now();
         Refund {
-            id: RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r-1".into(),
-            provider: "compago".into(),
-            payment: PaymentRef {
-                payment_id: payment_id.into(),
-                payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
-                invoice_id: String::new(),
-            },
-            amount,
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
             description: description.into(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r-1",
+                "compago",
+                PaymentRef {
+                    payment_id: payment_id.into(),
+                    payment_method_id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee".into(),
+                    invoice_id: String::new(),
+                },
+                amount,
+                now,
+            )
         }
     }
 

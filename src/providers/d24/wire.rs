@@ -862,12 +862,12 @@ pub fn meaning(code: u32) -> CodeMeaning {
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::BTreeMap, str::FromStr};
+    use std::str::FromStr;
 
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{PaymentRef, RefundId, RefundReason, Submission, TenantId};
+    use crate::domain::{PaymentRef, TenantId};
 
     /// S003: the card example answer (`refund_id` a string).
     const S003_CARD_SUCCESS: &str = r#"{
@@ -904,32 +904,18 @@ mod tests {
 
     fn refund(deposit: &str, amount: Money) -> Refund {
         let now = Utc::now();
-        Refund {
-            id: RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef {
+        Refund::new_pending(
+            TenantId::new("t"),
+            "r",
+            "d24",
+            PaymentRef {
                 payment_id: deposit.into(),
                 payment_method_id: String::new(),
                 invoice_id: "test766106146".into(),
             },
             amount,
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
-        }
+            now,
+        )
     }
 
     /// S003's card SUCCESS answer parses (string id, exact amount) and is a success.

@@ -512,7 +512,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::domain::{PaymentRef, RefundId, Submission, TenantId};
+    use crate::domain::{PaymentRef, RefundId, TenantId};
 
     const PAY: &str = "pay_qOShdAuD3p8tKa6Ac4SRfbjs";
 
@@ -543,29 +543,18 @@ mod tests {
     fn refund(amount: i64) -> Refund {
         let now = Utc::now();
         Refund {
-            id: RefundId::generate(),
-            tenant: TenantId::new("t"),
-            request_id: "r-1".into(),
-            provider: "paymongo".into(),
-            payment: PaymentRef {
-                payment_id: PAY.into(),
-                ..PaymentRef::default()
-            },
-            amount: php(amount),
-            status: RefundStatus::Pending,
-            provider_refund_id: None,
-            provider_status: None,
             reason: RefundReason::RequestedByCustomer,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            submission: Submission::Sending,
-            next_check_at: None,
-            check_attempts: 0,
+            ..Refund::new_pending(
+                TenantId::new("t"),
+                "r-1",
+                "paymongo",
+                PaymentRef {
+                    payment_id: PAY.into(),
+                    ..PaymentRef::default()
+                },
+                php(amount),
+                now,
+            )
         }
     }
 
