@@ -642,7 +642,6 @@ async fn get_deposit(AxumState(sim): AxumState<D24Sim>, Path(id): Path<String>) 
 #[cfg(test)]
 mod tests {
     use axum::{body::Body, http::HeaderValue};
-    use tower::ServiceExt as _;
 
     use super::{fixtures::*, *};
 
@@ -674,11 +673,7 @@ mod tests {
     }
 
     async fn send(sim: &D24Sim, request: Request) -> (StatusCode, serde_json::Value) {
-        let response = sim.router().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let (status, bytes) = crate::sandbox::testing::send(sim.router(), request).await;
         (status, serde_json::from_slice(&bytes).unwrap_or_default())
     }
 

@@ -643,15 +643,8 @@ mod tests {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        let response = sim
-            .router()
-            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let request = request.body(Body::from(body.to_owned())).unwrap();
+        let (status, bytes) = crate::sandbox::testing::send(sim.router(), request).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),

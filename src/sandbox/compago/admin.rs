@@ -164,28 +164,12 @@ async fn reset(AxumState(sim): AxumState<CompagoSim>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, http::Request};
-    use tower::ServiceExt as _;
 
     use super::*;
     use crate::sandbox::faults::Faults;
 
     async fn call(sim: &CompagoSim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
-        let response = sim
-            .router()
-            .oneshot(
-                Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .body(Body::from(body.to_owned()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 

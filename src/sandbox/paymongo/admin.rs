@@ -344,29 +344,14 @@ async fn reset(AxumState(sim): AxumState<PayMongoSim>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, http::Request};
+
     use serde_json::Value;
-    use tower::ServiceExt as _;
 
     use super::*;
     use crate::sandbox::{faults::Faults, paymongo::fixtures};
 
     async fn call(sim: &PayMongoSim, method: &str, path: &str, body: &str) -> (StatusCode, Value) {
-        let response = sim
-            .router()
-            .oneshot(
-                Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .body(Body::from(body.to_owned()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
+        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
