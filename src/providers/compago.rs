@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::http::shorten;
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
     RefundLookup, Rejection, SubmitOutcome, http as provider_http,
@@ -28,9 +29,6 @@ use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refu
 
 /// The header that carries the API key.
 const API_KEY_HEADER: &str = "x-api-key";
-
-/// How much of an error body is kept as the provider's message.
-const MAX_PROVIDER_MESSAGE: usize = 500;
 
 /// A Compago account.
 pub struct Compago {
@@ -335,19 +333,6 @@ fn submit_failure(
         // 1xx/3xx that reqwest did not handle: no telling what happened.
         _ => SubmitOutcome::Unknown(format!("Compago answered with HTTP {status}")),
     }
-}
-
-/// At most `MAX_PROVIDER_MESSAGE` bytes of a body, cut on a character boundary.
-fn shorten(body: &str) -> String {
-    let body = body.trim();
-    if body.len() <= MAX_PROVIDER_MESSAGE {
-        return body.to_owned();
-    }
-    let mut cut = MAX_PROVIDER_MESSAGE;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &body[..cut])
 }
 
 fn invalid_ids(violations: &[FieldViolation]) -> Rejection {
@@ -768,6 +753,6 @@ mod tests {
         let long = "é".repeat(1000);
         let r = common_rejection(StatusCode::NOT_FOUND, &h, &long, ids).unwrap();
         assert!(r.message.contains(PAY));
-        assert!(r.provider_message.len() <= MAX_PROVIDER_MESSAGE + '…'.len_utf8());
+        assert!(r.provider_message.len() <= provider_http::MAX_PROVIDER_MESSAGE + '…'.len_utf8());
     }
 }

@@ -28,6 +28,7 @@ use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::http::shorten;
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, ProviderRefundRecord,
     RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
@@ -36,9 +37,6 @@ use super::{
 use crate::domain::{
     ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, Submission, reason,
 };
-
-/// How much of an error body is kept as the provider's message.
-const MAX_PROVIDER_MESSAGE: usize = 500;
 
 /// Currencies of D24's markets that refunds are offered in (AR, BO, BR, CA, CL, CO, EC/US,
 /// GT, MX, PE, PY). Others may work; these are the ones the gateway advertises.
@@ -390,19 +388,6 @@ fn repeat_guard(refund: &Refund, outcome: SubmitOutcome) -> SubmitOutcome {
         }
         other => other,
     }
-}
-
-/// At most `MAX_PROVIDER_MESSAGE` bytes of a body, cut on a character boundary.
-fn shorten(body: &str) -> String {
-    let body = body.trim();
-    if body.len() <= MAX_PROVIDER_MESSAGE {
-        return body.to_owned();
-    }
-    let mut cut = MAX_PROVIDER_MESSAGE;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &body[..cut])
 }
 
 /// The deposit id of a payment reference, or the caller-facing rejection.

@@ -86,3 +86,19 @@ pub fn read_not_now(
 pub fn join(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
 }
+
+/// How much of an error body is kept as the provider's message.
+pub const MAX_PROVIDER_MESSAGE: usize = 500;
+
+/// At most `MAX_PROVIDER_MESSAGE` bytes of a body, cut on a character boundary.
+pub fn shorten(body: &str) -> String {
+    let body = body.trim();
+    if body.len() <= MAX_PROVIDER_MESSAGE {
+        return body.to_owned();
+    }
+    let mut cut = MAX_PROVIDER_MESSAGE;
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &body[..cut])
+}

@@ -28,7 +28,8 @@ use http::{HeaderMap, HeaderValue, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use self::answers::{NotFound, ReadFailure, read_failure, shorten, submit_failure};
+use self::answers::{NotFound, ReadFailure, read_failure, submit_failure};
+use super::http::shorten;
 
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 
 use super::wire;
+use crate::providers::http::shorten;
 use crate::{
     domain::{ErrorCode, reason},
     providers::{ProviderError, Rejection, SubmitOutcome, http as provider_http},
@@ -19,9 +20,6 @@ use crate::{
 /// How long PayMongo's rate-limit block lasts when it does not say ("the block lifts within a
 /// minute", PM-RL).
 pub(super) const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(60);
-
-/// How much of an unexpected body is kept as the provider's message.
-const MAX_PROVIDER_MESSAGE: usize = 500;
 
 /// A read answered 404 `resource_not_found`.
 pub(super) struct NotFound;
@@ -153,19 +151,6 @@ pub(super) fn submit_failure(
         },
         _ => unknown(),
     }
-}
-
-/// At most `MAX_PROVIDER_MESSAGE` bytes of a body, cut on a character boundary.
-pub(super) fn shorten(body: &str) -> String {
-    let body = body.trim();
-    if body.len() <= MAX_PROVIDER_MESSAGE {
-        return body.to_owned();
-    }
-    let mut cut = MAX_PROVIDER_MESSAGE;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &body[..cut])
 }
 
 #[cfg(test)]
