@@ -25,7 +25,7 @@ use refund_gateway::{
         paymongo::{fixtures::PAID_50000, state::Faults as PayMongoFaults},
     },
 };
-use support::inproc::{
+use support::gateway::{
     Client, Gateway, Setup, compago_payment, d24_payment, money, paymongo_payment, request,
     status_of,
 };

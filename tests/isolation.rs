@@ -31,7 +31,7 @@ use refund_gateway::{
         },
     },
 };
-use support::inproc::{
+use support::gateway::{
     Gateway, Setup, compago_payment, d24_payment, metric, money, paymongo_payment, request,
     status_of,
 };

@@ -1,5 +1,7 @@
-//! Helpers shared by the tests that run the real `refund-gateway` binary: processes with
-//! captured output, the lines they print, and configs pointing at an external sandbox.
+//! Test support. Every in-process test starts its gateway through [`gateway`] (and reaches
+//! the simulators through [`sims`]); the tests that run the real `refund-gateway` binary use
+//! the process helpers here: processes with captured output, the lines they print, and
+//! configs pointing at an external sandbox. Each test binary uses a part of it.
 #![allow(dead_code)]
 
 use std::{
@@ -10,8 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub mod inproc;
+pub mod gateway;
 pub mod postgres;
+pub mod sims;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
 
@@ -144,36 +147,19 @@ impl Sandbox {
 
     /// Provider account tables pointing at this sandbox as if it were the real providers.
     pub fn provider_config(&self, timeout_ms: u64) -> String {
-        use refund_gateway::sandbox::{
-            COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET,
-            PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET,
-        };
-        format!(
-            r#"
-[providers.compago]
-kind = "compago"
-base_url = "{compago}"
-api_key = "{COMPAGO_SANDBOX_API_KEY}"
-timeout_ms = {timeout_ms}
-
-[providers.d24]
-kind = "d24"
-base_url = "{d24}"
-login = "{D24_SANDBOX_LOGIN}"
-secret_key = "{D24_SANDBOX_SECRET}"
-timeout_ms = {timeout_ms}
-
-[providers.paymongo]
-kind = "paymongo"
-base_url = "{paymongo}"
-secret_key = "{PAYMONGO_SANDBOX_SECRET_KEY}"
-webhook_secret = "{PAYMONGO_SANDBOX_WEBHOOK_SECRET}"
-timeout_ms = {timeout_ms}
-"#,
-            compago = self.compago,
-            d24 = self.d24,
-            paymongo = self.paymongo,
-        )
+        [
+            ("compago", &self.compago),
+            ("d24", &self.d24),
+            ("paymongo", &self.paymongo),
+        ]
+        .into_iter()
+        .map(|(kind, base_url)| {
+            format!(
+                "\n[providers.{kind}]\nkind = \"{kind}\"\nbase_url = \"{base_url}\"\n{}\ntimeout_ms = {timeout_ms}\n",
+                sims::credentials(kind)
+            )
+        })
+        .collect()
     }
 }
 
