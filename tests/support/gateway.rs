@@ -167,16 +167,6 @@ impl Default for Setup {
 }
 
 impl Setup {
-    /// A worker that will not look at anything during a test: only notifications can move
-    /// a refund on.
-    pub fn sleepy_worker(self) -> Self {
-        Self {
-            first_check_ms: 600_000,
-            max_check_interval_ms: 600_000,
-            ..self
-        }
-    }
-
     fn config(&self, dir: &tempfile::TempDir, own: Option<&OwnSims>) -> String {
         let mut server = String::new();
         if let Some(grace) = self.shutdown_grace_ms {
