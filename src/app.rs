@@ -295,10 +295,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = RefundServiceServer::with_interceptor(
-        RefundApi::new(refunds.clone()),
-        Authenticate::new(tenants, shutdown.clone()),
-    );
+    let api = {
+        use tonic::service::{InterceptorLayer, LayerExt as _};
+        tower::ServiceBuilder::new()
+            // Authentication first (health and reflection stay open); a refused call ends here.
+            .layer(InterceptorLayer::new(Authenticate::new(
+                tenants,
+                shutdown.clone(),
+            )))
+            // One `rpc` span and the RPC metrics per call that reaches the handlers.
+            .layer(crate::grpc::RpcLayer)
+            .named_layer(RefundServiceServer::new(RefundApi::new(refunds.clone())))
+    };
 
     // The servers stop accepting a moment after shutdown starts, so NOT_SERVING is seen.
     let stop_accepting = CancellationToken::new();

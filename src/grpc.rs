@@ -1,26 +1,32 @@
-//! The gRPC surface: `refunds.v1.RefundService` as a thin adapter over [`Refunds`]
-//! (authenticate, convert, call, convert back), plus health and reflection.
+//! The gRPC surface: `refunds.v1.RefundService` as a thin adapter over [`Refunds`]. Each
+//! handler gets the caller, converts the request, calls the service and converts back; the
+//! `rpc` span and the RPC metrics come from [`layer::RpcLayer`] around the service, and
+//! authentication from the [`Authenticate`] interceptor around that.
 
 pub mod auth;
 pub mod convert;
+pub mod layer;
 pub mod status;
 
-use std::pin::Pin;
-
-use std::sync::{Arc, Mutex};
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
 
 use futures::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
-use tracing::Instrument as _;
 
 use crate::{
-    domain::RefundEvent,
-    metrics::{self, track_rpc},
+    auth::Caller,
+    domain::{ApiError, RefundEvent},
+    metrics,
     pb::{self, refund_service_server::RefundService},
     refunds::Refunds,
 };
 
 pub use auth::Authenticate;
+pub use layer::RpcLayer;
+use layer::SpanFields;
 
 /// The service implementation.
 #[derive(Clone, Debug)]
@@ -35,6 +41,15 @@ impl RefundApi {
 }
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The caller and the message of a request; what the message is about goes on the call's
+/// span first.
+fn unpack<T: SpanFields>(request: Request<T>) -> Result<(Caller, T), Status> {
+    let caller = auth::caller(&request)?;
+    let message = request.into_inner();
+    message.record(&tracing::Span::current());
+    Ok((caller, message))
+}
 
 /// The protobuf form of an event, converted once and shared by every subscriber that sends
 /// it: a fan-out to thousands of streams sends the same event (the same `Arc` from the bus)
@@ -58,90 +73,59 @@ fn shared_event(event: &Arc<RefundEvent>) -> pb::RefundEvent {
     pb::RefundEvent::clone(&pb)
 }
 
+/// A watch stream as messages of type `M`.
+fn event_stream<E, M>(events: E, message: fn(pb::RefundEvent) -> M) -> EventStream<M>
+where
+    E: Stream<Item = Result<Arc<RefundEvent>, ApiError>> + Send + 'static,
+    M: Send + 'static,
+{
+    Box::pin(events.map(move |item| {
+        item.map(|event| message(shared_event(&event)))
+            .map_err(Status::from)
+    }))
+}
+
 #[tonic::async_trait]
 impl RefundService for RefundApi {
     async fn create_refund(
         &self,
         request: Request<pb::CreateRefundRequest>,
     ) -> Result<Response<pb::CreateRefundResponse>, Status> {
-        let span = tracing::info_span!(
-            "rpc",
-            method = "CreateRefund",
-            tenant = tracing::field::Empty,
-            request_id = %request.get_ref().request_id,
-            provider = %request.get_ref().provider,
-            refund_id = tracing::field::Empty,
-        );
-        track_rpc("CreateRefund", async {
-            let caller = auth::caller(&request)?;
-            tracing::Span::current().record("tenant", caller.tenant.as_str());
-            let draft = convert::create_request(caller.tenant.clone(), request.into_inner())?;
-            let refund = metrics::own_time(self.refunds.create_refund(&caller, draft)).await?;
-            tracing::Span::current().record("refund_id", refund.id.as_str());
-            Ok(Response::new(pb::CreateRefundResponse {
-                refund: Some(convert::refund(&refund)),
-            }))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let draft = convert::create_request(caller.tenant.clone(), req)?;
+        let refund = metrics::own_time(self.refunds.create_refund(&caller, draft)).await?;
+        tracing::Span::current().record("refund_id", refund.id.as_str());
+        Ok(Response::new(convert::create_response(&refund)))
     }
 
     async fn get_refund(
         &self,
         request: Request<pb::GetRefundRequest>,
     ) -> Result<Response<pb::GetRefundResponse>, Status> {
-        let span =
-            tracing::info_span!("rpc", method = "GetRefund", refund_id = %request.get_ref().id);
-        track_rpc("GetRefund", async {
-            let caller = auth::caller(&request)?;
-            let id = convert::refund_id(&request.get_ref().id)?;
-            let refund = self.refunds.get_refund(&caller, id).await?;
-            Ok(Response::new(pb::GetRefundResponse {
-                refund: Some(convert::refund(&refund)),
-            }))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let refund = self.refunds.get_refund(&caller, id).await?;
+        Ok(Response::new(convert::get_response(&refund)))
     }
 
     async fn list_refunds(
         &self,
         request: Request<pb::ListRefundsRequest>,
     ) -> Result<Response<pb::ListRefundsResponse>, Status> {
-        let span = tracing::info_span!("rpc", method = "ListRefunds");
-        track_rpc("ListRefunds", async {
-            let caller = auth::caller(&request)?;
-            let req = convert::list_request(request.into_inner())?;
-            let page = self.refunds.list_refunds(&caller, req).await?;
-            Ok(Response::new(pb::ListRefundsResponse {
-                refunds: page
-                    .refunds
-                    .into_iter()
-                    .map(convert::refund_owned)
-                    .collect(),
-                next_page_token: page.next_page_token,
-            }))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let req = convert::list_request(req)?;
+        let page = self.refunds.list_refunds(&caller, req).await?;
+        Ok(Response::new(convert::list_response(page)))
     }
 
     async fn sync_refund(
         &self,
         request: Request<pb::SyncRefundRequest>,
     ) -> Result<Response<pb::SyncRefundResponse>, Status> {
-        let span =
-            tracing::info_span!("rpc", method = "SyncRefund", refund_id = %request.get_ref().id);
-        track_rpc("SyncRefund", async {
-            let caller = auth::caller(&request)?;
-            let id = convert::refund_id(&request.get_ref().id)?;
-            let refund = self.refunds.sync_refund(&caller, id).await?;
-            Ok(Response::new(pb::SyncRefundResponse {
-                refund: Some(convert::refund(&refund)),
-            }))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let refund = self.refunds.sync_refund(&caller, id).await?;
+        Ok(Response::new(convert::sync_response(&refund)))
     }
 
     type WatchRefundStream = EventStream<pb::WatchRefundResponse>;
@@ -150,22 +134,12 @@ impl RefundService for RefundApi {
         &self,
         request: Request<pb::WatchRefundRequest>,
     ) -> Result<Response<Self::WatchRefundStream>, Status> {
-        let span =
-            tracing::info_span!("rpc", method = "WatchRefund", refund_id = %request.get_ref().id);
-        track_rpc("WatchRefund", async {
-            let caller = auth::caller(&request)?;
-            let id = convert::refund_id(&request.get_ref().id)?;
-            let events = self.refunds.watch_refund(&caller, id).await?;
-            let stream = events.map(|item| {
-                item.map(|event| pb::WatchRefundResponse {
-                    event: Some(shared_event(&event)),
-                })
-                .map_err(Status::from)
-            });
-            Ok(Response::new(Box::pin(stream) as Self::WatchRefundStream))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let events = self.refunds.watch_refund(&caller, id).await?;
+        Ok(Response::new(event_stream(events, |event| {
+            pb::WatchRefundResponse { event: Some(event) }
+        })))
     }
 
     type WatchRefundsStream = EventStream<pb::WatchRefundsResponse>;
@@ -174,57 +148,33 @@ impl RefundService for RefundApi {
         &self,
         request: Request<pb::WatchRefundsRequest>,
     ) -> Result<Response<Self::WatchRefundsStream>, Status> {
-        let span = tracing::info_span!("rpc", method = "WatchRefunds");
-        track_rpc("WatchRefunds", async {
-            let caller = auth::caller(&request)?;
-            let filter = convert::feed_filter(request.into_inner())?;
-            let events = self.refunds.watch_refunds(&caller, filter).await?;
-            let stream = events.map(|item| {
-                item.map(|event| pb::WatchRefundsResponse {
-                    event: Some(shared_event(&event)),
-                })
-                .map_err(Status::from)
-            });
-            Ok(Response::new(Box::pin(stream) as Self::WatchRefundsStream))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let filter = convert::feed_filter(req)?;
+        let events = self.refunds.watch_refunds(&caller, filter).await?;
+        Ok(Response::new(event_stream(events, |event| {
+            pb::WatchRefundsResponse { event: Some(event) }
+        })))
     }
 
     async fn get_payment(
         &self,
         request: Request<pb::GetPaymentRequest>,
     ) -> Result<Response<pb::GetPaymentResponse>, Status> {
-        let span = tracing::info_span!("rpc", method = "GetPayment", provider = %request.get_ref().provider);
-        track_rpc("GetPayment", async {
-            let caller = auth::caller(&request)?;
-            let (provider, payment) = convert::payment_request(request.into_inner())?;
-            let payment = self
-                .refunds
-                .get_payment(&caller, &provider, payment)
-                .await?;
-            Ok(Response::new(pb::GetPaymentResponse {
-                payment: Some(convert::payment(&payment)),
-            }))
-        })
-        .instrument(span)
-        .await
+        let (caller, req) = unpack(request)?;
+        let (provider, payment) = convert::payment_request(req)?;
+        let payment = self
+            .refunds
+            .get_payment(&caller, &provider, payment)
+            .await?;
+        Ok(Response::new(convert::payment_response(&payment)))
     }
 
     async fn list_providers(
         &self,
         request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        track_rpc("ListProviders", async {
-            let caller = auth::caller(&request)?;
-            let providers = self
-                .refunds
-                .list_providers(&caller)
-                .iter()
-                .map(|a| convert::provider_info(a))
-                .collect();
-            Ok(Response::new(pb::ListProvidersResponse { providers }))
-        })
-        .await
+        let (caller, _) = unpack(request)?;
+        let accounts = self.refunds.list_providers(&caller);
+        Ok(Response::new(convert::providers_response(&accounts)))
     }
 }

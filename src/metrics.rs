@@ -96,22 +96,13 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Records one gRPC call: its outcome code and latency.
-pub async fn track_rpc<T, F>(method: &'static str, call: F) -> Result<T, tonic::Status>
-where
-    F: Future<Output = Result<T, tonic::Status>>,
-{
-    let started = Instant::now();
-    let result = call.await;
-    let code = match &result {
-        Ok(_) => tonic::Code::Ok,
-        Err(status) => status.code(),
-    };
+/// Records one gRPC call of `method`: its outcome code and latency (from the RPC layer,
+/// `grpc::layer`).
+pub fn rpc_call(method: &'static str, code: tonic::Code, elapsed: std::time::Duration) {
     metrics::histogram!("refund_gateway_grpc_request_duration_seconds", "method" => method)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     metrics::counter!("refund_gateway_grpc_requests_total", "method" => method, "code" => code_name(code))
         .increment(1);
-    result
 }
 
 /// Records one provider call.

@@ -1,6 +1,6 @@
 //! Durable storage behind one trait, so callers never know which database is underneath.
 //!
-//! Guarantees every implementation gives (and `tests/store_contract.rs` checks):
+//! Guarantees every implementation gives (and `tests/store_contract/` checks):
 //! - a refund is inserted together with its creation event and the link from its request key,
 //!   in one transaction, and only if the refunds of the same payment that still hold money
 //!   (not FAILED, not CANCELED) plus the new one stay within the payment's amount;

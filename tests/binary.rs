@@ -6,7 +6,7 @@ mod support;
 use std::{process::Command, time::Duration};
 
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
-use support::{BIN, Proc, field, printed_base_url};
+use support::process::{BIN, Proc, field, printed_base_url};
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

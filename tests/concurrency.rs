@@ -25,9 +25,9 @@ use refund_gateway::{
         paymongo::{fixtures::PAID_50000, state::Faults as PayMongoFaults},
     },
 };
-use support::inproc::{
-    Client, Gateway, Setup, compago_payment, d24_payment, money, paymongo_payment, request,
-    status_of,
+use support::{
+    gateway::{Client, Gateway, Setup},
+    messages::{compago_payment, d24_payment, money, paymongo_payment, request, status_of},
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;

@@ -3,15 +3,15 @@
 //! drives it with the generated client, and checks both what callers see and what the
 //! simulator saw (its counters prove which calls were, or were not, made).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use refund_gateway::{
-    app::{self, Running},
-    config::Config,
-    pb::{self, refund_service_client::RefundServiceClient},
-    providers::{ProviderKind, d24::wire::RefundState},
+    pb,
+    providers::d24::wire::RefundState,
     sandbox::{
-        self, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim, RunningSandbox,
+        self, D24Sim,
         d24::fixtures::{
             BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
             CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000,
@@ -21,122 +21,77 @@ use refund_gateway::{
         d24::state::{Faults, Timing},
     },
 };
-use tempfile::TempDir;
-use tonic::{Code, Status, transport::Channel};
+use support::{
+    gateway::{Account, Endpoint, Gateway as Harness, Setup},
+    sims,
+};
+use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
-/// The fast worker every test uses unless it says otherwise.
-const FAST_WORKER: &str = "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\n";
+/// The accounts: `d24` (the sandbox credentials) and `d24_badsig` (the right login, a wrong
+/// signature secret), both on the simulator. With `Endpoint::OwnSim` the simulator is the
+/// test's own, reached like the real D24; with `Endpoint::Sandbox` the `d24` account is
+/// served from the gateway's own sandbox (`sandbox = true`).
+fn accounts(endpoint: Endpoint) -> Vec<Account> {
+    let badsig = match endpoint {
+        Endpoint::Sandbox => Endpoint::Url("http://127.0.0.1:9/d24".to_owned()),
+        _ => endpoint.clone(),
+    };
+    vec![
+        Account {
+            endpoint,
+            ..Account::sandbox("d24")
+        },
+        Account {
+            name: "d24_badsig".to_owned(),
+            endpoint: badsig,
+            credentials: Some(sims::d24_wrong_secret()),
+            keys: "timeout_ms = 2000\n".to_owned(),
+            ..Account::sandbox("d24")
+        },
+    ]
+}
 
-/// A worker that will not look at anything during a test: only notifications can move a
-/// refund on.
-const SLEEPY_WORKER: &str =
-    "tick_ms = 50\nfirst_check_ms = 600000\nmax_check_interval_ms = 600000\n";
+/// This file's gateway: the accounts above on the test's own simulator, a fast worker.
+fn setup() -> Setup {
+    Setup {
+        accounts: accounts(Endpoint::OwnSim),
+        max_reconcile_attempts: None,
+        shutdown_grace_ms: None,
+        ..Setup::default()
+    }
+}
 
-/// A gateway and the D24 simulator its accounts point at.
+/// The shared harness, with the D24 simulator its accounts point at and the calls these
+/// tests make.
 struct Gateway {
-    running: Running,
-    client: RefundServiceClient<Channel>,
+    harness: Harness,
     sim: D24Sim,
-    /// The simulator when the test started its own (accounts with explicit base URLs).
-    _own_sim: Option<RunningSandbox>,
-    _dir: TempDir,
 }
 
-/// How to start a gateway.
-struct Setup {
-    worker: &'static str,
-    timeout_ms: u64,
-    /// Serve the `d24` account from the gateway's own sandbox (`sandbox = true`).
-    sandbox_account: bool,
+impl std::ops::Deref for Gateway {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
 }
 
-impl Default for Setup {
-    fn default() -> Self {
-        Self {
-            worker: FAST_WORKER,
-            timeout_ms: 2_000,
-            sandbox_account: false,
-        }
+impl std::ops::DerefMut for Gateway {
+    fn deref_mut(&mut self) -> &mut Harness {
+        &mut self.harness
     }
 }
 
 impl Gateway {
     async fn start() -> Self {
-        Self::with(Setup::default()).await
+        Self::with(setup()).await
     }
 
-    /// Accounts: `d24` (the sandbox credentials) and `d24_badsig` (the right login, a wrong
-    /// signature secret), both on the simulator.
     async fn with(setup: Setup) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let own_sim = if setup.sandbox_account {
-            None
-        } else {
-            Some(
-                sandbox::start("127.0.0.1:0".parse().unwrap())
-                    .await
-                    .unwrap(),
-            )
-        };
-        let account = match &own_sim {
-            Some(sim) => format!(
-                "kind = \"d24\"\nbase_url = \"{}\"\nlogin = \"{D24_SANDBOX_LOGIN}\"\nsecret_key = \"{D24_SANDBOX_SECRET}\"\ntimeout_ms = {}\n",
-                sim.base_url(ProviderKind::D24),
-                setup.timeout_ms
-            ),
-            None => format!(
-                "kind = \"d24\"\nsandbox = true\ntimeout_ms = {}\n",
-                setup.timeout_ms
-            ),
-        };
-        let bad_base = own_sim.as_ref().map_or_else(
-            || "http://127.0.0.1:9/d24".to_owned(),
-            |s| s.base_url(ProviderKind::D24),
-        );
-        let toml = format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-url = "sqlite://{db}"
-
-[sandbox]
-listen = "127.0.0.1:0"
-
-[worker]
-{worker}
-[providers.d24]
-{account}
-[providers.d24_badsig]
-kind = "d24"
-base_url = "{bad_base}"
-login = "{D24_SANDBOX_LOGIN}"
-secret_key = "not-the-secret"
-timeout_ms = 2000
-"#,
-            db = dir.path().join("gateway.db").display(),
-            worker = setup.worker,
-        );
-        let config = Config::from_toml(&toml).expect("test config");
-        let running = app::start(config).await.expect("the gateway starts");
-        let sim = match (&own_sim, &running.sandbox) {
-            (Some(own), _) => own.sandbox.d24.clone(),
-            (None, Some(served)) => served.sandbox.d24.clone(),
-            (None, None) => panic!("no simulator"),
-        };
-        let client = RefundServiceClient::connect(format!("http://{}", running.grpc_addr))
-            .await
-            .expect("the client connects");
-        Self {
-            running,
-            client,
-            sim,
-            _own_sim: own_sim,
-            _dir: dir,
-        }
+        let harness = Harness::start(setup).await;
+        let sim = harness.d24().clone();
+        Self { harness, sim }
     }
 
     fn set_timing(&self, timing: Timing) {
@@ -149,17 +104,6 @@ timeout_ms = 2000
             .create_refund(req)
             .await
             .map(|r| r.into_inner().refund.expect("a refund"))
-    }
-
-    async fn get(&self, id: &str) -> pb::Refund {
-        self.client
-            .clone()
-            .get_refund(pb::GetRefundRequest { id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .refund
-            .unwrap()
     }
 
     async fn payment(&self, deposit: u64, invoice: &str) -> pb::Payment {
@@ -196,27 +140,6 @@ timeout_ms = 2000
             .await
             .unwrap()
             .into_inner()
-    }
-
-    /// Polls GetRefund until `done` holds (at most `within`).
-    async fn wait_for(
-        &self,
-        id: &str,
-        within: Duration,
-        done: impl Fn(&pb::Refund) -> bool,
-    ) -> pb::Refund {
-        let deadline = Instant::now() + within;
-        loop {
-            let refund = self.get(id).await;
-            if done(&refund) {
-                return refund;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "refund {id} did not get there in {within:?}: {refund:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     /// POSTs a notification body to the gateway's D24 webhook of `account`.
@@ -334,8 +257,8 @@ async fn until_status(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn card_refund_completes_at_once() {
     let gw = Gateway::with(Setup {
-        sandbox_account: true,
-        ..Setup::default()
+        accounts: accounts(Endpoint::Sandbox),
+        ..setup()
     })
     .await;
     let refund = gw
@@ -379,8 +302,9 @@ async fn card_refund_completes_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_progress_card_refund_is_completed_by_notification() {
     let gw = Gateway::with(Setup {
-        worker: SLEEPY_WORKER,
-        ..Setup::default()
+        first_check_ms: 600_000,
+        max_check_interval_ms: 600_000,
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {
@@ -464,8 +388,9 @@ async fn refund_without_notifications_completes_by_polling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_refund_asks_d24_at_once() {
     let gw = Gateway::with(Setup {
-        worker: SLEEPY_WORKER,
-        ..Setup::default()
+        first_check_ms: 600_000,
+        max_check_interval_ms: 600_000,
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {
@@ -781,8 +706,9 @@ async fn clp_amounts_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_repeats_are_harmless_and_unknown_ids_answer_200() {
     let gw = Gateway::with(Setup {
-        worker: SLEEPY_WORKER,
-        ..Setup::default()
+        first_check_ms: 600_000,
+        max_check_interval_ms: 600_000,
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {
@@ -844,7 +770,7 @@ async fn webhook_repeats_are_harmless_and_unknown_ids_answer_200() {
 async fn lost_answer_is_recognised_from_the_notification() {
     let gw = Gateway::with(Setup {
         timeout_ms: 400,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     gw.sim
@@ -898,8 +824,8 @@ async fn lost_answer_is_recognised_from_the_notification() {
 async fn lost_answer_resend_is_104_then_the_notification_resolves_it() {
     let gw = Gateway::with(Setup {
         timeout_ms: 300,
-        worker: "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\nmax_reconcile_attempts = 1000\n",
-        ..Setup::default()
+        max_reconcile_attempts: Some(1000),
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {
@@ -949,8 +875,10 @@ async fn lost_answer_resend_is_104_then_the_notification_resolves_it() {
 async fn unknown_outcome_ends_in_review_until_d24_names_it() {
     let gw = Gateway::with(Setup {
         timeout_ms: 300,
-        worker: "tick_ms = 50\nfirst_check_ms = 50\nmax_check_interval_ms = 100\nmax_reconcile_attempts = 3\n",
-        ..Setup::default()
+        first_check_ms: 50,
+        max_check_interval_ms: 100,
+        max_reconcile_attempts: Some(3),
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {
@@ -995,8 +923,8 @@ async fn unknown_outcome_ends_in_review_until_d24_names_it() {
 async fn unknown_outcome_that_never_landed_is_resent_once() {
     let gw = Gateway::with(Setup {
         timeout_ms: 300,
-        worker: "tick_ms = 50\nfirst_check_ms = 100\nmax_check_interval_ms = 400\nmax_reconcile_attempts = 1000\n",
-        ..Setup::default()
+        max_reconcile_attempts: Some(1000),
+        ..setup()
     })
     .await;
     gw.sim
@@ -1029,8 +957,9 @@ async fn unknown_outcome_that_never_landed_is_resent_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_to_subscriber_latency() {
     let gw = Gateway::with(Setup {
-        worker: SLEEPY_WORKER,
-        ..Setup::default()
+        first_check_ms: 600_000,
+        max_check_interval_ms: 600_000,
+        ..setup()
     })
     .await;
     gw.set_timing(Timing {

@@ -16,6 +16,8 @@
 //! The cases run concurrently (each on its own gateway); a failing case does not hide the
 //! others: the test prints the whole matrix and fails listing every case that broke.
 
+mod support;
+
 use std::{
     collections::BTreeSet,
     ops::RangeInclusive,
@@ -24,9 +26,7 @@ use std::{
 };
 
 use refund_gateway::{
-    app::{self, Running},
-    config::Config,
-    pb::{self, refund_service_client::RefundServiceClient},
+    pb,
     sandbox::{
         compago::fixtures::{ACTIVE_METHOD, CONFIRMED_500},
         d24::fixtures::{CARD_MXN_1000, CARD_MXN_1000_INVOICE},
@@ -34,8 +34,9 @@ use refund_gateway::{
     },
 };
 use serde_json::{Value, json};
+use support::gateway::{Gateway as Harness, Setup};
 use tokio::sync::Semaphore;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_types::StatusExt as _;
 
 /// Every provider account's per-request timeout.
@@ -278,61 +279,31 @@ fn matrix() -> Vec<Case> {
     cases
 }
 
-/// A gateway of one case, with its simulators.
+/// The shared harness with the calls a case makes.
 struct Gateway {
-    running: Running,
-    client: RefundServiceClient<Channel>,
-    http: reqwest::Client,
-    sandbox_url: String,
-    _dir: tempfile::TempDir,
+    harness: Harness,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
 }
 
 impl Gateway {
+    /// The three sandbox accounts with a short timeout; the worker gives up after four
+    /// checks.
     async fn start() -> Self {
-        refund_gateway::telemetry::init();
-        let dir = tempfile::tempdir().unwrap();
-        let mut accounts = String::new();
-        for p in Provider::ALL {
-            accounts.push_str(&format!(
-                "[providers.{name}]\nkind = \"{name}\"\nsandbox = true\ntimeout_ms = {TIMEOUT_MS}\n\n",
-                name = p.account()
-            ));
-        }
-        let config = Config::from_toml(&format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-shutdown_grace_ms = 500
-
-[store]
-url = "sqlite://{db}"
-
-[sandbox]
-listen = "127.0.0.1:0"
-
-[worker]
-tick_ms = 50
-first_check_ms = 100
-max_check_interval_ms = 400
-max_reconcile_attempts = 4
-
-{accounts}"#,
-            db = dir.path().join("gateway.db").display(),
-        ))
-        .expect("test config");
-        let running = app::start(config).await.expect("the gateway starts");
-        let client = RefundServiceClient::connect(format!("http://{}", running.grpc_addr))
-            .await
-            .expect("the client connects");
-        let sandbox_url = format!("http://{}", running.sandbox.as_ref().unwrap().addr);
-        Self {
-            running,
-            client,
-            http: reqwest::Client::new(),
-            sandbox_url,
-            _dir: dir,
-        }
+        let harness = Harness::start(Setup {
+            timeout_ms: TIMEOUT_MS,
+            shutdown_grace_ms: Some(500),
+            max_reconcile_attempts: Some(4),
+            ..Setup::default()
+        })
+        .await;
+        Self { harness }
     }
 
     /// POSTs to a simulator's admin API; the answer must be 200.
@@ -367,17 +338,6 @@ max_reconcile_attempts = 4
             .json()
             .await
             .expect("json")
-    }
-
-    async fn get(&self, id: &str) -> pb::Refund {
-        self.client
-            .clone()
-            .get_refund(pb::GetRefundRequest { id: id.into() })
-            .await
-            .expect("GetRefund")
-            .into_inner()
-            .refund
-            .expect("refund")
     }
 
     /// Polls GetRefund until `done` holds.
@@ -428,15 +388,7 @@ max_reconcile_attempts = 4
     }
 
     async fn metric(&self, name_and_labels: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("http://{}/metrics", self.running.http_addr))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = self.metrics().await;
         text.lines()
             .filter(|l| l.starts_with(name_and_labels.split('{').next().unwrap_or("")))
             .filter(|l| {

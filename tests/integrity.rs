@@ -24,7 +24,10 @@ use refund_gateway::{
     },
 };
 use serde_json::json;
-use support::inproc::{Gateway, Setup, metric, money, paymongo_payment, request, status_of};
+use support::{
+    gateway::{Gateway, Setup},
+    messages::{metric, money, paymongo_payment, request, status_of},
+};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

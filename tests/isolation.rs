@@ -31,9 +31,9 @@ use refund_gateway::{
         },
     },
 };
-use support::inproc::{
-    Gateway, Setup, compago_payment, d24_payment, metric, money, paymongo_payment, request,
-    status_of,
+use support::{
+    gateway::{Gateway, Setup},
+    messages::{compago_payment, d24_payment, metric, money, paymongo_payment, request, status_of},
 };
 use tonic::Code;
 use tonic_types::StatusExt as _;

@@ -3,12 +3,12 @@
 //! account served by the built-in simulator, a fast worker) and talks to it with the generated
 //! gRPC client and plain HTTP, then checks what the simulator saw.
 
+mod support;
+
 use std::time::Duration;
 
 use refund_gateway::{
-    app::{self, Running},
-    config::Config,
-    pb::{self, refund_service_client::RefundServiceClient},
+    pb,
     providers::paymongo::{webhook, wire::GATEWAY_ID_KEY},
     sandbox::{
         PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
@@ -22,79 +22,48 @@ use refund_gateway::{
     },
 };
 use serde_json::json;
-use tonic::{Code, Status, transport::Channel};
+use support::gateway::{Account, Gateway as Harness, Setup};
+use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
 const ACCOUNT: &str = "paymongo";
 
-/// How a test's gateway is set up.
-#[derive(Clone, Copy)]
-struct Setup {
-    /// The PayMongo account's per-request timeout.
-    timeout_ms: u64,
-    /// The worker's first wait before polling a refund that is not final.
-    first_check_ms: u64,
-}
-
-impl Default for Setup {
-    fn default() -> Self {
-        Self {
-            timeout_ms: 2_000,
-            first_check_ms: 100,
-        }
+/// This file's gateway: one sandbox PayMongo account, a fast worker.
+fn setup() -> Setup {
+    Setup {
+        accounts: vec![Account::sandbox(ACCOUNT)],
+        max_reconcile_attempts: None,
+        ..Setup::default()
     }
 }
 
-/// A running gateway with its client.
+/// The shared harness, with the calls these tests make.
 struct Gateway {
-    running: Running,
-    client: RefundServiceClient<Channel>,
-    _dir: tempfile::TempDir,
+    harness: Harness,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
+}
+
+impl std::ops::DerefMut for Gateway {
+    fn deref_mut(&mut self) -> &mut Harness {
+        &mut self.harness
+    }
 }
 
 impl Gateway {
     async fn start() -> Self {
-        Self::with(Setup::default()).await
+        Self::with(setup()).await
     }
 
     async fn with(setup: Setup) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::from_toml(&format!(
-            r#"
-            [server]
-            grpc_listen = "127.0.0.1:0"
-            http_listen = "127.0.0.1:0"
-            shutdown_grace_ms = 1000
-
-            [store]
-            url = "sqlite://{db}"
-
-            [sandbox]
-            listen = "127.0.0.1:0"
-
-            [worker]
-            tick_ms = 50
-            first_check_ms = {first_check}
-            max_check_interval_ms = 400
-
-            [providers.{ACCOUNT}]
-            kind = "paymongo"
-            sandbox = true
-            timeout_ms = {timeout}
-            "#,
-            db = dir.path().join("gateway.db").display(),
-            first_check = setup.first_check_ms,
-            timeout = setup.timeout_ms,
-        ))
-        .unwrap();
-        let running = app::start(config).await.expect("the gateway starts");
-        let client = RefundServiceClient::connect(format!("http://{}", running.grpc_addr))
-            .await
-            .unwrap();
         let gateway = Self {
-            running,
-            client,
-            _dir: dir,
+            harness: Harness::start(setup).await,
         };
         // Refunds stay pending at PayMongo until a test says otherwise.
         gateway.settings(SettingsPatch {
@@ -105,7 +74,7 @@ impl Gateway {
     }
 
     fn sim(&self) -> &PayMongoSim {
-        &self.running.sandbox.as_ref().unwrap().sandbox.paymongo
+        self.paymongo()
     }
 
     fn settings(&self, patch: SettingsPatch) {
@@ -146,19 +115,10 @@ impl Gateway {
             bank_account: None,
         };
         self.client
+            .clone()
             .create_refund(request)
             .await
             .map(|r| r.into_inner().refund.unwrap())
-    }
-
-    async fn get(&mut self, id: &str) -> pb::Refund {
-        self.client
-            .get_refund(pb::GetRefundRequest { id: id.into() })
-            .await
-            .unwrap()
-            .into_inner()
-            .refund
-            .unwrap()
     }
 
     /// Waits (at most `within`) for the refund to reach `status`.
@@ -185,35 +145,12 @@ impl Gateway {
 
     async fn list(&mut self) -> Vec<pb::Refund> {
         self.client
+            .clone()
             .list_refunds(pb::ListRefundsRequest::default())
             .await
             .unwrap()
             .into_inner()
             .refunds
-    }
-
-    /// Every stored event of refund `id`, from the event feed (WatchRefunds from sequence 0,
-    /// read until it goes quiet).
-    async fn events_of(&mut self, id: &str) -> Vec<pb::RefundEvent> {
-        let mut stream = self
-            .client
-            .watch_refunds(pb::WatchRefundsRequest {
-                after_sequence: Some(0),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut events = Vec::new();
-        while let Ok(Ok(Some(message))) =
-            tokio::time::timeout(Duration::from_millis(300), stream.message()).await
-        {
-            let event = message.event.unwrap();
-            if event.refund.as_ref().unwrap().id == id {
-                events.push(event);
-            }
-        }
-        events
     }
 
     /// POSTs a webhook delivery to the gateway's HTTP port.
@@ -288,7 +225,7 @@ fn succeeded_event(refund: &pb::Refund) -> Vec<u8> {
 async fn refund_completes_by_signed_webhook_seen_on_watch() {
     let mut gw = Gateway::with(Setup {
         first_check_ms: 60_000,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     assert_eq!(gw.sim().webhook_urls(), [gw.webhook_url()]);
@@ -373,7 +310,7 @@ async fn refund_completes_by_polling_alone() {
 async fn sync_refund_asks_paymongo_at_once() {
     let mut gw = Gateway::with(Setup {
         first_check_ms: 60_000,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     gw.settings(SettingsPatch {
@@ -698,7 +635,7 @@ async fn rate_limits_are_back_off_not_failures() {
 async fn unknown_outcome_is_reconciled_to_exactly_one_refund() {
     let mut gw = Gateway::with(Setup {
         timeout_ms: 400,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     gw.settings(SettingsPatch {
@@ -740,7 +677,7 @@ async fn unknown_outcome_is_reconciled_to_exactly_one_refund() {
 async fn lost_answer_is_recovered_by_idempotent_replay() {
     let mut gw = Gateway::with(Setup {
         timeout_ms: 300,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     gw.settings(SettingsPatch {
@@ -790,7 +727,7 @@ async fn lost_answer_is_recovered_by_idempotent_replay() {
 async fn absent_refund_is_sent_again_once() {
     let mut gw = Gateway::with(Setup {
         timeout_ms: 300,
-        ..Setup::default()
+        ..setup()
     })
     .await;
     gw.settings(SettingsPatch {

@@ -17,7 +17,10 @@ use std::{
 
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
 use serde_json::{Value, json};
-use support::{Gateway, Sandbox, postgres::TestDatabase};
+use support::{
+    postgres::TestDatabase,
+    process::{Gateway, Sandbox},
+};
 use tokio::sync::Mutex;
 use tonic::{
     Code, Request, Status,

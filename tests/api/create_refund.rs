@@ -268,9 +268,9 @@ async fn amount_in_another_currency_is_refused() {
 /// PENDING, and the worker finds out by itself that the refund went through.
 #[tokio::test]
 async fn timeout_is_pending_then_reconciled_to_succeeded() {
-    let gw = spawn_with(Options {
+    let gw = spawn_with(Setup {
         timeout_ms: 300,
-        ..Options::default()
+        ..setup()
     })
     .await;
     let mut client = gw.acme().await;
@@ -330,9 +330,9 @@ async fn server_error_after_applying_is_reconciled_not_failed() {
 /// with Compago (a refunded payment refuses a second refund). Exactly one refund results.
 #[tokio::test]
 async fn unapplied_unknown_outcome_is_sent_again_and_completes_once() {
-    let gw = spawn_with(Options {
+    let gw = spawn_with(Setup {
         timeout_ms: 200,
-        ..Options::default()
+        ..setup()
     })
     .await;
     let mut client = gw.acme().await;

@@ -251,7 +251,7 @@ async fn bad_ids_and_filters_are_refused_cleanly() {
 /// is recorded, and the same request works once it can (the failure is not remembered).
 #[tokio::test]
 async fn unreachable_provider_before_recording_is_unavailable_and_not_remembered() {
-    let gw = spawn_with(Options {
+    let gw = spawn_with(Setup {
         extra: r#"
 [providers.compago_down]
 kind = "compago"
@@ -260,7 +260,7 @@ api_key = "unused-key"
 timeout_ms = 500
 "#
         .into(),
-        ..Options::default()
+        ..setup()
     })
     .await;
     let mut client = gw.acme().await;

@@ -1,184 +1,86 @@
-//! Starting a gateway for a test, and calling it.
+//! The API tests' gateway set-up (tenants, worker) on the shared harness, and calling it.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
-use refund_gateway::{
-    app::{self, Running},
-    config::Config,
-    pb::{self, refund_service_client::RefundServiceClient},
-};
+use refund_gateway::pb;
 use serde_json::json;
-use tonic::{
-    Code, Request, Status,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
+
+pub use crate::support::gateway::{Client, Gateway, Setup};
 
 pub const ACME_KEY: &str = "acme-test-key-1";
 pub const ACME_KEY_2: &str = "acme-test-key-2";
 pub const GLOBEX_KEY: &str = "globex-test-key";
 pub const LIMITED_KEY: &str = "limited-test-key";
 
-/// A running gateway with its own store file and simulators.
-pub struct TestGateway {
-    pub running: Option<Running>,
-    pub grpc_url: String,
-    pub http_url: String,
-    pub sandbox_url: String,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-}
-
-/// Options for [`spawn`].
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Extra TOML appended to the test config.
-    pub extra: String,
-    /// Provider timeout for the sandbox accounts.
-    pub timeout_ms: u64,
-    /// `server.event_buffer`.
-    pub event_buffer: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            extra: String::new(),
-            timeout_ms: 2_000,
-            event_buffer: 4096,
-        }
-    }
-}
-
-pub fn config_text(db: &Path, opts: &Options) -> String {
-    format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-shutdown_grace_ms = 3000
-event_buffer = {event_buffer}
-
-[store]
-url = "sqlite://{db}"
-
-[sandbox]
-listen = "127.0.0.1:0"
-
-[worker]
-tick_ms = 50
-first_check_ms = 100
-max_check_interval_ms = 400
-max_reconcile_attempts = 6
-lease_ms = 3000
-
+/// The tenants of every API test: two keys for acme, one for globex, and "limited", which
+/// may only use the d24 account.
+const TENANTS: &str = r#"
 [[tenants]]
 id = "acme"
-api_keys = ["{ACME_KEY}", "{ACME_KEY_2}"]
+api_keys = ["acme-test-key-1", "acme-test-key-2"]
 
 [[tenants]]
 id = "globex"
-api_keys = ["{GLOBEX_KEY}"]
+api_keys = ["globex-test-key"]
 
 [[tenants]]
 id = "limited"
-api_keys = ["{LIMITED_KEY}"]
+api_keys = ["limited-test-key"]
 providers = ["d24"]
+"#;
 
-[providers.compago]
-kind = "compago"
-sandbox = true
-timeout_ms = {timeout}
-
-[providers.d24]
-kind = "d24"
-sandbox = true
-timeout_ms = {timeout}
-
-[providers.paymongo]
-kind = "paymongo"
-sandbox = true
-timeout_ms = {timeout}
-{extra}
-"#,
-        db = db.display(),
-        timeout = opts.timeout_ms,
-        event_buffer = opts.event_buffer,
-        extra = opts.extra,
-    )
-}
-
-pub async fn spawn() -> TestGateway {
-    spawn_with(Options::default()).await
-}
-
-pub async fn spawn_with(opts: Options) -> TestGateway {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("gateway.db");
-    start_on(dir, &db, &opts).await
-}
-
-async fn start_on(dir: tempfile::TempDir, db: &Path, opts: &Options) -> TestGateway {
-    refund_gateway::telemetry::init();
-    let config = Config::from_toml(&config_text(db, opts)).expect("test config is valid");
-    let running = app::start(config).await.expect("gateway starts");
-    let grpc_url = format!("http://{}", running.grpc_addr);
-    let http_url = format!("http://{}", running.http_addr);
-    let sandbox_url = format!(
-        "http://{}",
-        running
-            .sandbox
-            .as_ref()
-            .expect("sandbox accounts start simulators")
-            .addr
-    );
-    TestGateway {
-        running: Some(running),
-        grpc_url,
-        http_url,
-        sandbox_url,
-        dir,
-        http: reqwest::Client::new(),
+/// The API tests' gateway: the three sandbox accounts, the tenants above, a fast worker
+/// that gives up reconciling after six checks.
+pub fn setup() -> Setup {
+    Setup {
+        tenants: TENANTS.to_owned(),
+        shutdown_grace_ms: Some(3000),
+        event_buffer: Some(4096),
+        max_reconcile_attempts: Some(6),
+        lease_ms: Some(3000),
+        ..Setup::default()
     }
 }
 
-impl TestGateway {
-    /// Stops the gateway gracefully and starts a new one on the same store file (the
-    /// simulators start afresh).
-    pub async fn restart(mut self) -> TestGateway {
-        let running = self.running.take().expect("running");
-        running.shutdown();
-        running.wait().await.expect("clean shutdown");
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
-        let db = dir.path().join("gateway.db");
-        start_on(dir, &db, &Options::default()).await
+pub async fn spawn() -> Gateway {
+    spawn_with(setup()).await
+}
+
+pub async fn spawn_with(setup: Setup) -> Gateway {
+    Gateway::start(setup).await
+}
+
+/// Calls the API tests make on their gateway: as a tenant, and on the Compago simulator's
+/// admin API.
+pub trait ApiGateway {
+    async fn client(&self, key: &str) -> Client;
+    async fn anonymous_client(&self) -> Client;
+    async fn acme(&self) -> Client;
+    /// Creates a Compago payment in the simulator and returns its reference.
+    async fn compago_payment(&self, amount: &str, status: &str) -> pb::PaymentReference;
+    /// The Compago simulator's counters.
+    async fn compago_stats(&self) -> serde_json::Value;
+    /// How many refund POSTs the Compago simulator received for a payment.
+    async fn compago_refund_posts(&self, payment_id: &str) -> u64;
+    async fn compago_faults(&self, faults: serde_json::Value);
+}
+
+impl ApiGateway for Gateway {
+    async fn client(&self, key: &str) -> Client {
+        self.keyed_client(key).await
     }
 
-    pub async fn client(&self, key: &str) -> Client {
-        let channel = Channel::from_shared(self.grpc_url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect to the gateway");
-        RefundServiceClient::with_interceptor(channel, ApiKey(Some(format!("Bearer {key}"))))
+    async fn anonymous_client(&self) -> Client {
+        self.new_client().await
     }
 
-    pub async fn anonymous_client(&self) -> Client {
-        let channel = Channel::from_shared(self.grpc_url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect to the gateway");
-        RefundServiceClient::with_interceptor(channel, ApiKey(None))
-    }
-
-    pub async fn acme(&self) -> Client {
+    async fn acme(&self) -> Client {
         self.client(ACME_KEY).await
     }
 
-    /// Creates a Compago payment in the simulator and returns its reference.
-    pub async fn compago_payment(&self, amount: &str, status: &str) -> pb::PaymentReference {
+    async fn compago_payment(&self, amount: &str, status: &str) -> pb::PaymentReference {
         let created: serde_json::Value = self
             .http
             .post(format!("{}/compago/sandbox/payments", self.sandbox_url))
@@ -201,8 +103,7 @@ impl TestGateway {
         }
     }
 
-    /// The Compago simulator's counters.
-    pub async fn compago_stats(&self) -> serde_json::Value {
+    async fn compago_stats(&self) -> serde_json::Value {
         self.http
             .get(format!("{}/compago/sandbox/stats", self.sandbox_url))
             .send()
@@ -213,15 +114,14 @@ impl TestGateway {
             .expect("json")
     }
 
-    /// How many refund POSTs the Compago simulator received for a payment.
-    pub async fn compago_refund_posts(&self, payment_id: &str) -> u64 {
+    async fn compago_refund_posts(&self, payment_id: &str) -> u64 {
         let stats = self.compago_stats().await;
         stats["refund_posts_by_payment"][payment_id]
             .as_u64()
             .unwrap_or(0)
     }
 
-    pub async fn compago_faults(&self, faults: serde_json::Value) {
+    async fn compago_faults(&self, faults: serde_json::Value) {
         self.http
             .post(format!("{}/compago/sandbox/faults", self.sandbox_url))
             .json(&faults)
@@ -230,41 +130,6 @@ impl TestGateway {
             .expect("sandbox admin API")
             .error_for_status()
             .expect("faults set");
-    }
-
-    pub async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.http_url))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    }
-}
-
-impl Drop for TestGateway {
-    fn drop(&mut self) {
-        if let Some(running) = &self.running {
-            running.shutdown();
-        }
-    }
-}
-
-pub type Client = RefundServiceClient<InterceptedService<Channel, ApiKey>>;
-
-/// Adds the API key to every call.
-#[derive(Clone, Debug)]
-pub struct ApiKey(Option<String>);
-
-impl Interceptor for ApiKey {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut()
-                .insert("authorization", v.parse().expect("ascii"));
-        }
-        Ok(req)
     }
 }
 
@@ -328,24 +193,7 @@ pub async fn wait_for(
     pred: impl Fn(&pb::Refund) -> bool,
     within: Duration,
 ) -> pb::Refund {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let refund = client
-            .get_refund(pb::GetRefundRequest { id: id.to_owned() })
-            .await
-            .expect("get refund")
-            .into_inner()
-            .refund
-            .expect("refund");
-        if pred(&refund) {
-            return refund;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "refund {id} never got there; last seen {refund:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    crate::support::gateway::poll_refund(client, id, within, pred).await
 }
 
 pub fn status_of(r: &pb::Refund) -> pb::RefundStatus {

@@ -5,7 +5,7 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-async fn refund_n(gw: &TestGateway, client: &mut Client, n: usize) -> Vec<pb::Refund> {
+async fn refund_n(gw: &Gateway, client: &mut Client, n: usize) -> Vec<pb::Refund> {
     let mut out = Vec::new();
     for i in 0..n {
         let payment = gw

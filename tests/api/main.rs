@@ -2,6 +2,9 @@
 //! fresh SQLite file and the provider simulators over real HTTP, and calls it through the
 //! generated tonic client. One binary, modules by topic (zero2prod style).
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod helpers;
 
 mod create_refund;

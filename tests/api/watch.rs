@@ -24,7 +24,7 @@ async fn next_event(stream: &mut Streaming<pb::WatchRefundsResponse>) -> pb::Ref
         .expect("event")
 }
 
-async fn refund_one(gw: &TestGateway, client: &mut Client) -> pb::Refund {
+async fn refund_one(gw: &Gateway, client: &mut Client) -> pb::Refund {
     let payment = gw.compago_payment("10.00", "CONFIRMED").await;
     client
         .create_refund(create(&rid(), "compago", &payment))
@@ -66,9 +66,9 @@ async fn watch_refund_of_a_final_refund_sends_the_snapshot_and_ends() {
 /// after the final status.
 #[tokio::test]
 async fn watch_refund_follows_a_pending_refund_to_its_end() {
-    let gw = spawn_with(Options {
+    let gw = spawn_with(Setup {
         timeout_ms: 300,
-        ..Options::default()
+        ..setup()
     })
     .await;
     let mut client = gw.acme().await;
@@ -275,12 +275,12 @@ async fn many_subscribers_all_get_every_change() {
 /// Meanwhile another subscriber keeps getting events live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_is_caught_up_from_the_store() {
-    let gw = spawn_with(Options {
-        event_buffer: 4,
-        ..Options::default()
+    let gw = spawn_with(Setup {
+        event_buffer: Some(4),
+        ..setup()
     })
     .await;
-    let refunds = gw.running.as_ref().unwrap().refunds.clone();
+    let refunds = gw.running.refunds.clone();
     let caller = Caller {
         tenant: TenantId::new("acme"),
         providers: None,

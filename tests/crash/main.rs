@@ -25,6 +25,9 @@
 //! After the last restart and settling, `checks.rs` holds the gateway's records against
 //! what callers were told and against the providers' truth.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod checks;
 mod client;
 mod processes;

@@ -18,9 +18,10 @@ use refund_gateway::sandbox::{
 };
 use serde_json::{Value, json};
 
-use crate::{API_KEY, SAFETY_NET, TIMEOUT_MS};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
+use crate::{
+    API_KEY, SAFETY_NET, TIMEOUT_MS,
+    support::process::{BIN, accounts_on},
+};
 
 fn log_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -254,30 +255,9 @@ lease_ms = 2000
 id = "crash"
 api_keys = ["{API_KEY}"]
 
-[providers.compago]
-kind = "compago"
-base_url = "{compago}"
-api_key = "{COMPAGO_SANDBOX_API_KEY}"
-timeout_ms = {TIMEOUT_MS}
-
-[providers.d24]
-kind = "d24"
-base_url = "{d24}"
-login = "{D24_SANDBOX_LOGIN}"
-secret_key = "{D24_SANDBOX_SECRET}"
-timeout_ms = {TIMEOUT_MS}
-
-[providers.paymongo]
-kind = "paymongo"
-base_url = "{paymongo}"
-secret_key = "{PAYMONGO_SANDBOX_SECRET_KEY}"
-webhook_secret = "{PAYMONGO_SANDBOX_WEBHOOK_SECRET}"
-timeout_ms = {TIMEOUT_MS}
-"#,
+{accounts}"#,
                 db = db.display(),
-                compago = sims.compago,
-                d24 = sims.d24,
-                paymongo = sims.paymongo,
+                accounts = accounts_on(&sims.compago, &sims.d24, &sims.paymongo, TIMEOUT_MS),
             ),
         )
         .expect("config written");

@@ -1,0 +1,173 @@
+//! One tower layer around `RefundService` that gives every call its `rpc` span and its RPC
+//! metrics (`grpc_requests_total{method,code}`, `grpc_request_duration_seconds{method}`).
+//!
+//! It sits inside the authentication interceptor, so it sees the calls that reach the
+//! handlers, with the caller already attached: the span carries `method` and `tenant`, and
+//! the handlers fill in `request_id`, `provider` and `refund_id` (see [`SpanFields`]). The
+//! code is read from the response: an error answer carries `grpc-status` in its headers
+//! (trailers-only), a successful one does not.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use tower::{Layer, Service};
+use tracing::{Instrument as _, Span, field::Empty};
+
+use crate::{auth::Caller, metrics, pb};
+
+/// The methods of `refunds.v1.RefundService`, as metric labels and span fields.
+const METHODS: &[&str] = &[
+    "CreateRefund",
+    "GetRefund",
+    "ListRefunds",
+    "SyncRefund",
+    "WatchRefund",
+    "WatchRefunds",
+    "GetPayment",
+    "ListProviders",
+];
+
+/// Wraps a service in [`Rpc`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpcLayer;
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = Rpc<S>;
+
+    fn layer(&self, inner: S) -> Rpc<S> {
+        Rpc { inner }
+    }
+}
+
+/// A service whose calls each run in an `rpc` span and are counted and timed.
+#[derive(Clone, Debug)]
+pub struct Rpc<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Rpc<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let Some(method) = method_of(req.uri().path()) else {
+            // Not one of ours (an unknown method): tonic answers UNIMPLEMENTED, untracked.
+            return Box::pin(self.inner.call(req));
+        };
+        let span = tracing::info_span!(
+            "rpc",
+            method,
+            tenant = Empty,
+            request_id = Empty,
+            provider = Empty,
+            refund_id = Empty,
+        );
+        if let Some(caller) = req.extensions().get::<Caller>() {
+            span.record("tenant", caller.tenant.as_str());
+        }
+        let call = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let result = call.await;
+                let code = match &result {
+                    Ok(response) => tonic::Status::from_header_map(response.headers())
+                        .map_or(tonic::Code::Ok, |status| status.code()),
+                    Err(_) => tonic::Code::Internal,
+                };
+                metrics::rpc_call(method, code, started.elapsed());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// `CreateRefund` out of `/refunds.v1.RefundService/CreateRefund`.
+fn method_of(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next()?;
+    METHODS.iter().copied().find(|m| *m == name)
+}
+
+/// The span fields a request fills in: what the call is about, recorded before it is
+/// converted, so a refused request still shows them.
+pub trait SpanFields {
+    fn record(&self, span: &Span);
+}
+
+impl SpanFields for pb::CreateRefundRequest {
+    fn record(&self, span: &Span) {
+        span.record("request_id", self.request_id.as_str());
+        span.record("provider", self.provider.as_str());
+    }
+}
+
+impl SpanFields for pb::GetRefundRequest {
+    fn record(&self, span: &Span) {
+        span.record("refund_id", self.id.as_str());
+    }
+}
+
+impl SpanFields for pb::SyncRefundRequest {
+    fn record(&self, span: &Span) {
+        span.record("refund_id", self.id.as_str());
+    }
+}
+
+impl SpanFields for pb::WatchRefundRequest {
+    fn record(&self, span: &Span) {
+        span.record("refund_id", self.id.as_str());
+    }
+}
+
+impl SpanFields for pb::GetPaymentRequest {
+    fn record(&self, span: &Span) {
+        span.record("provider", self.provider.as_str());
+    }
+}
+
+impl SpanFields for pb::ListRefundsRequest {
+    fn record(&self, _: &Span) {}
+}
+
+impl SpanFields for pb::WatchRefundsRequest {
+    fn record(&self, _: &Span) {}
+}
+
+impl SpanFields for pb::ListProvidersRequest {
+    fn record(&self, _: &Span) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_are_named_from_the_path() {
+        assert_eq!(
+            method_of("/refunds.v1.RefundService/CreateRefund"),
+            Some("CreateRefund")
+        );
+        assert_eq!(
+            method_of("/refunds.v1.RefundService/ListProviders"),
+            Some("ListProviders")
+        );
+        assert_eq!(method_of("/refunds.v1.RefundService/Nope"), None);
+    }
+}

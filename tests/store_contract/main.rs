@@ -1,0 +1,40 @@
+//! The store contract: what every `RefundStore` backend must do, written once as generic async
+//! functions over `Arc<dyn RefundStore>` (or over a [`Backend`] when the test has to close and
+//! reopen the database), then instantiated per backend by `contract_suite!`
+//! (suite.rs) in `sqlite` and `postgres`. The generic tests live in topic files: events,
+//! guard (the over-refund guard), idempotency, listing, reopen.
+//!
+//! Adding a backend means one constructor in backends.rs and one more file with its
+//! `contract_suite!` line. Tests that look inside the SQLite file live in `sqlite_only`; tests of what only
+//! PostgreSQL promises (several replicas on one database, a server that goes away) in
+//! `postgres_only` and `postgres_outages`.
+//!
+//! Every test runs on its own fresh database, so counts and sequences are exact. All use the
+//! multi-thread runtime: the races need real parallelism, and one flavor keeps it simple.
+//!
+//! The PostgreSQL tests run by default against `DATABASE_URL`, or
+//! `postgres://postgres@127.0.0.1:5432/test` when it is unset: each creates its own database
+//! `refund_gateway_test_<uuid>` there and drops it afterwards. A server that cannot be
+//! reached fails them, with a message saying how to start one; they never pass silently.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[macro_use]
+mod suite;
+
+mod backends;
+mod fixtures;
+
+mod events;
+mod guard;
+mod idempotency;
+mod listing;
+mod reopen;
+
+mod postgres;
+mod sqlite;
+
+mod postgres_only;
+mod postgres_outages;
+mod sqlite_only;

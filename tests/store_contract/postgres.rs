@@ -1,0 +1,3 @@
+//! The contract on a fresh PostgreSQL database per test.
+
+contract_suite!(postgres);

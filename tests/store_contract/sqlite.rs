@@ -1,0 +1,3 @@
+//! The contract on a fresh SQLite file per test.
+
+contract_suite!(sqlite);
