@@ -24,7 +24,7 @@ pub(super) async fn record(
     let (result, recorded, settled) = match sent {
         Ok(Submitted { refund, outcome }) => {
             let change = writer::Change::Submitted {
-                account: &request.account,
+                provider: &request.account.name,
                 outcome: &outcome,
                 key,
             };

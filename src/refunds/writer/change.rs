@@ -17,7 +17,7 @@ use crate::{
         ApiError, ErrorCode, IllegalTransition, Observation, Refund, RefundFailure, RefundStatus,
         Submission, reason,
     },
-    providers::{ProviderAccount, SubmitOutcome},
+    providers::SubmitOutcome,
     refunds::Settings,
     store::{RequestKey, RequestResult},
 };
@@ -31,7 +31,8 @@ pub(in crate::refunds) enum Change<'a> {
     /// How the submission of a refund just recorded ended (CreateRefund). `key`: the request
     /// that made it, settled in the same transaction when the outcome is for its caller.
     Submitted {
-        account: &'a ProviderAccount,
+        /// The provider account's name.
+        provider: &'a str,
         outcome: &'a SubmitOutcome,
         key: &'a RequestKey,
     },
@@ -130,8 +131,8 @@ pub(super) fn decide(
 ) -> Decision {
     match *change {
         Change::Submitted {
-            account, outcome, ..
-        } => submitted(settings, account, current, outcome, now),
+            provider, outcome, ..
+        } => submitted(settings, provider, current, outcome, now),
         Change::Observed { obs, source } => observed(settings, current, obs, source, now),
         Change::Linked {
             provider_refund_id,
@@ -261,7 +262,7 @@ fn unchanged(
 /// any), and the request result settled with it.
 fn submitted(
     settings: &Settings,
-    account: &ProviderAccount,
+    provider: &str,
     current: &Refund,
     outcome: &SubmitOutcome,
     now: DateTime<Utc>,
@@ -300,7 +301,7 @@ fn submitted(
             next.updated_at = now;
             schedule(settings, &mut next, true, now);
             let mut err = rejection
-                .to_api_error(&account.name)
+                .to_api_error(provider)
                 .with("refundId", current.id.as_str());
             err.message = format!(
                 "{}; nothing was refunded. Retry after the delay with a new request_id",
@@ -314,7 +315,7 @@ fn submitted(
             next.submission = Submission::Rejected;
             next.updated_at = now;
             schedule(settings, &mut next, true, now);
-            Some(rejection.to_api_error(&account.name))
+            Some(rejection.to_api_error(provider))
         }
         // Never reached the provider: nothing can exist there. As for "not now", the gateway
         // withdraws the refund (CANCELED) rather than sending it later behind the caller's
@@ -333,11 +334,10 @@ fn submitted(
             let err = ApiError::unavailable(
                 reason::PROVIDER_UNAVAILABLE,
                 format!(
-                    "provider {} could not be reached; nothing was refunded. Retry with a new request_id",
-                    account.name
+                    "provider {provider} could not be reached; nothing was refunded. Retry with a new request_id"
                 ),
             )
-            .with("provider", account.name.clone())
+            .with("provider", provider)
             .with("refundId", current.id.as_str());
             Some(err)
         }
@@ -409,43 +409,4 @@ fn refuse_transition(current: &Refund, to: RefundStatus, source: &'static str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::Utc;
-
-    use super::*;
-    use crate::domain::{Currency, Money, PaymentRef, TenantId};
-
-    fn refund(status: RefundStatus, submission: Submission, id: Option<&str>) -> Refund {
-        let now = Utc::now();
-        Refund {
-            status,
-            provider_refund_id: id.map(str::to_owned),
-            submission,
-            ..Refund::new_pending(
-                TenantId::new("t"),
-                "r",
-                "d24",
-                PaymentRef::default(),
-                Money::new(50595, Currency::parse("MXN").unwrap()),
-                now,
-            )
-        }
-    }
-
-    /// Only a refund with an uncertain submission, no provider id, and PENDING or
-    /// REQUIRES_REVIEW can be a lost submission.
-    #[test]
-    fn what_is_in_doubt() {
-        use RefundStatus::*;
-        use Submission::*;
-        assert!(in_doubt(&refund(Pending, Sending, None)));
-        assert!(in_doubt(&refund(Pending, Unknown, None)));
-        assert!(in_doubt(&refund(RequiresReview, Unknown, None)));
-        assert!(!in_doubt(&refund(Pending, Unknown, Some("1"))));
-        assert!(!in_doubt(&refund(Processing, Accepted, None)));
-        assert!(!in_doubt(&refund(Failed, NotSent, None)));
-        assert!(!in_doubt(&refund(Failed, Rejected, None)));
-        assert!(!in_doubt(&refund(RequiresReview, Accepted, None)));
-        assert!(!in_doubt(&refund(Succeeded, Unknown, None)));
-    }
-}
+mod tests;
