@@ -1,24 +1,41 @@
 //! The application service: what each RPC, webhook and worker pass does, in domain terms and
 //! independent of gRPC. `grpc` and `http` are thin adapters over it.
 //!
-//! - [`create`]: CreateRefund (idempotency, pre-checks, the atomic reservation, submission).
-//! - [`follow`]: learning what happened to a refund (SyncRefund, webhooks, the worker's
-//!   polling and reconciliation) and recording it.
-//! - [`link`]: recognising a refund whose submission answer was lost when the provider's
-//!   notification names it (D24).
-//! - [`payments`]: GetPayment and the amount left to refund.
-//! - [`watch`]: WatchRefund and WatchRefunds.
-//! - [`page_token`]: opaque, signed ListRefunds page tokens.
+//! This file is the facade: each method chains stages, and data flows one way through them.
+//! A stage is one file with one entry function and an explicit hand-off type; stages do not
+//! call each other, they hand their result back here. Every change of a stored refund, and
+//! every submission to a provider, goes through the one [`writer`].
+//!
+//! CreateRefund: [`validate`] (the draft's rules, no I/O) -> [`claim`] (the request key:
+//! idempotency) -> [`reserve`] (payment lookup, what is left, the atomic insert) -> [`submit`]
+//! -> [`record`] (the outcome, through the writer, and the request key).
+//!
+//! Beside it:
+//! - [`reconcile`]: SyncRefund and the worker's check of a refund (including the resend of a
+//!   refund the provider shows no trace of).
+//! - [`webhooks`]: provider notifications, and linking a refund whose submission answer was
+//!   lost when a notification names it (D24).
+//! - [`list`]: GetRefund and ListRefunds; [`payments`]: GetPayment; [`watch`]: WatchRefund
+//!   and WatchRefunds.
+//! - Shared pure helpers: [`amounts`] (what is left to refund), [`fingerprint`] (request
+//!   parameters), [`page_token`] (opaque, signed page tokens), [`views`] (GetRefund's cache).
 
+mod amounts;
 mod calls;
-mod create;
+mod claim;
 mod fingerprint;
-mod follow;
-mod link;
+mod list;
 mod page_token;
 mod payments;
+mod reconcile;
+mod record;
+mod reserve;
+mod submit;
+mod validate;
 mod views;
 mod watch;
+mod webhooks;
+mod writer;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,16 +43,20 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use follow::{CheckOutcome, WebhookFailure};
+pub use reconcile::CheckOutcome;
 pub use watch::FeedFilter;
+pub use webhooks::WebhookFailure;
+
+use claim::Claimed;
 
 use crate::{
     auth::Caller,
     config::WorkerConfig,
-    domain::{ApiError, ErrorCode, FieldViolation, Refund, RefundId, RefundStatus, reason},
+    domain::{ApiError, ErrorCode, Payment, PaymentRef, Refund, RefundId, RefundStatus, reason},
     events::EventBus,
-    providers::{ProviderAccount, Providers},
-    store::{ListQuery, RefundStore, StoreError},
+    metrics,
+    providers::{ProviderAccount, ProviderKind, Providers, RefundDraft},
+    store::{RefundStore, StoreError},
 };
 
 /// Timing of follow-ups and idempotent waits.
@@ -103,6 +124,8 @@ pub struct Page {
 }
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Extra time on top of a provider's timeout for leases and the first safety-net check.
+const ATTEMPT_MARGIN: Duration = Duration::from_secs(5);
 /// Refund views kept for GetRefund unless configured otherwise.
 pub const DEFAULT_VIEW_CACHE_ENTRIES: u64 = 100_000;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -163,78 +186,91 @@ impl Refunds {
         self.inner.wake_worker.clone()
     }
 
+    /// CreateRefund: records a refund durably, then submits it.
+    pub async fn create_refund(
+        &self,
+        caller: &Caller,
+        draft: RefundDraft,
+    ) -> Result<Refund, ApiError> {
+        let request = validate::validate(self, caller, draft)?;
+        let request = match claim::claim(self, request).await? {
+            Claimed::Owned(request) => request,
+            Claimed::Answered(answer) => return answer,
+        };
+        // This call owns the request now. Finish it in a task of its own, so a caller that
+        // goes away (and drops this future) cannot leave a refund half recorded.
+        let this = self.clone();
+        let clock = metrics::provider_clock();
+        let owned = async move {
+            let sent = match reserve::reserve(&this, &request).await {
+                Ok(reserved) => Ok(submit::submit(&this, &request, reserved).await),
+                Err(err) => Err(err),
+            };
+            record::record(&this, &request, sent).await
+        };
+        tokio::spawn(metrics::with_provider_clock(clock, owned))
+            .await
+            .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))
+    }
+
     /// The caller's refund, or NOT_FOUND (also for another tenant's refund).
     pub async fn get_refund(&self, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
-        if let Some(parsed) = RefundId::parse(id)
-            && let Some(view) = self.inner.views.get(&parsed)
-        {
-            return if view.tenant == caller.tenant {
-                Ok(Refund::clone(&view))
-            } else {
-                Err(ApiError::refund_not_found(id))
-            };
-        }
-        let refund = self.load_own(caller, id).await?;
-        self.inner.views.put(&refund);
-        Ok(refund.public_view())
+        list::get(self, caller, id).await
     }
 
     /// The caller's refunds, newest first.
     pub async fn list_refunds(&self, caller: &Caller, req: ListRequest) -> Result<Page, ApiError> {
-        let limit = match req.page_size {
-            n if n < 0 => {
-                return Err(ApiError::invalid(vec![FieldViolation::new(
-                    "page_size",
-                    "must not be negative",
-                )]));
-            }
-            0 => DEFAULT_PAGE_SIZE,
-            n => (n as u32).min(MAX_PAGE_SIZE),
-        };
-        let filter = page_token::Filter {
-            provider: req.provider.clone(),
-            status: req.status,
-            payment_id: req.payment_id.clone(),
-        };
-        let before = if req.page_token.is_empty() {
-            None
-        } else {
-            Some(page_token::open(
-                &self.inner.page_key,
-                &req.page_token,
-                &caller.tenant,
-                &filter,
-            )?)
-        };
-        let mut refunds = self
-            .inner
-            .store
-            .list_refunds(&ListQuery {
-                tenant: caller.tenant.clone(),
-                provider: req.provider,
-                status: req.status,
-                payment_id: req.payment_id,
-                before,
-                limit: limit + 1,
-            })
-            .await?;
-        let next_page_token = if refunds.len() > limit as usize {
-            refunds.truncate(limit as usize);
-            let last = refunds.last().expect("limit is at least 1");
-            page_token::seal(
-                &self.inner.page_key,
-                &caller.tenant,
-                &filter,
-                last.created_at,
-                &last.id,
-            )
-        } else {
-            String::new()
-        };
-        Ok(Page {
-            refunds: refunds.into_iter().map(Refund::into_public_view).collect(),
-            next_page_token,
-        })
+        list::list(self, caller, req).await
+    }
+
+    /// SyncRefund: ask the provider now, even for a final refund, and record the answer.
+    pub async fn sync_refund(&self, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
+        reconcile::sync(self, caller, id).await
+    }
+
+    /// One worker check of a refund it has leased.
+    pub async fn check(&self, refund: Refund) -> CheckOutcome {
+        reconcile::check(self, refund).await
+    }
+
+    /// A webhook delivery for account `account_name`, arriving on the route for `kind`.
+    /// Returns how many refunds it named that the gateway knows.
+    pub async fn handle_webhook(
+        &self,
+        account_name: &str,
+        kind: ProviderKind,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<usize, WebhookFailure> {
+        webhooks::handle(self, account_name, kind, headers, body).await
+    }
+
+    /// Looks a payment up at its provider, with what has been and can still be refunded.
+    pub async fn get_payment(
+        &self,
+        caller: &Caller,
+        provider: &str,
+        payment: PaymentRef,
+    ) -> Result<Payment, ApiError> {
+        payments::get_payment(self, caller, provider, payment).await
+    }
+
+    /// WatchRefund: the refund's current state, then each change; ends after a final status.
+    pub async fn watch_refund(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<watch::WatchStream, ApiError> {
+        watch::refund(self, caller, id).await
+    }
+
+    /// WatchRefunds: the caller's whole feed, optionally replayed from a sequence.
+    pub async fn watch_refunds(
+        &self,
+        caller: &Caller,
+        filter: FeedFilter,
+    ) -> Result<watch::WatchStream, ApiError> {
+        watch::feed(self, caller, filter).await
     }
 
     /// The provider accounts the caller may use.
@@ -283,9 +319,16 @@ impl Refunds {
         }
     }
 
+    /// Now, at the precision the store keeps.
     fn now() -> DateTime<Utc> {
         // Micro precision, as stored.
         let now = Utc::now();
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
+}
+
+/// When an attempt that started at `started` is surely over at the provider as well: twice
+/// the timeout (our side gave up after one), and at least a second.
+fn attempt_over_at(account: &ProviderAccount, started: DateTime<Utc>) -> DateTime<Utc> {
+    started + (account.timeout * 2).max(Duration::from_secs(1))
 }

@@ -5,8 +5,9 @@
 //! Each pass claims the refunds that are due with a lease (so no other worker takes them
 //! meanwhile) and checks them a few at a time per provider account, the accounts side by
 //! side (a pass still ends when its slowest check does: at most the account's timeout, and
-//! far less once its circuit breaker is open); `Refunds::check` decides what each answer
-//! means and when to look next (exponential backoff with jitter, capped).
+//! far less once its circuit breaker is open). `Refunds::check` asks the provider; the
+//! service's writer decides what each answer means and when to look next (exponential backoff
+//! with jitter, capped).
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -42,98 +42,47 @@ pub struct FeedFilter {
     pub statuses: Vec<RefundStatus>,
 }
 
-impl Refunds {
-    /// WatchRefund: the refund's current state, then each change; ends after a final status.
-    pub async fn watch_refund(&self, caller: &Caller, id: &str) -> Result<WatchStream, ApiError> {
-        let refund = self.load_own(caller, id).await?;
-        let mut bus = self.inner.bus.subscribe();
-        let snapshot = self
-            .inner
-            .store
-            .latest_event(&refund.id)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("refund {} has no events", refund.id)))?;
-        let this = self.clone();
-        let id = refund.id;
-        Ok(Box::pin(async_stream::stream! {
-            let _gauge = SubscriberGauge::new("WatchRefund");
-            let mut last = snapshot.sequence;
-            let finished = snapshot.refund.status.is_final();
-            yield Ok(Arc::new(snapshot));
-            if finished {
-                return;
-            }
-            let scope = EventScope::Refund(id.clone());
-            loop {
-                match this.next_on_bus(&mut bus).await {
-                    Next::Event(event) => {
-                        if event.refund.id != id || event.sequence <= last {
-                            continue;
-                        }
-                        last = event.sequence;
-                        let finished = event.refund.status.is_final();
-                        yield Ok(event);
-                        if finished {
-                            return;
-                        }
-                    }
-                    Next::Lagged => {
-                        // Read what was missed from the store, in order, up to a final status.
-                        let mut missed = std::pin::pin!(this.stored_after(scope.clone(), last));
-                        while let Some(event) = missed.next().await {
-                            let event = match event {
-                                Ok(event) => event,
-                                Err(err) => {
-                                    yield Err(err);
-                                    return;
-                                }
-                            };
-                            last = event.sequence;
-                            let finished = event.refund.status.is_final();
-                            yield Ok(Arc::new(event));
-                            if finished {
-                                return;
-                            }
-                        }
-                    }
-                    Next::End => return,
-                }
-            }
-        }))
-    }
-
-    /// WatchRefunds: the caller's whole feed, optionally replayed from a sequence.
-    pub async fn watch_refunds(
-        &self,
-        caller: &Caller,
-        filter: FeedFilter,
-    ) -> Result<WatchStream, ApiError> {
-        if let Some(provider) = &filter.provider {
-            self.account(caller, provider, "provider")?;
+/// WatchRefund: the refund's current state, then each change; ends after a final status.
+pub(super) async fn refund(
+    refunds: &Refunds,
+    caller: &Caller,
+    id: &str,
+) -> Result<WatchStream, ApiError> {
+    let refund = refunds.load_own(caller, id).await?;
+    let mut bus = refunds.inner.bus.subscribe();
+    let snapshot = refunds
+        .inner
+        .store
+        .latest_event(&refund.id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("refund {} has no events", refund.id)))?;
+    let this = refunds.clone();
+    let id = refund.id;
+    Ok(Box::pin(async_stream::stream! {
+        let _gauge = SubscriberGauge::new("WatchRefund");
+        let mut last = snapshot.sequence;
+        let finished = snapshot.refund.status.is_final();
+        yield Ok(Arc::new(snapshot));
+        if finished {
+            return;
         }
-        let mut bus = self.inner.bus.subscribe();
-        let start = filter
-            .after_sequence
-            .unwrap_or_else(|| self.inner.bus.head());
-        let this = self.clone();
-        let caller = caller.clone();
-        Ok(Box::pin(async_stream::stream! {
-            let _gauge = SubscriberGauge::new("WatchRefunds");
-            let scope = EventScope::Tenant(caller.tenant.clone());
-            let wanted = |event: &RefundEvent| {
-                event.refund.tenant == caller.tenant
-                    && filter
-                        .provider
-                        .as_ref()
-                        .is_none_or(|p| *p == event.refund.provider)
-                    && (filter.statuses.is_empty() || filter.statuses.contains(&event.refund.status))
-            };
-            let mut last = start;
-            // Replay first when asked, then catch up again after every lag.
-            let mut catching_up = filter.after_sequence.is_some();
-            loop {
-                if catching_up {
-                    let mut missed = std::pin::pin!(this.stored_after(scope.clone(), last));
+        let scope = EventScope::Refund(id.clone());
+        loop {
+            match next_on_bus(&this, &mut bus).await {
+                Next::Event(event) => {
+                    if event.refund.id != id || event.sequence <= last {
+                        continue;
+                    }
+                    last = event.sequence;
+                    let finished = event.refund.status.is_final();
+                    yield Ok(event);
+                    if finished {
+                        return;
+                    }
+                }
+                Next::Lagged => {
+                    // Read what was missed from the store, in order, up to a final status.
+                    let mut missed = std::pin::pin!(stored_after(&this, scope.clone(), last));
                     while let Some(event) = missed.next().await {
                         let event = match event {
                             Ok(event) => event,
@@ -143,71 +92,124 @@ impl Refunds {
                             }
                         };
                         last = event.sequence;
-                        if wanted(&event) {
-                            yield Ok(Arc::new(event));
+                        let finished = event.refund.status.is_final();
+                        yield Ok(Arc::new(event));
+                        if finished {
+                            return;
                         }
                     }
-                    catching_up = false;
                 }
-                match this.next_on_bus(&mut bus).await {
-                    Next::Event(event) => {
-                        if event.sequence <= last {
-                            continue;
-                        }
-                        last = event.sequence;
-                        if wanted(&event) {
-                            yield Ok(event);
-                        }
-                    }
-                    Next::Lagged => {
-                        tracing::debug!("feed subscriber fell behind; catching up from the store");
-                        catching_up = true;
-                    }
-                    Next::End => return,
-                }
+                Next::End => return,
             }
-        }))
-    }
+        }
+    }))
+}
 
-    /// The stored events of `scope` after `after`, in order, read `CATCH_UP_BATCH` at a time.
-    fn stored_after(
-        &self,
-        scope: EventScope,
-        after: u64,
-    ) -> impl Stream<Item = Result<RefundEvent, ApiError>> + Send + 'static {
-        let store = self.inner.store.clone();
-        async_stream::stream! {
-            let mut last = after;
-            loop {
-                let batch = match store.events_after(&scope, last, CATCH_UP_BATCH).await {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        yield Err(err.into());
-                        return;
-                    }
-                };
-                let more = batch.len() == CATCH_UP_BATCH as usize;
-                for event in batch {
+/// WatchRefunds: the caller's whole feed, optionally replayed from a sequence.
+pub(super) async fn feed(
+    refunds: &Refunds,
+    caller: &Caller,
+    filter: FeedFilter,
+) -> Result<WatchStream, ApiError> {
+    if let Some(provider) = &filter.provider {
+        refunds.account(caller, provider, "provider")?;
+    }
+    let mut bus = refunds.inner.bus.subscribe();
+    let start = filter
+        .after_sequence
+        .unwrap_or_else(|| refunds.inner.bus.head());
+    let this = refunds.clone();
+    let caller = caller.clone();
+    Ok(Box::pin(async_stream::stream! {
+        let _gauge = SubscriberGauge::new("WatchRefunds");
+        let scope = EventScope::Tenant(caller.tenant.clone());
+        let wanted = |event: &RefundEvent| {
+            event.refund.tenant == caller.tenant
+                && filter
+                    .provider
+                    .as_ref()
+                    .is_none_or(|p| *p == event.refund.provider)
+                && (filter.statuses.is_empty() || filter.statuses.contains(&event.refund.status))
+        };
+        let mut last = start;
+        // Replay first when asked, then catch up again after every lag.
+        let mut catching_up = filter.after_sequence.is_some();
+        loop {
+            if catching_up {
+                let mut missed = std::pin::pin!(stored_after(&this, scope.clone(), last));
+                while let Some(event) = missed.next().await {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(err) => {
+                            yield Err(err);
+                            return;
+                        }
+                    };
                     last = event.sequence;
-                    yield Ok(event);
+                    if wanted(&event) {
+                        yield Ok(Arc::new(event));
+                    }
                 }
-                if !more {
+                catching_up = false;
+            }
+            match next_on_bus(&this, &mut bus).await {
+                Next::Event(event) => {
+                    if event.sequence <= last {
+                        continue;
+                    }
+                    last = event.sequence;
+                    if wanted(&event) {
+                        yield Ok(event);
+                    }
+                }
+                Next::Lagged => {
+                    tracing::debug!("feed subscriber fell behind; catching up from the store");
+                    catching_up = true;
+                }
+                Next::End => return,
+            }
+        }
+    }))
+}
+
+/// The stored events of `scope` after `after`, in order, read `CATCH_UP_BATCH` at a time.
+fn stored_after(
+    refunds: &Refunds,
+    scope: EventScope,
+    after: u64,
+) -> impl Stream<Item = Result<RefundEvent, ApiError>> + Send + 'static {
+    let store = refunds.inner.store.clone();
+    async_stream::stream! {
+        let mut last = after;
+        loop {
+            let batch = match store.events_after(&scope, last, CATCH_UP_BATCH).await {
+                Ok(batch) => batch,
+                Err(err) => {
+                    yield Err(err.into());
                     return;
                 }
+            };
+            let more = batch.len() == CATCH_UP_BATCH as usize;
+            for event in batch {
+                last = event.sequence;
+                yield Ok(event);
+            }
+            if !more {
+                return;
             }
         }
     }
+}
 
-    /// The next event on the bus, or the end (shutdown, bus gone).
-    async fn next_on_bus(&self, bus: &mut broadcast::Receiver<Arc<RefundEvent>>) -> Next {
-        tokio::select! {
-            () = self.inner.shutdown.cancelled() => Next::End,
-            received = bus.recv() => match received {
-                Ok(event) => Next::Event(event),
-                Err(RecvError::Lagged(_)) => Next::Lagged,
-                Err(RecvError::Closed) => Next::End,
-            },
-        }
+/// The next event on the bus, or the end (shutdown, bus gone).
+async fn next_on_bus(refunds: &Refunds, bus: &mut broadcast::Receiver<Arc<RefundEvent>>) -> Next {
+    tokio::select! {
+        () = refunds.inner.shutdown.cancelled() => Next::End,
+        received = bus.recv() => match received {
+            Ok(event) => Next::Event(event),
+            Err(RecvError::Lagged(_)) => Next::Lagged,
+            Err(RecvError::Closed) => Next::End,
+        },
     }
 }
 

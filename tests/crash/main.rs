@@ -54,7 +54,7 @@ const API_KEY: &str = "crash-test-key-5f1c2a";
 /// Every provider account's per-request timeout.
 const TIMEOUT_MS: u64 = 500;
 /// The first check of a refund just recorded: the provider timeout plus the gateway's margin
-/// (`ATTEMPT_MARGIN` in `src/refunds/create.rs`).
+/// (`ATTEMPT_MARGIN` in `src/refunds.rs`).
 const SAFETY_NET: Duration = Duration::from_millis(TIMEOUT_MS + 5_000);
 /// How long the simulators hold a refund answer after applying the refund: not at all, less
 /// than the timeout (a kill in that window loses an accepted refund's answer), more (the

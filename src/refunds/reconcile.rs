@@ -1,0 +1,186 @@
+//! Learning what happened to a refund from its provider: SyncRefund ([`sync`]) and the
+//! worker's check of a refund it has leased ([`check`]). What each answer means for the
+//! refund is the writer's to decide and record.
+//!
+//! A refund whose submission outcome is unknown is reconciled from the provider's answer,
+//! never guessed. It is sent again only when the provider shows no trace of it, the earlier
+//! attempt is surely over, and the provider makes a second send harmless.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    Refunds, attempt_over_at,
+    writer::{self, Change, Start},
+};
+use crate::{
+    auth::Caller,
+    domain::{
+        ApiError, ErrorCode, Observation, Refund, RefundId, RefundStatus, Submission, reason,
+    },
+    providers::{ProviderAccount, RefundLookup, SubmitOutcome},
+};
+
+/// What one worker check did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The refund changed.
+    Changed,
+    /// Nothing new; checked again later.
+    Unchanged,
+    /// The provider could not be asked; checked again later.
+    Failed,
+}
+
+/// SyncRefund: ask the provider now, even for a final refund, and record the answer.
+pub(super) async fn sync(refunds: &Refunds, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
+    let refund = refunds.load_own(caller, id).await?;
+    let account = account_of(refunds, &refund)?;
+    let synced = match refunds.call_fetch(&account, &refund).await {
+        Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs, "sync").await?,
+        Ok(RefundLookup::Absent) => absent(refunds, &account, refund).await?,
+        Err(err) => return Err(err.to_api_error(&account.name)),
+    };
+    Ok(synced.public_view())
+}
+
+/// One worker check of a refund it has leased.
+pub(super) async fn check(refunds: &Refunds, refund: Refund) -> CheckOutcome {
+    let Ok(account) = account_of(refunds, &refund) else {
+        tracing::warn!(refund_id = %refund.id, provider = %refund.provider, "provider account no longer configured; checking again later");
+        let _ = unchanged(refunds, refund, None).await;
+        return CheckOutcome::Failed;
+    };
+    let result = match refunds.call_fetch(&account, &refund).await {
+        Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs, "poll")
+            .await
+            .map(|r| (r, true)),
+        Ok(RefundLookup::Absent) => absent(refunds, &account, refund.clone())
+            .await
+            .map(|r| (r, true)),
+        Err(err) => {
+            let wait = err.not_now().flatten();
+            tracing::info!(refund_id = %refund.id, provider = %account.name, error = %err, retry_after_s = wait.map(|w| w.as_secs()), "provider check failed; retrying later");
+            unchanged(refunds, refund.clone(), wait)
+                .await
+                .map(|r| (r, false))
+        }
+    };
+    let outcome = match result {
+        Ok((after, true)) if after.differs_visibly(&refund) => CheckOutcome::Changed,
+        Ok((_, true)) => CheckOutcome::Unchanged,
+        Ok((_, false)) | Err(_) => CheckOutcome::Failed,
+    };
+    metrics::counter!(
+        "refund_gateway_worker_checks_total",
+        "provider" => refund.provider.clone(),
+        "outcome" => match outcome {
+            CheckOutcome::Changed => "changed",
+            CheckOutcome::Unchanged => "unchanged",
+            CheckOutcome::Failed => "failed",
+        }
+    )
+    .increment(1);
+    outcome
+}
+
+/// The provider holds no such refund.
+async fn absent(
+    refunds: &Refunds,
+    account: &ProviderAccount,
+    refund: Refund,
+) -> Result<Refund, ApiError> {
+    let now = Refunds::now();
+    let in_doubt = refund.status == RefundStatus::Pending && refund.submission.is_uncertain();
+    if !in_doubt {
+        if !refund.status.is_final() && refund.submission == Submission::Accepted {
+            tracing::warn!(refund_id = %refund.id, provider = %account.name, status = %refund.status, "provider shows no trace of a refund it had accepted");
+        }
+        return unchanged(refunds, refund, None).await;
+    }
+    let attempt_over = attempt_over_at(account, refund.updated_at) <= now;
+    if !attempt_over || !account.provider.resubmit_is_safe() {
+        return unchanged(refunds, refund, None).await;
+    }
+    // The earlier attempt is over and left no trace, and sending again is harmless.
+    tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
+    let outcome = writer::submit(refunds, account, &refund).await;
+    match outcome {
+        SubmitOutcome::Accepted(obs) => observed(refunds, &refund.id, &obs, "resubmit").await,
+        // "Not now" (rate limited) proves nothing about the earlier attempt: look again later,
+        // no earlier than the provider asked.
+        SubmitOutcome::Rejected(rejection) if rejection.code == ErrorCode::Unavailable => {
+            tracing::info!(refund_id = %refund.id, provider = %account.name, retry_after_s = rejection.retry_after.map(|w| w.as_secs()), "provider asked the gateway to back off; reconciling later");
+            unchanged(refunds, refund, rejection.retry_after).await
+        }
+        SubmitOutcome::Rejected(rejection) => {
+            // A refusal now may be the earlier attempt having landed meanwhile: look again
+            // before calling it failed.
+            match refunds.call_fetch(account, &refund).await {
+                Ok(RefundLookup::Found(obs)) => {
+                    observed(refunds, &refund.id, &obs, "resubmit").await
+                }
+                Ok(RefundLookup::Absent) => {
+                    let failure = rejection.to_failure();
+                    let change = Change::Refused { failure: &failure };
+                    let written = writer::write(refunds, Start::Stored(refund.id), change).await?;
+                    Ok(written.refund)
+                }
+                Err(err) => unchanged(refunds, refund, err.not_now().flatten()).await,
+            }
+        }
+        SubmitOutcome::NotSent(_) | SubmitOutcome::Unknown(_) => {
+            let change = Change::Unchanged {
+                at_least: None,
+                unknown: true,
+            };
+            let written = writer::write(refunds, Start::Stored(refund.id), change).await?;
+            Ok(written.refund)
+        }
+    }
+}
+
+/// Records what the provider reported about refund `id`.
+async fn observed(
+    refunds: &Refunds,
+    id: &RefundId,
+    obs: &Observation,
+    source: &'static str,
+) -> Result<Refund, ApiError> {
+    let change = Change::Observed { obs, source };
+    let written = writer::write(refunds, Start::Stored(id.clone()), change).await?;
+    Ok(written.refund)
+}
+
+/// Nothing new was learned about `refund` (as last read): the next check comes later, no
+/// earlier than `at_least` from now.
+async fn unchanged(
+    refunds: &Refunds,
+    refund: Refund,
+    at_least: Option<Duration>,
+) -> Result<Refund, ApiError> {
+    let change = Change::Unchanged {
+        at_least,
+        unknown: false,
+    };
+    let written = writer::write(refunds, Start::Known(Box::new(refund)), change).await?;
+    Ok(written.refund)
+}
+
+/// The account `refund` was made with, or FAILED_PRECONDITION if it is no longer configured.
+fn account_of(refunds: &Refunds, refund: &Refund) -> Result<Arc<ProviderAccount>, ApiError> {
+    refunds
+        .inner
+        .providers
+        .get(&refund.provider)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::failed_precondition(
+                reason::PROVIDER_NOT_CONFIGURED,
+                format!(
+                    "provider account {:?} is no longer configured",
+                    refund.provider
+                ),
+            )
+            .with("provider", refund.provider.clone())
+        })
+}

@@ -1,0 +1,66 @@
+//! CreateRefund, stage 5: record how the submission ended and settle the request key.
+//!
+//! The four-way outcome: accepted -> its status; rejected -> FAILED and the provider's error,
+//! except a "not now" (UNAVAILABLE: rate limited) -> CANCELED and UNAVAILABLE with the delay;
+//! not sent -> CANCELED and UNAVAILABLE; unknown -> stays PENDING, returned as such, reconciled
+//! later. The key is settled in the same transaction that records the outcome when it can be
+//! (with the refund, or with the error when the outcome is one for its caller); otherwise
+//! here, afterwards.
+
+use super::{Refunds, submit::Submitted, validate::Request, writer};
+use crate::{
+    domain::{ApiError, Refund},
+    store::RequestResult,
+};
+
+/// What the caller of `request` gets, given how the reservation and submission went
+/// (`Err`: the reservation failed, nothing was recorded).
+pub(super) async fn record(
+    refunds: &Refunds,
+    request: &Request,
+    sent: Result<Submitted, ApiError>,
+) -> Result<Refund, ApiError> {
+    let key = &request.key;
+    let (result, recorded, settled) = match sent {
+        Ok(Submitted { refund, outcome }) => {
+            let change = writer::Change::Submitted {
+                provider: &request.account.name,
+                outcome: &outcome,
+                key,
+            };
+            match writer::write(refunds, writer::Start::Known(Box::new(refund)), change).await {
+                Ok(written) => {
+                    let result = written
+                        .reply
+                        .map_or_else(|| Ok(written.refund.public_view()), Err);
+                    (result, true, written.settled)
+                }
+                Err(err) => (Err(err), true, false),
+            }
+        }
+        Err(err) => (Err(err), false, false),
+    };
+    if settled {
+        return result;
+    }
+    let store = &refunds.inner.store;
+    let settling = match &result {
+        Ok(refund) => {
+            store
+                .complete_request(key, &RequestResult::Refund(refund.id.clone()))
+                .await
+        }
+        // Nothing was recorded and a repeat may fare better: forget the attempt.
+        Err(err) if !recorded && err.is_transient() => store.release_request(key).await,
+        Err(err) => {
+            store
+                .complete_request(key, &RequestResult::Error(err.clone()))
+                .await
+        }
+    };
+    if let Err(err) = settling {
+        // The claim's lease runs out and the next repeat settles it from what is stored.
+        tracing::warn!(request_id = %key.request_id, error = %err, "could not settle the request key");
+    }
+    result
+}

@@ -1,0 +1,78 @@
+//! CreateRefund, stage 3: look the payment up, check what is left to refund, and insert the
+//! refund as PENDING with its creation event, reserving its amount against the payment
+//! atomically. From here the refund exists whatever happens next: if the process dies, the
+//! worker finds it (its first check is already scheduled) and reconciles it.
+
+use super::{ATTEMPT_MARGIN, Refunds, amounts, validate, validate::Request};
+use crate::{
+    domain::{ApiError, Refund},
+    store::InsertOutcome,
+};
+
+/// A refund recorded as PENDING, its amount held against the payment: the hand-off to the
+/// submission.
+#[derive(Debug)]
+pub(super) struct Reserved(pub(super) Refund);
+
+/// Reserves the refund `request` asks for.
+pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Reserved, ApiError> {
+    let Request {
+        account,
+        draft,
+        key,
+    } = request;
+    let payment = refunds
+        .call_get_payment(account, &draft.payment)
+        .await
+        .map_err(|e| e.to_api_error(&account.name))?;
+    validate::payment_refundable(account, draft, &payment)?;
+    let held = refunds
+        .inner
+        .store
+        .held_amount(
+            &account.name,
+            &draft.payment.payment_id,
+            payment.amount.currency,
+        )
+        .await?;
+    let (_, left) = amounts::refunded_and_left(&payment, held);
+    let amount = validate::amount(account, draft, &payment, left)?;
+    let now = Refunds::now();
+    let refund = Refund {
+        reason: draft.reason,
+        description: draft.description.clone(),
+        metadata: draft.metadata.clone(),
+        bank_account: draft.bank_account.clone(),
+        // The safety net: if this process stops before recording the outcome, the worker
+        // asks the provider once the attempt is surely over.
+        next_check_at: Some(now + account.timeout + ATTEMPT_MARGIN),
+        ..Refund::new_pending(
+            draft.tenant.clone(),
+            draft.request_id.clone(),
+            account.name.clone(),
+            draft.payment.clone(),
+            amount,
+            now,
+        )
+    };
+    match refunds
+        .inner
+        .store
+        .insert_refund(&refund, key, payment.amount)
+        .await?
+    {
+        InsertOutcome::Inserted(event) => {
+            tracing::info!(refund_id = %refund.id, provider = %account.name, request_id = %refund.request_id, amount = %refund.amount, "refund recorded");
+            refunds.inner.views.put(&refund);
+            refunds.inner.bus.publish(event);
+            Ok(Reserved(refund))
+        }
+        InsertOutcome::ExceedsPayment { held } => {
+            let left = payment
+                .amount
+                .saturating_sub(held)
+                .unwrap_or(payment.amount);
+            Err(validate::exceeds(&account.name, amount, left))
+        }
+    }
+}
