@@ -9,17 +9,16 @@ use refund_gateway::{
     app::{self, Running},
     config::Config,
     pb::{self, refund_service_client::RefundServiceClient},
-    providers::{ProviderKind, d24::wire::RefundState},
-    sandbox::{
-        self, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim, RunningSandbox,
-        d24::fixtures::{
-            BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
-            CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000,
-            CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE, CASH_MXN, CASH_MXN_INVOICE, PENDING_DEPOSIT,
-            PENDING_DEPOSIT_INVOICE,
-        },
-        d24::state::{Faults, Timing},
+};
+use simulators::{
+    D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim, RunningSandbox, Simulator,
+    d24::RefundState,
+    d24::fixtures::{
+        BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
+        CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000, CARD_MXN_1000_INVOICE,
+        CARD_MXN_INVOICE, CASH_MXN, CASH_MXN_INVOICE, PENDING_DEPOSIT, PENDING_DEPOSIT_INVOICE,
     },
+    d24::state::{Faults, Timing},
 };
 use tempfile::TempDir;
 use tonic::{Code, Status, transport::Channel};
@@ -74,7 +73,7 @@ impl Gateway {
             None
         } else {
             Some(
-                sandbox::start("127.0.0.1:0".parse().unwrap())
+                simulators::start("127.0.0.1:0".parse().unwrap())
                     .await
                     .unwrap(),
             )
@@ -82,7 +81,7 @@ impl Gateway {
         let account = match &own_sim {
             Some(sim) => format!(
                 "kind = \"d24\"\nbase_url = \"{}\"\nlogin = \"{D24_SANDBOX_LOGIN}\"\nsecret_key = \"{D24_SANDBOX_SECRET}\"\ntimeout_ms = {}\n",
-                sim.base_url(ProviderKind::D24),
+                sim.base_url(Simulator::D24),
                 setup.timeout_ms
             ),
             None => format!(
@@ -92,7 +91,7 @@ impl Gateway {
         };
         let bad_base = own_sim.as_ref().map_or_else(
             || "http://127.0.0.1:9/d24".to_owned(),
-            |s| s.base_url(ProviderKind::D24),
+            |s| s.base_url(Simulator::D24),
         );
         let toml = format!(
             r#"
@@ -236,7 +235,7 @@ timeout_ms = 2000
     }
 
     /// The simulator's refund behind a gateway refund.
-    fn sim_refund(&self, refund: &pb::Refund) -> sandbox::d24::state::Refund {
+    fn sim_refund(&self, refund: &pb::Refund) -> simulators::d24::state::Refund {
         let id: u64 = refund.provider_refund_id.parse().expect("a D24 id");
         self.sim.refund(id).expect("the simulator holds it")
     }

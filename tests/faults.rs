@@ -27,13 +27,13 @@ use refund_gateway::{
     app::{self, Running},
     config::Config,
     pb::{self, refund_service_client::RefundServiceClient},
-    sandbox::{
-        compago::fixtures::{ACTIVE_METHOD, CONFIRMED_500},
-        d24::fixtures::{CARD_MXN_1000, CARD_MXN_1000_INVOICE},
-        paymongo::fixtures::PAID_50000,
-    },
 };
 use serde_json::{Value, json};
+use simulators::{
+    compago::fixtures::{ACTIVE_METHOD, CONFIRMED_500},
+    d24::fixtures::{CARD_MXN_1000, CARD_MXN_1000_INVOICE},
+    paymongo::fixtures::PAID_50000,
+};
 use tokio::sync::Semaphore;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt as _;

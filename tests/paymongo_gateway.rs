@@ -10,18 +10,18 @@ use refund_gateway::{
     config::Config,
     pb::{self, refund_service_client::RefundServiceClient},
     providers::paymongo::{webhook, wire::GATEWAY_ID_KEY},
-    sandbox::{
-        PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
-        paymongo::{
-            fixtures::{
-                FAILED, FULLY_REFUNDED, PAID_25000, PAID_50000, PAID_123456, PARTLY_REFUNDED,
-                PENDING, WINDOW_PASSED,
-            },
-            state::{Faults, Outcome, SettingsPatch},
-        },
-    },
 };
 use serde_json::json;
+use simulators::{
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
+    paymongo::{
+        fixtures::{
+            FAILED, FULLY_REFUNDED, PAID_25000, PAID_50000, PAID_123456, PARTLY_REFUNDED, PENDING,
+            WINDOW_PASSED,
+        },
+        state::{Faults, Outcome, SettingsPatch},
+    },
+};
 use tonic::{Code, Status, transport::Channel};
 use tonic_types::StatusExt as _;
 

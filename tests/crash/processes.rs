@@ -12,13 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use refund_gateway::sandbox::{
+use crate::{API_KEY, SAFETY_NET, TIMEOUT_MS};
+use serde_json::{Value, json};
+use simulators::{
     COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, PAYMONGO_SANDBOX_SECRET_KEY,
     PAYMONGO_SANDBOX_WEBHOOK_SECRET,
 };
-use serde_json::{Value, json};
-
-use crate::{API_KEY, SAFETY_NET, TIMEOUT_MS};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
 

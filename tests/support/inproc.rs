@@ -11,8 +11,8 @@ use refund_gateway::{
     app::{self, Running},
     config::Config,
     pb::{self, refund_service_client::RefundServiceClient},
-    sandbox::{CompagoSim, D24Sim, PayMongoSim},
 };
+use simulators::{CompagoSim, D24Sim, PayMongoSim};
 use tonic::transport::Channel;
 
 pub type Client = RefundServiceClient<Channel>;
@@ -256,7 +256,7 @@ pub fn request(
 pub fn compago_payment(payment_id: &str) -> pb::PaymentReference {
     pb::PaymentReference {
         payment_id: payment_id.into(),
-        payment_method_id: refund_gateway::sandbox::compago::fixtures::ACTIVE_METHOD.into(),
+        payment_method_id: simulators::compago::fixtures::ACTIVE_METHOD.into(),
         invoice_id: String::new(),
     }
 }

@@ -144,7 +144,7 @@ impl Sandbox {
 
     /// Provider account tables pointing at this sandbox as if it were the real providers.
     pub fn provider_config(&self, timeout_ms: u64) -> String {
-        use refund_gateway::sandbox::{
+        use simulators::{
             COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET,
             PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET,
         };

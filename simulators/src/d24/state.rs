@@ -22,10 +22,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::fixtures;
-use crate::sandbox::faults::{Held, WebhookHold};
+use super::wire::{self, CardResult, DepositState, RefundState};
 use crate::{
-    domain::Currency,
-    providers::d24::wire::{self, CardResult, DepositState, RefundState},
+    currency,
+    faults::{Held, WebhookHold},
 };
 
 /// The first id of card refunds (S003's example id) and of bank/cash refunds (S001's).
@@ -101,8 +101,8 @@ pub struct NewRefund {
     pub notification_url: Option<String>,
 }
 
-/// The shared fault switches (see [`crate::sandbox::faults`]).
-pub use crate::sandbox::faults::Faults;
+/// The shared fault switches (see [`crate::faults`]).
+pub use crate::faults::Faults;
 
 /// How refunds move on by themselves and how notifications go out. `POST /sandbox/timing`
 /// replaces it (missing keys take their defaults); `DELETE` restores the defaults. Applies
@@ -352,7 +352,7 @@ impl State {
             || new
                 .notification_url
                 .as_ref()
-                .is_some_and(|u| u.len() > 2048)
+                .is_some_and(|u| u.len() > wire::MAX_NOTIFICATION_URL)
         {
             return Err(202);
         }
@@ -373,8 +373,7 @@ impl State {
             _ => {}
         }
         let amount = new.amount.unwrap_or(deposit.amount);
-        let exponent = Currency::parse(&deposit.currency)
-            .map(|c| c.exponent())
+        let exponent = currency::exponent(&deposit.currency)
             .unwrap_or(wire::MAX_DECIMALS)
             .min(wire::MAX_DECIMALS);
         if amount <= Decimal::ZERO
@@ -499,7 +498,7 @@ mod tests {
     use std::str::FromStr;
 
     use super::*;
-    use crate::sandbox::d24::fixtures::*;
+    use crate::d24::fixtures::*;
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

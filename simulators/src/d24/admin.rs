@@ -12,7 +12,7 @@
 //! | `POST /sandbox/refunds/{id}/notify` | send its notification now, even with notifications off (D24's manual resend) |
 //! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit` (and the same as `refund_posts_by_payment`), `refunds_created`, `refunds_by_payment` (by deposit: `{count, amount_minor, currency}`), `idempotency_key_reuses`, `notifications_sent` (and the same as `webhooks_sent`), `notifications_failed`, `faults_applied` |
 //! | `GET /sandbox/notifications` | the notification attempts (last 1000), with when each started and what it was answered |
-//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; POST replaces them all, unknown keys refused) |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; POST replaces them all, unknown keys refused) |
 //! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries (`state::Timing`) |
 //! | `POST /sandbox/reset` | back to the fixtures, default timing, no faults, counters at zero |
 
@@ -28,18 +28,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::wire::{self, CardResult, DepositState, RefundState};
 use super::{
     D24Sim, SPEC,
     state::{Deposit, Refund, StatusChange, Timing},
 };
-use crate::{
-    domain::Currency,
-    providers::{
-        d24::wire::{CardResult, DepositState, RefundState},
-        json_decimal,
-    },
-    sandbox::faults,
-};
+use crate::{currency, faults, json_decimal};
 
 /// Ids of deposits created through the admin API start here.
 const FIRST_ADMIN_DEPOSIT: u64 = 310000001;
@@ -181,7 +175,7 @@ async fn create_deposit(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Respo
         return message(StatusCode::BAD_REQUEST, "amount must be above 0");
     }
     let currency = new.currency.unwrap_or_else(|| "MXN".to_owned());
-    if Currency::parse(&currency).is_err() {
+    if currency::exponent(&currency).is_none() {
         return message(StatusCode::BAD_REQUEST, "currency must be an ISO 4217 code");
     }
     let card_result = match new.card_result.as_deref().map(CardResult::parse) {
@@ -219,7 +213,7 @@ async fn create_deposit(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Respo
         usd_amount: None,
         country: new.country.unwrap_or_else(|| "MX".to_owned()),
         payment_method: new.payment_method.unwrap_or_else(|| {
-            if crate::providers::d24::wire::is_card_type(&payment_type) {
+            if wire::is_card_type(&payment_type) {
                 "VI".to_owned()
             } else {
                 "BT".to_owned()
@@ -349,10 +343,10 @@ async fn reset(AxumState(sim): AxumState<D24Sim>) -> Response {
 mod tests {
 
     use super::*;
-    use crate::sandbox::{d24::fixtures, faults::Faults};
+    use crate::{d24::fixtures, faults::Faults};
 
     async fn call(sim: &D24Sim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
-        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
+        let (status, bytes) = crate::testing::call(sim.router(), method, path, body).await;
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 

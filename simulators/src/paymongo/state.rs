@@ -177,8 +177,8 @@ pub fn error_item(code: &str, detail: &str, attribute: Option<&str>) -> Value {
     item
 }
 
-/// The shared fault switches (see [`crate::sandbox::faults`]).
-pub use crate::sandbox::faults::Faults;
+/// The shared fault switches (see [`crate::faults`]).
+pub use crate::faults::Faults;
 
 /// How the simulator behaves beyond PayMongo's rules. Changed in part with
 /// `POST /sandbox/settings`.
@@ -643,11 +643,11 @@ fn refusal_detail(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::paymongo::fixtures::*;
+    use crate::paymongo::fixtures::*;
 
     fn attrs(amount: i64, payment_id: &str) -> Value {
         json!({"amount": amount, "payment_id": payment_id, "reason": "others",
-               "metadata": {"refund_gateway_id": "rf_1"}})
+               "metadata": {"order_id": "rf_1"}})
     }
 
     fn codes(answer: &Answer) -> Vec<&str> {

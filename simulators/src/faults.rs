@@ -679,7 +679,7 @@ impl Held {
 /// Decimal major units to minor units (ISO 4217 exponent; 2 for an unknown currency).
 fn minor_units(amount: Decimal, currency: &str) -> i64 {
     use rust_decimal::prelude::ToPrimitive as _;
-    let exponent = crate::domain::Currency::parse(currency).map_or(2, |c| c.exponent());
+    let exponent = crate::currency::exponent(currency).unwrap_or(2);
     (amount * Decimal::from(10_i64.pow(exponent)))
         .trunc()
         .to_i64()
@@ -809,15 +809,10 @@ mod tests {
     /// client gave up; a rate limit answers 429 with Retry-After and applies nothing.
     #[tokio::test]
     async fn faults_over_real_http() {
-        use crate::{
-            providers::ProviderKind,
-            sandbox::{COMPAGO_SANDBOX_API_KEY, compago::fixtures::*},
-        };
-        let running = crate::sandbox::start("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        use crate::{COMPAGO_SANDBOX_API_KEY, Simulator, compago::fixtures::*};
+        let running = crate::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let sim = running.sandbox.compago.clone();
-        let base = running.base_url(ProviderKind::Compago);
+        let base = running.base_url(Simulator::Compago);
         let client = reqwest::Client::new();
         let refund = |payment: &str| {
             client

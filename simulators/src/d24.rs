@@ -27,7 +27,9 @@
 
 mod admin;
 pub mod fixtures;
+pub mod signature;
 pub mod state;
+pub mod wire;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -49,14 +51,9 @@ use serde::{Deserialize, Serialize};
 
 pub use self::fixtures::fixtures_table;
 use self::state::{Faults, NewRefund, NotificationRecord, Stats, Timing};
+pub use self::wire::{CardResult, DepositState, RefundState};
 use super::faults::{self, Arranged, CreateFaults, FaultCell, Spec, Support, Target};
-use crate::providers::{
-    d24::{
-        signature,
-        wire::{self, CardResult, RefundState},
-    },
-    json_decimal,
-};
+use crate::json_decimal;
 
 /// The deposit API key (`X-Login`) the simulator accepts (public: it guards nothing).
 pub const D24_SANDBOX_LOGIN: &str = "sandbox-d24-login";
@@ -673,7 +670,7 @@ mod tests {
     }
 
     async fn send(sim: &D24Sim, request: Request) -> (StatusCode, serde_json::Value) {
-        let (status, bytes) = crate::sandbox::testing::send(sim.router(), request).await;
+        let (status, bytes) = crate::testing::send(sim.router(), request).await;
         (status, serde_json::from_slice(&bytes).unwrap_or_default())
     }
 

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 pub use self::fixtures::fixtures_table;
 use self::state::{Faults, MethodStatus, Payment, PaymentMethod, PaymentStatus, Stats};
 use super::faults::{self, CreateFaults, FaultCell, Spec, Support};
-use crate::providers::json_decimal;
+use crate::json_decimal;
 
 /// The API key the simulator accepts (public: it guards nothing).
 pub const COMPAGO_SANDBOX_API_KEY: &str = "sandbox-compago-key";
@@ -445,7 +445,7 @@ mod tests {
             request = request.header("x-api-key", key);
         }
         let request = request.body(Body::from(body.to_owned())).unwrap();
-        let (status, bytes) = crate::sandbox::testing::send(sim.router(), request).await;
+        let (status, bytes) = crate::testing::send(sim.router(), request).await;
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 

@@ -644,7 +644,7 @@ mod tests {
             request = request.header("idempotency-key", key);
         }
         let request = request.body(Body::from(body.to_owned())).unwrap();
-        let (status, bytes) = crate::sandbox::testing::send(sim.router(), request).await;
+        let (status, bytes) = crate::testing::send(sim.router(), request).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
