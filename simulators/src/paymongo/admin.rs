@@ -28,7 +28,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, SPEC, error,
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, SPEC,
+    api::error,
     state::{self, Outcome, Payment, PaymentStatus, RefundStatus, SettingsPatch},
 };
 use crate::faults;
