@@ -122,7 +122,9 @@ impl CardResult {
 }
 
 /// Whether a deposit's `payment_type` is a card: card refunds go back to the card ("Not
-/// needed for credit cards"), every other method needs a `bank_account` (804).
+/// needed for credit cards"), every other method needs a `bank_account` (804). D24 names
+/// `CREDIT_CARD` (and `BANK_TRANSFER`); `DEBIT_CARD` is taken as a card too (chosen here, not
+/// documented).
 pub fn is_card_type(payment_type: &str) -> bool {
     matches!(payment_type, "CREDIT_CARD" | "DEBIT_CARD")
 }
