@@ -13,6 +13,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use secrecy::SecretString;
+use simulators::{RunningSandbox, Simulator};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
@@ -28,7 +29,6 @@ use crate::{
         ProviderAccount, ProviderKind, Providers, compago::Compago, d24::D24, paymongo::PayMongo,
     },
     refunds::{Refunds, Settings},
-    sandbox::{self, RunningSandbox},
     store::{PostgresStore, RefundStore, sqlite::SqliteStore},
 };
 
@@ -137,7 +137,7 @@ pub fn build_providers(
     for (name, pc) in &config.providers {
         let timeout = pc.timeout();
         let webhook_url = |kind: ProviderKind| format!("{public_url}/webhooks/{kind}/{name}");
-        let sandbox_url = |kind: ProviderKind| -> anyhow::Result<String> {
+        let sandbox_url = |kind: Simulator| -> anyhow::Result<String> {
             sandbox
                 .map(|s| s.base_url(kind))
                 .context("sandbox account without running simulators")
@@ -146,8 +146,8 @@ pub fn build_providers(
             ProviderConfig::Compago(c) => {
                 let (base_url, key) = if c.sandbox {
                     (
-                        sandbox_url(ProviderKind::Compago)?,
-                        SecretString::from(sandbox::compago::COMPAGO_SANDBOX_API_KEY),
+                        sandbox_url(Simulator::Compago)?,
+                        SecretString::from(simulators::COMPAGO_SANDBOX_API_KEY),
                     )
                 } else {
                     (
@@ -160,9 +160,9 @@ pub fn build_providers(
             ProviderConfig::D24(c) => {
                 let (base_url, login, secret_key) = if c.sandbox {
                     (
-                        sandbox_url(ProviderKind::D24)?,
-                        SecretString::from(sandbox::D24_SANDBOX_LOGIN),
-                        SecretString::from(sandbox::D24_SANDBOX_SECRET),
+                        sandbox_url(Simulator::D24)?,
+                        SecretString::from(simulators::D24_SANDBOX_LOGIN),
+                        SecretString::from(simulators::D24_SANDBOX_SECRET),
                     )
                 } else {
                     (
@@ -190,9 +190,9 @@ pub fn build_providers(
                     tracing::info!(account = %name, url, "PayMongo simulator sends its webhooks to the gateway");
                     running.sandbox.paymongo.add_webhook_url(url);
                     (
-                        sandbox_url(ProviderKind::PayMongo)?,
-                        SecretString::from(sandbox::PAYMONGO_SANDBOX_SECRET_KEY),
-                        SecretString::from(sandbox::PAYMONGO_SANDBOX_WEBHOOK_SECRET),
+                        sandbox_url(Simulator::PayMongo)?,
+                        SecretString::from(simulators::PAYMONGO_SANDBOX_SECRET_KEY),
+                        SecretString::from(simulators::PAYMONGO_SANDBOX_WEBHOOK_SECRET),
                     )
                 } else {
                     (
@@ -246,7 +246,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let store = open_store(&config).await?;
     let sandbox = if config.needs_sandbox() {
-        let running = sandbox::start(config.sandbox.listen)
+        let running = simulators::start(config.sandbox.listen)
             .await
             .with_context(|| {
                 format!(

@@ -9,7 +9,8 @@
 //! - [`pb`]: the generated `refunds.v1` types; [`grpc`] turns them into domain calls.
 //! - [`store`]: the durable store behind the `RefundStore` trait (SQLite or PostgreSQL).
 //! - [`providers`]: the `Provider` trait, one module per provider, the account registry.
-//! - [`sandbox`]: faithful HTTP simulators of the providers, for tests and sandbox mode.
+//! - the provider simulators for tests and sandbox mode are the `simulators` crate
+//!   (`simulators/`), written from the providers' documentation, not from [`providers`].
 //! - [`config`]: the configuration file and its environment overrides.
 
 #![forbid(unsafe_code)]
@@ -26,7 +27,6 @@ pub mod metrics;
 pub mod pb;
 pub mod providers;
 pub mod refunds;
-pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -7,7 +7,7 @@ use refund_gateway::{
     app,
     cli::{Cli, Command},
     config::Config,
-    sandbox, telemetry,
+    telemetry,
 };
 
 #[tokio::main]
@@ -53,7 +53,7 @@ async fn serve(config: Option<std::path::PathBuf>) -> ExitCode {
 }
 
 async fn run_sandbox(listen: std::net::SocketAddr) -> ExitCode {
-    let running = match sandbox::start(listen).await {
+    let running = match simulators::start(listen).await {
         Ok(running) => running,
         Err(err) => {
             eprintln!("refund-gateway: cannot start the simulators on {listen}: {err}");

@@ -193,7 +193,7 @@ api_key = "wrong-key-overridden-by-env"
         ),
     )
     .unwrap();
-    let provider_key = refund_gateway::sandbox::compago::COMPAGO_SANDBOX_API_KEY;
+    let provider_key = simulators::compago::COMPAGO_SANDBOX_API_KEY;
     let (mut gw, grpc, _http) = serve(
         &config,
         &[("REFUND_GATEWAY__PROVIDERS__COMPAGO__API_KEY", provider_key)],
@@ -339,7 +339,7 @@ async fn sandbox_command_serves_the_simulators() {
         .get(format!(
             "{base}/api/payment-method/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/payment/11111111-2222-3333-4444-555555555555"
         ))
-        .header("x-api-key", refund_gateway::sandbox::compago::COMPAGO_SANDBOX_API_KEY)
+        .header("x-api-key", simulators::compago::COMPAGO_SANDBOX_API_KEY)
         .send()
         .await
         .unwrap();

@@ -16,17 +16,17 @@ use refund_gateway::{
         Provider, ProviderError, ProviderPayment, RefundDraft, RefundLookup, Rejection,
         SubmitOutcome, WebhookError, compago::Compago,
     },
-    sandbox::{
-        self, COMPAGO_SANDBOX_API_KEY, RunningSandbox,
-        compago::fixtures::{
-            ACTIVE_METHOD, CANCELLED_PAYMENT, CONFIRMED_250, CONFIRMED_500, CONFIRMED_505_95,
-            CONFIRMED_1234_56, NOT_INITIALIZED_PAYMENT, PENDING_PAYMENT, REFUNDED_PAYMENT,
-            REVOKED_METHOD, REVOKED_METHOD_PAYMENT,
-        },
-    },
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use simulators::{
+    COMPAGO_SANDBOX_API_KEY, RunningSandbox, Simulator,
+    compago::fixtures::{
+        ACTIVE_METHOD, CANCELLED_PAYMENT, CONFIRMED_250, CONFIRMED_500, CONFIRMED_505_95,
+        CONFIRMED_1234_56, NOT_INITIALIZED_PAYMENT, PENDING_PAYMENT, REFUNDED_PAYMENT,
+        REVOKED_METHOD, REVOKED_METHOD_PAYMENT,
+    },
+};
 
 const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -43,11 +43,11 @@ impl Env {
     }
 
     async fn with_timeout(timeout: Duration) -> Self {
-        let running = sandbox::start("127.0.0.1:0".parse().unwrap())
+        let running = simulators::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("the simulator starts");
         let compago = Compago::new(
-            running.base_url(ProviderKind::Compago),
+            running.base_url(Simulator::Compago),
             SecretString::from(COMPAGO_SANDBOX_API_KEY),
             timeout,
         );
@@ -59,7 +59,7 @@ impl Env {
     }
 
     fn base(&self) -> String {
-        self.running.base_url(ProviderKind::Compago)
+        self.running.base_url(Simulator::Compago)
     }
 
     fn adapter_with_key(&self, key: &str) -> Compago {

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use refund_gateway::{
     domain::{Currency, Money},
     pb,
-    sandbox::{
-        compago::{fixtures::CONFIRMED_500, state::Faults as CompagoFaults},
-        d24::{
-            fixtures::{CARD_MXN, CARD_MXN_1000, CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE},
-            state::Faults as D24Faults,
-        },
-        paymongo::{fixtures::PAID_50000, state::Faults as PayMongoFaults},
+};
+use simulators::{
+    compago::{fixtures::CONFIRMED_500, state::Faults as CompagoFaults},
+    d24::{
+        fixtures::{CARD_MXN, CARD_MXN_1000, CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE},
+        state::Faults as D24Faults,
     },
+    paymongo::{fixtures::PAID_50000, state::Faults as PayMongoFaults},
 };
 use support::{
     gateway::{Client, Gateway, Setup},

@@ -21,19 +21,18 @@ use refund_gateway::{
         Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft, RefundLookup,
         Rejection, SubmitOutcome, WebhookNotice, d24::D24,
     },
-    sandbox::{
-        self, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, RunningSandbox,
-        d24::fixtures::{
-            BANK_BRL, BANK_BRL_INVOICE, CANCELLED_DEPOSIT, CARD_CLP, CARD_CLP_INVOICE,
-            CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000,
-            CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE, CARD_REJECTED, CARD_REJECTED_INVOICE,
-            CASH_MXN, CASH_MXN_INVOICE, EXPIRED_DEPOSIT, FOR_REVIEW_DEPOSIT, PENDING_DEPOSIT,
-            PENDING_DEPOSIT_INVOICE,
-        },
-    },
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use simulators::{
+    D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, RunningSandbox, Simulator,
+    d24::fixtures::{
+        BANK_BRL, BANK_BRL_INVOICE, CANCELLED_DEPOSIT, CARD_CLP, CARD_CLP_INVOICE,
+        CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000, CARD_MXN_1000_INVOICE,
+        CARD_MXN_INVOICE, CARD_REJECTED, CARD_REJECTED_INVOICE, CASH_MXN, CASH_MXN_INVOICE,
+        EXPIRED_DEPOSIT, FOR_REVIEW_DEPOSIT, PENDING_DEPOSIT, PENDING_DEPOSIT_INVOICE,
+    },
+};
 
 /// A running simulator and an adapter pointed at it.
 struct Env {
@@ -48,11 +47,11 @@ impl Env {
     }
 
     async fn with(timeout: Duration, notification_url: Option<String>) -> Self {
-        let running = sandbox::start("127.0.0.1:0".parse().unwrap())
+        let running = simulators::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("the simulator starts");
         let d24 = D24::new(
-            running.base_url(ProviderKind::D24),
+            running.base_url(Simulator::D24),
             SecretString::from(D24_SANDBOX_LOGIN),
             SecretString::from(D24_SANDBOX_SECRET),
             notification_url,
@@ -66,7 +65,7 @@ impl Env {
     }
 
     fn base(&self) -> String {
-        self.running.base_url(ProviderKind::D24)
+        self.running.base_url(Simulator::D24)
     }
 
     fn adapter_with(&self, login: &str, secret: &str) -> D24 {

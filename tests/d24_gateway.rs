@@ -7,19 +7,16 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use refund_gateway::{
-    pb,
-    providers::d24::wire::RefundState,
-    sandbox::{
-        self, D24Sim,
-        d24::fixtures::{
-            BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
-            CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000,
-            CARD_MXN_1000_INVOICE, CARD_MXN_INVOICE, CASH_MXN, CASH_MXN_INVOICE, PENDING_DEPOSIT,
-            PENDING_DEPOSIT_INVOICE,
-        },
-        d24::state::{Faults, Timing},
+use refund_gateway::pb;
+use simulators::{
+    self, D24Sim,
+    d24::RefundState,
+    d24::fixtures::{
+        BANK_BRL, BANK_BRL_INVOICE, BANK_CLP, BANK_CLP_INVOICE, CARD_CLP, CARD_CLP_INVOICE,
+        CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_1000, CARD_MXN_1000_INVOICE,
+        CARD_MXN_INVOICE, CASH_MXN, CASH_MXN_INVOICE, PENDING_DEPOSIT, PENDING_DEPOSIT_INVOICE,
     },
+    d24::state::{Faults, Timing},
 };
 use support::{
     gateway::{Account, Endpoint, Gateway as Harness, Setup},
@@ -159,7 +156,7 @@ impl Gateway {
     }
 
     /// The simulator's refund behind a gateway refund.
-    fn sim_refund(&self, refund: &pb::Refund) -> sandbox::d24::state::Refund {
+    fn sim_refund(&self, refund: &pb::Refund) -> simulators::d24::state::Refund {
         let id: u64 = refund.provider_refund_id.parse().expect("a D24 id");
         self.sim.refund(id).expect("the simulator holds it")
     }

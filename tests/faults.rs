@@ -25,15 +25,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use refund_gateway::{
-    pb,
-    sandbox::{
-        compago::fixtures::{ACTIVE_METHOD, CONFIRMED_500},
-        d24::fixtures::{CARD_MXN_1000, CARD_MXN_1000_INVOICE},
-        paymongo::fixtures::PAID_50000,
-    },
-};
+use refund_gateway::pb;
 use serde_json::{Value, json};
+use simulators::{
+    compago::fixtures::{ACTIVE_METHOD, CONFIRMED_500},
+    d24::fixtures::{CARD_MXN_1000, CARD_MXN_1000_INVOICE},
+    paymongo::fixtures::PAID_50000,
+};
 use support::gateway::{Gateway as Harness, Setup};
 use tokio::sync::Semaphore;
 use tonic::Code;

@@ -15,15 +15,15 @@ use std::time::Duration;
 use refund_gateway::{
     pb,
     providers::paymongo::{webhook, wire::GATEWAY_ID_KEY},
-    sandbox::{
-        PAYMONGO_SANDBOX_WEBHOOK_SECRET,
-        paymongo::{
-            fixtures::{PAID_25000, PAID_50000, PAID_123456},
-            state::{Faults, Outcome, SettingsPatch},
-        },
-    },
 };
 use serde_json::json;
+use simulators::{
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET,
+    paymongo::{
+        fixtures::{PAID_25000, PAID_50000, PAID_123456},
+        state::{Faults, Outcome, SettingsPatch},
+    },
+};
 use support::{
     gateway::{Gateway, Setup},
     messages::{metric, money, paymongo_payment, request, status_of},

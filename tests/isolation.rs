@@ -15,20 +15,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use refund_gateway::{
-    domain::RefundId,
-    pb,
-    providers::isolation::BreakerState,
-    sandbox::{
-        compago::fixtures::{CONFIRMED_250, CONFIRMED_500},
-        d24::{
-            fixtures::{CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_INVOICE},
-            state::Faults as D24Faults,
-        },
-        paymongo::{
-            fixtures::{PAID_25000, PAID_50000},
-            state::{Faults as PayMongoFaults, SettingsPatch},
-        },
+use refund_gateway::{domain::RefundId, pb, providers::isolation::BreakerState};
+use simulators::{
+    compago::fixtures::{CONFIRMED_250, CONFIRMED_500},
+    d24::{
+        fixtures::{CARD_IN_PROGRESS, CARD_IN_PROGRESS_INVOICE, CARD_MXN, CARD_MXN_INVOICE},
+        state::Faults as D24Faults,
+    },
+    paymongo::{
+        fixtures::{PAID_25000, PAID_50000},
+        state::{Faults as PayMongoFaults, SettingsPatch},
     },
 };
 use support::{
@@ -287,7 +283,7 @@ async fn retry_after_pushes_the_next_check_back() {
         })
         .unwrap();
     gw.d24()
-        .set_timing(refund_gateway::sandbox::d24::state::Timing {
+        .set_timing(simulators::d24::state::Timing {
             card_completed_after_ms: None,
             // Only the worker's checks read the refund (a notification would make the
             // gateway read it too).

@@ -18,22 +18,20 @@ use refund_gateway::{
         WebhookNotice,
         paymongo::{PayMongo, wire::GATEWAY_ID_KEY},
     },
-    sandbox::{
-        self, PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, RunningSandbox,
-        paymongo::{
-            fixtures::{
-                FAILED, LOW_BALANCE, PAID_50000, PAID_123456, PARTLY_REFUNDED, PENDING,
-                WINDOW_PASSED,
-            },
-            state::{
-                Faults, Outcome, RefundStatus as SimRefundStatus, RefundUpdatedCarries,
-                SettingsPatch,
-            },
-        },
-    },
 };
 use secrecy::SecretString;
 use serde_json::Value;
+use simulators::{
+    PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, RunningSandbox, Simulator,
+    paymongo::{
+        fixtures::{
+            FAILED, LOW_BALANCE, PAID_50000, PAID_123456, PARTLY_REFUNDED, PENDING, WINDOW_PASSED,
+        },
+        state::{
+            Faults, Outcome, RefundStatus as SimRefundStatus, RefundUpdatedCarries, SettingsPatch,
+        },
+    },
+};
 use tokio::sync::{Mutex, mpsc};
 
 /// A running simulator and an adapter pointed at it.
@@ -48,11 +46,11 @@ impl Env {
     }
 
     async fn with_timeout(timeout: Duration) -> Self {
-        let running = sandbox::start("127.0.0.1:0".parse().unwrap())
+        let running = simulators::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("the simulator starts");
         let paymongo = adapter(
-            &running.base_url(ProviderKind::PayMongo),
+            &running.base_url(Simulator::PayMongo),
             PAYMONGO_SANDBOX_SECRET_KEY,
             timeout,
         );
@@ -68,12 +66,12 @@ impl Env {
         Self { running, paymongo }
     }
 
-    fn sim(&self) -> &sandbox::PayMongoSim {
+    fn sim(&self) -> &simulators::PayMongoSim {
         &self.running.sandbox.paymongo
     }
 
     fn base(&self) -> String {
-        self.running.base_url(ProviderKind::PayMongo)
+        self.running.base_url(Simulator::PayMongo)
     }
 
     fn faults(&self, faults: Faults) {

@@ -10,18 +10,18 @@ use std::time::Duration;
 use refund_gateway::{
     pb,
     providers::paymongo::{webhook, wire::GATEWAY_ID_KEY},
-    sandbox::{
-        PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
-        paymongo::{
-            fixtures::{
-                FAILED, FULLY_REFUNDED, PAID_25000, PAID_50000, PAID_123456, PARTLY_REFUNDED,
-                PENDING, WINDOW_PASSED,
-            },
-            state::{Faults, Outcome, SettingsPatch},
-        },
-    },
 };
 use serde_json::json;
+use simulators::{
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
+    paymongo::{
+        fixtures::{
+            FAILED, FULLY_REFUNDED, PAID_25000, PAID_50000, PAID_123456, PARTLY_REFUNDED, PENDING,
+            WINDOW_PASSED,
+        },
+        state::{Faults, Outcome, SettingsPatch},
+    },
+};
 use support::gateway::{Account, Gateway as Harness, Setup};
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;

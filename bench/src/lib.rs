@@ -13,8 +13,8 @@ use refund_gateway::pb;
 use tonic::transport::{Channel, Endpoint};
 
 /// The Compago simulator's load-test payment method: every payment UUID under it is a
-/// CONFIRMED 100.00 MXN payment on first sight (`refund_gateway::sandbox::compago`).
-pub const LOAD_TEST_METHOD: &str = refund_gateway::sandbox::compago::fixtures::LOAD_TEST_METHOD;
+/// CONFIRMED 100.00 MXN payment on first sight (`simulators::compago`).
+pub const LOAD_TEST_METHOD: &str = simulators::compago::fixtures::LOAD_TEST_METHOD;
 
 /// `--key value`, `--key=value` and `--flag` arguments.
 #[derive(Debug)]

@@ -12,11 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use refund_gateway::sandbox::{
+use serde_json::{Value, json};
+use simulators::{
     COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, PAYMONGO_SANDBOX_SECRET_KEY,
     PAYMONGO_SANDBOX_WEBHOOK_SECRET,
 };
-use serde_json::{Value, json};
 
 use crate::{
     API_KEY, SAFETY_NET, TIMEOUT_MS,

@@ -1,17 +1,17 @@
 //! The provider simulators as the test harness sees them: the one place where the harness
 //! names the simulators' module, their sandbox credentials and how they are started.
 
-use refund_gateway::{providers::ProviderKind, sandbox};
+use simulators::Simulator;
 
-pub use refund_gateway::sandbox::{CompagoSim, D24Sim, PayMongoSim, RunningSandbox};
+pub use simulators::{CompagoSim, D24Sim, PayMongoSim, RunningSandbox};
 
 /// The Compago payment method the simulator's fixtures treat as active.
-pub const COMPAGO_ACTIVE_METHOD: &str = sandbox::compago::fixtures::ACTIVE_METHOD;
+pub const COMPAGO_ACTIVE_METHOD: &str = simulators::compago::fixtures::ACTIVE_METHOD;
 
 /// The credential keys of an account of `kind` that talks to the simulators as if they
 /// were the real provider.
 pub fn credentials(kind: &str) -> String {
-    use sandbox::{
+    use simulators::{
         COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET,
         PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET,
     };
@@ -29,7 +29,7 @@ pub fn credentials(kind: &str) -> String {
 pub fn d24_wrong_secret() -> String {
     format!(
         "login = \"{}\"\nsecret_key = \"not-the-secret\"",
-        sandbox::D24_SANDBOX_LOGIN
+        simulators::D24_SANDBOX_LOGIN
     )
 }
 
@@ -52,7 +52,7 @@ pub struct OwnSims(RunningSandbox);
 impl OwnSims {
     pub async fn start() -> Self {
         Self(
-            sandbox::start("127.0.0.1:0".parse().expect("an address"))
+            simulators::start("127.0.0.1:0".parse().expect("an address"))
                 .await
                 .expect("the simulators start"),
         )
@@ -65,9 +65,9 @@ impl OwnSims {
     /// The base URL of an account of `kind` on these simulators.
     pub fn base_url(&self, kind: &str) -> String {
         let kind = match kind {
-            "compago" => ProviderKind::Compago,
-            "d24" => ProviderKind::D24,
-            "paymongo" => ProviderKind::PayMongo,
+            "compago" => Simulator::Compago,
+            "d24" => Simulator::D24,
+            "paymongo" => Simulator::PayMongo,
             other => panic!("no simulator for provider kind {other:?}"),
         };
         self.0.base_url(kind)

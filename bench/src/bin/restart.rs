@@ -35,15 +35,13 @@ use std::{
 };
 
 use futures::{StreamExt as _, stream};
-use refund_gateway::{
-    pb::{self, refund_service_client::RefundServiceClient},
-    sandbox::{
-        COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET,
-        PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET,
-    },
-};
+use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
 use refund_gateway_bench::{Args, Ids, Scrape, connect, emit};
 use serde_json::{Value, json};
+use simulators::{
+    COMPAGO_SANDBOX_API_KEY, D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, PAYMONGO_SANDBOX_SECRET_KEY,
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET,
+};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

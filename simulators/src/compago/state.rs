@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::fixtures;
-use crate::sandbox::faults::Held;
+use crate::faults::Held;
 
 /// A payment method's status (CP-OV, S002).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,8 +101,8 @@ pub struct Payment {
     pub refunded_at: Option<DateTime<Utc>>,
 }
 
-/// The shared fault switches (see [`crate::sandbox::faults`]).
-pub use crate::sandbox::faults::Faults;
+/// The shared fault switches (see [`crate::faults`]).
+pub use crate::faults::Faults;
 
 /// Counters tests can assert on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -323,7 +323,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::compago::fixtures::*;
+    use crate::compago::fixtures::*;
 
     /// Only a CONFIRMED payment is refunded, exactly once; every other status is refused and
     /// left as it was.

@@ -1,7 +1,12 @@
-//! Faithful HTTP simulators of the providers, for tests, sandbox mode and
-//! `refund-gateway sandbox`. They are served together on one listener, each under its own
-//! path prefix (`/compago`, `/d24`, `/paymongo`), so one address serves them all and
-//! a provider account's base URL is `http://ADDR/{kind}`.
+//! Faithful HTTP simulators of refund-gateway's payment providers (D24, PayMongo, Compago),
+//! for tests, benchmarks, the gateway's sandbox mode and `refund-gateway sandbox`. They are
+//! served together on one listener, each under its own path prefix (`/compago`, `/d24`,
+//! `/paymongo`), so one address serves them all and a provider account's base URL is
+//! `http://ADDR/{name}`.
+//!
+//! Each simulator is written from its provider's public documentation (wire types, statuses,
+//! error codes, amount formats, signatures) and owes nothing to the gateway's adapters: this
+//! crate does not depend on the gateway, so a simulator cannot share an adapter's misreading.
 //!
 //! Each simulator keeps its state in memory, starts from fixed fixtures, and has an admin API
 //! under its prefix at `/sandbox/...` (no key; meant for loopback) to create payments, read
@@ -9,19 +14,23 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use refund_gateway::{providers::ProviderKind, sandbox};
-//! let running = sandbox::start("127.0.0.1:0".parse().unwrap()).await?;
+//! use simulators::Simulator;
+//! let running = simulators::start("127.0.0.1:0".parse().unwrap()).await?;
 //! println!("{}", running.describe());
-//! let compago_base = running.base_url(ProviderKind::Compago); // http://127.0.0.1:PORT/compago
+//! let compago_base = running.base_url(Simulator::Compago); // http://127.0.0.1:PORT/compago
 //! # drop(compago_base);
 //! running.stop().await
 //! # }
 //! ```
 
 pub mod compago;
+pub mod currency;
 pub mod d24;
 pub mod faults;
+pub mod json_decimal;
 pub mod paymongo;
+#[cfg(test)]
+mod testing;
 
 use std::{
     fmt::Write as _,
@@ -38,7 +47,27 @@ pub use self::d24::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, D24Sim};
 pub use self::paymongo::{
     PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim,
 };
-use crate::providers::ProviderKind;
+
+/// A provider the sandbox simulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Simulator {
+    Compago,
+    D24,
+    PayMongo,
+}
+
+impl Simulator {
+    pub const ALL: [Simulator; 3] = [Self::Compago, Self::D24, Self::PayMongo];
+
+    /// The provider's name, as in its path prefix (`compago`, `d24`, `paymongo`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compago => "compago",
+            Self::D24 => "d24",
+            Self::PayMongo => "paymongo",
+        }
+    }
+}
 
 /// The simulators and their shared state. Clones share the state.
 #[derive(Clone, Debug, Default)]
@@ -59,41 +88,31 @@ impl Sandbox {
     }
 
     /// The path under which a provider's simulator is served.
-    pub fn path_prefix(kind: ProviderKind) -> &'static str {
+    pub fn path_prefix(kind: Simulator) -> &'static str {
         match kind {
-            ProviderKind::Compago => "/compago",
-            ProviderKind::D24 => "/d24",
-            ProviderKind::PayMongo => "/paymongo",
-        }
-    }
-
-    /// Whether a simulator exists for this provider yet.
-    pub fn serves(kind: ProviderKind) -> bool {
-        match kind {
-            ProviderKind::Compago | ProviderKind::D24 | ProviderKind::PayMongo => true,
+            Simulator::Compago => "/compago",
+            Simulator::D24 => "/d24",
+            Simulator::PayMongo => "/paymongo",
         }
     }
 
     /// The API key a provider's simulator accepts (for the gateway's sandbox accounts); for
     /// D24, the login (`X-Login`), whose signature secret is [`D24_SANDBOX_SECRET`].
-    pub fn api_key(kind: ProviderKind) -> Option<&'static str> {
+    pub fn api_key(kind: Simulator) -> Option<&'static str> {
         match kind {
-            ProviderKind::Compago => Some(COMPAGO_SANDBOX_API_KEY),
-            ProviderKind::D24 => Some(D24_SANDBOX_LOGIN),
-            ProviderKind::PayMongo => Some(PAYMONGO_SANDBOX_SECRET_KEY),
+            Simulator::Compago => Some(COMPAGO_SANDBOX_API_KEY),
+            Simulator::D24 => Some(D24_SANDBOX_LOGIN),
+            Simulator::PayMongo => Some(PAYMONGO_SANDBOX_SECRET_KEY),
         }
     }
 
     /// Every simulator, each nested under its path prefix.
     pub fn router(&self) -> Router {
         Router::new()
+            .nest(Self::path_prefix(Simulator::Compago), self.compago.router())
+            .nest(Self::path_prefix(Simulator::D24), self.d24.router())
             .nest(
-                Self::path_prefix(ProviderKind::Compago),
-                self.compago.router(),
-            )
-            .nest(Self::path_prefix(ProviderKind::D24), self.d24.router())
-            .nest(
-                Self::path_prefix(ProviderKind::PayMongo),
+                Self::path_prefix(Simulator::PayMongo),
                 self.paymongo.router(),
             )
     }
@@ -152,7 +171,7 @@ impl RunningSandbox {
     }
 
     /// The base URL a provider account uses, e.g. `http://127.0.0.1:PORT/compago`.
-    pub fn base_url(&self, kind: ProviderKind) -> String {
+    pub fn base_url(&self, kind: Simulator) -> String {
         format!("{}{}", self.url(), Sandbox::path_prefix(kind))
     }
 
@@ -200,20 +219,12 @@ fn describe_at(origin: &str) -> String {
         "Provider simulators (one listener; each provider under its own path)"
     );
     let _ = writeln!(out);
-    for kind in [
-        ProviderKind::Compago,
-        ProviderKind::D24,
-        ProviderKind::PayMongo,
-    ] {
+    for kind in Simulator::ALL {
         let base = format!("{origin}{}", Sandbox::path_prefix(kind));
         let name = kind.as_str();
-        if !Sandbox::serves(kind) {
-            let _ = writeln!(out, "{name:<9} base_url = {base}  (no simulator yet)");
-            continue;
-        }
         let _ = writeln!(out, "{name:<9} base_url = {base}");
         match kind {
-            ProviderKind::D24 => {
+            Simulator::D24 => {
                 let _ = writeln!(
                     out,
                     "          login    = {D24_SANDBOX_LOGIN}  (header X-Login)"
@@ -239,7 +250,7 @@ fn describe_at(origin: &str) -> String {
                     "                     {base}/sandbox/faults (GET, POST, DELETE), {base}/sandbox/reset (POST)"
                 );
             }
-            ProviderKind::Compago => {
+            Simulator::Compago => {
                 let _ = writeln!(
                     out,
                     "          api key  = {COMPAGO_SANDBOX_API_KEY}  (header x-api-key)"
@@ -263,7 +274,7 @@ fn describe_at(origin: &str) -> String {
                     compago::fixtures::LOAD_TEST_AMOUNT
                 );
             }
-            ProviderKind::PayMongo => {
+            Simulator::PayMongo => {
                 let _ = writeln!(
                     out,
                     "          secret key     = {PAYMONGO_SANDBOX_SECRET_KEY}  (Basic auth user, empty password)"
@@ -296,37 +307,6 @@ fn describe_at(origin: &str) -> String {
     let _ = writeln!(out);
     out.push_str(&paymongo::fixtures_table());
     out
-}
-
-/// For the simulators' own tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    use axum::{
-        Router,
-        body::{Body, Bytes},
-        http::{Request, StatusCode},
-    };
-    use tower::ServiceExt as _;
-
-    /// Sends `request` to a simulator's router in process: the status and the whole body.
-    pub async fn send(router: Router, request: Request<Body>) -> (StatusCode, Bytes) {
-        let response = router.oneshot(request).await.unwrap();
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (status, body)
-    }
-
-    /// `send` of a request with no headers.
-    pub async fn call(router: Router, method: &str, path: &str, body: &str) -> (StatusCode, Bytes) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Body::from(body.to_owned()))
-            .unwrap();
-        send(router, request).await
-    }
 }
 
 #[cfg(test)]
@@ -377,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn starts_serves_and_stops() {
         let running = start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let base = running.base_url(ProviderKind::Compago);
+        let base = running.base_url(Simulator::Compago);
         assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/compago"));
         let stats = reqwest::get(format!("{base}/sandbox/stats")).await.unwrap();
         assert_eq!(stats.status(), 200);

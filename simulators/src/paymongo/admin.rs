@@ -12,7 +12,7 @@
 //! | `GET /sandbox/settings`, `POST /sandbox/settings` | `settle_delay_ms`, `default_outcome`, `webhooks_enabled`, `refund_updated_carries` (`refund` \| `payment`), `webhook_max_attempts`, `webhook_retry_ms`; a POST changes the keys it names |
 //! | `GET /sandbox/outcomes`, `POST /sandbox/outcomes`, `DELETE /sandbox/outcomes` | outcomes of the next refunds, in order: POST `{"outcomes": ["failed", "succeeded"]}` appends |
 //! | `GET /sandbox/webhooks`, `POST /sandbox/webhooks`, `DELETE /sandbox/webhooks` | where webhooks go: POST `{"urls": [...]}` replaces the list; GET also shows the signing secret |
-//! | `GET /sandbox/faults`, `POST /sandbox/faults`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; a POST replaces them all; unknown keys are refused) |
+//! | `GET /sandbox/faults`, `POST /sandbox/faults`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; a POST replaces them all; unknown keys are refused) |
 //! | `POST /sandbox/reset` | back to the fixtures, default settings, no faults, counters at zero (webhook URLs kept) |
 
 use axum::{
@@ -28,10 +28,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, SPEC, error,
+    PAYMONGO_SANDBOX_WEBHOOK_SECRET, PayMongoSim, SPEC,
+    api::error,
     state::{self, Outcome, Payment, PaymentStatus, RefundStatus, SettingsPatch},
 };
-use crate::sandbox::faults;
+use crate::faults;
 
 pub(super) fn router(sim: PayMongoSim) -> Router {
     Router::new()
@@ -348,10 +349,10 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::sandbox::{faults::Faults, paymongo::fixtures};
+    use crate::{faults::Faults, paymongo::fixtures};
 
     async fn call(sim: &PayMongoSim, method: &str, path: &str, body: &str) -> (StatusCode, Value) {
-        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
+        let (status, bytes) = crate::testing::call(sim.router(), method, path, body).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),

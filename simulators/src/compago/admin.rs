@@ -7,7 +7,7 @@
 //! | `GET /sandbox/payments` | every payment: `{"items": [...]}` |
 //! | `GET /sandbox/payments/{id}` | one payment (404 if unknown) |
 //! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refunds_applied`, `refund_posts_by_payment`, `refunds_by_payment` (`{count, amount_minor, currency}`), `webhooks_sent` (0), `faults_applied` |
-//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; POST replaces them all, unknown keys refused) |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; POST replaces them all, unknown keys refused) |
 //! | `POST /sandbox/reset` | back to the fixtures, no faults, counters at zero |
 
 use axum::{
@@ -27,8 +27,8 @@ use super::{
     CompagoSim, SPEC, fixtures, message,
     state::{Payment, PaymentStatus},
 };
-use crate::providers::json_decimal;
-use crate::sandbox::faults;
+use crate::faults;
+use crate::json_decimal;
 
 pub(super) fn router(sim: CompagoSim) -> Router {
     Router::new()
@@ -166,10 +166,10 @@ async fn reset(AxumState(sim): AxumState<CompagoSim>) -> Response {
 mod tests {
 
     use super::*;
-    use crate::sandbox::faults::Faults;
+    use crate::faults::Faults;
 
     async fn call(sim: &CompagoSim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
-        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
+        let (status, bytes) = crate::testing::call(sim.router(), method, path, body).await;
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 

@@ -12,7 +12,7 @@
 //! | `POST /sandbox/refunds/{id}/notify` | send its notification now, even with notifications off (D24's manual resend) |
 //! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit` (and the same as `refund_posts_by_payment`), `refunds_created`, `refunds_by_payment` (by deposit: `{count, amount_minor, currency}`), `idempotency_key_reuses`, `notifications_sent` (and the same as `webhooks_sent`), `notifications_failed`, `faults_applied` |
 //! | `GET /sandbox/notifications` | the notification attempts (last 1000), with when each started and what it was answered |
-//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::sandbox::faults`]; POST replaces them all, unknown keys refused) |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; POST replaces them all, unknown keys refused) |
 //! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries (`state::Timing`) |
 //! | `POST /sandbox/reset` | back to the fixtures, default timing, no faults, counters at zero |
 
@@ -28,18 +28,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::wire::{self, CardResult, DepositState, RefundState};
 use super::{
     D24Sim, SPEC,
     state::{Deposit, Refund, StatusChange, Timing},
 };
-use crate::{
-    domain::Currency,
-    providers::{
-        d24::wire::{CardResult, DepositState, RefundState},
-        json_decimal,
-    },
-    sandbox::faults,
-};
+use crate::{currency, faults, json_decimal};
 
 /// Ids of deposits created through the admin API start here.
 const FIRST_ADMIN_DEPOSIT: u64 = 310000001;
@@ -181,7 +175,7 @@ async fn create_deposit(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Respo
         return message(StatusCode::BAD_REQUEST, "amount must be above 0");
     }
     let currency = new.currency.unwrap_or_else(|| "MXN".to_owned());
-    if Currency::parse(&currency).is_err() {
+    if currency::exponent(&currency).is_none() {
         return message(StatusCode::BAD_REQUEST, "currency must be an ISO 4217 code");
     }
     let card_result = match new.card_result.as_deref().map(CardResult::parse) {
@@ -219,7 +213,7 @@ async fn create_deposit(AxumState(sim): AxumState<D24Sim>, body: Bytes) -> Respo
         usd_amount: None,
         country: new.country.unwrap_or_else(|| "MX".to_owned()),
         payment_method: new.payment_method.unwrap_or_else(|| {
-            if crate::providers::d24::wire::is_card_type(&payment_type) {
+            if wire::is_card_type(&payment_type) {
                 "VI".to_owned()
             } else {
                 "BT".to_owned()
@@ -346,173 +340,4 @@ async fn reset(AxumState(sim): AxumState<D24Sim>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-
-    use super::*;
-    use crate::sandbox::{d24::fixtures, faults::Faults};
-
-    async fn call(sim: &D24Sim, method: &str, path: &str, body: &str) -> (StatusCode, String) {
-        let (status, bytes) = crate::sandbox::testing::call(sim.router(), method, path, body).await;
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
-    }
-
-    /// A created deposit gets defaults and the next free id, keeps its exact amount, and is
-    /// listed; bad ones are refused.
-    #[tokio::test]
-    async fn create_and_list_deposits() {
-        let sim = D24Sim::new();
-        let (status, body) =
-            call(&sim, "POST", "/sandbox/deposits", r#"{"amount": "777.70"}"#).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let created: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(created["id"], FIRST_ADMIN_DEPOSIT);
-        assert_eq!(
-            created["invoice_id"],
-            format!("sandbox-{FIRST_ADMIN_DEPOSIT}")
-        );
-        assert_eq!(created["status"], "COMPLETED");
-        assert_eq!(created["payment_type"], "CREDIT_CARD");
-        assert!(body.contains(r#""amount":777.70,"#), "{body}");
-        let (_, body) = call(
-            &sim,
-            "POST",
-            "/sandbox/deposits",
-            r#"{"amount": 5, "payment_type": "CASH", "currency": "CLP"}"#,
-        )
-        .await;
-        let second: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(second["id"], FIRST_ADMIN_DEPOSIT + 1);
-        assert_eq!(second["payment_method"], "BT");
-        let (_, body) = call(&sim, "GET", "/sandbox/deposits", "").await;
-        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            list["items"].as_array().unwrap().len(),
-            fixtures::DEPOSITS.len() + 2
-        );
-        for bad in [
-            r#"{"amount": 0}"#,
-            r#"{"amount": 5, "currency": "mxn"}"#,
-            r#"{"amount": 5, "status": "DONE"}"#,
-            r#"{"amount": 5, "card_result": "MAYBE"}"#,
-            r#"{"amount": 5, "colour": "red"}"#,
-        ] {
-            let (status, _) = call(&sim, "POST", "/sandbox/deposits", bad).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-        }
-        let (status, _) = call(
-            &sim,
-            "POST",
-            "/sandbox/deposits",
-            &format!(r#"{{"amount": 5, "id": {}}}"#, fixtures::CARD_MXN),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CONFLICT);
-    }
-
-    /// Timing and faults are set whole, validated, read back and reset.
-    #[tokio::test]
-    async fn timing_and_faults() {
-        let sim = D24Sim::new();
-        let (status, body) = call(
-            &sim,
-            "POST",
-            "/sandbox/timing",
-            r#"{"notifications": false, "delivered_after_ms": null}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let timing = sim.timing();
-        assert!(!timing.notifications);
-        assert_eq!(timing.delivered_after_ms, None);
-        assert_eq!(
-            timing.completed_after_ms,
-            Timing::default().completed_after_ms
-        );
-        let (status, _) = call(&sim, "POST", "/sandbox/timing", r#"{"notify": true}"#).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let (status, _) = call(&sim, "DELETE", "/sandbox/timing", "").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(sim.timing(), Timing::default());
-
-        let (status, _) = call(
-            &sim,
-            "POST",
-            "/sandbox/faults",
-            r#"{"refund_delay_ms": 50}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(sim.faults().refund_delay_ms, 50);
-        let (status, _) = call(
-            &sim,
-            "POST",
-            "/sandbox/faults",
-            r#"{"fail_reads_status": 200}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        let (status, _) = call(&sim, "DELETE", "/sandbox/faults", "").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(sim.faults(), Faults::default());
-    }
-
-    /// Forcing a status changes it and records the history; unknown refunds are 404.
-    #[tokio::test]
-    async fn force_status_and_reset() {
-        let sim = D24Sim::new();
-        let refund = sim
-            .lock()
-            .create_refund(
-                super::super::state::NewRefund {
-                    deposit_id: fixtures::CARD_MXN,
-                    invoice_id: fixtures::CARD_MXN_INVOICE.into(),
-                    amount: None,
-                    bank_account: None,
-                    comments: None,
-                    notification_url: None,
-                },
-                None,
-                Utc::now(),
-            )
-            .unwrap();
-        let (status, body) = call(
-            &sim,
-            "POST",
-            &format!("/sandbox/refunds/{}/status", refund.id),
-            r#"{"status": "REJECTED"}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let forced: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(forced["status"], "REJECTED");
-        assert_eq!(forced["history"].as_array().unwrap().len(), 2);
-        let (status, _) = call(
-            &sim,
-            "POST",
-            "/sandbox/refunds/1/status",
-            r#"{"status": "REJECTED"}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = call(
-            &sim,
-            "POST",
-            &format!("/sandbox/refunds/{}/notify", refund.id),
-            "",
-        )
-        .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "no notification_url");
-        let (_, body) = call(
-            &sim,
-            "GET",
-            &format!("/sandbox/refunds?deposit_id={}", fixtures::CARD_MXN),
-            "",
-        )
-        .await;
-        assert!(body.contains(r#""status":"REJECTED""#), "{body}");
-        let (status, _) = call(&sim, "POST", "/sandbox/reset", "").await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-        assert!(sim.refund(refund.id).is_none());
-        assert_eq!(sim.stats().refunds_created, 0);
-    }
-}
+mod tests;
