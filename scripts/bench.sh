@@ -195,7 +195,8 @@ EOF
 }
 
 # h2load_run SCENARIO SIDE CASE CONC PID URL BODY [METHOD]: one h2load run (gRPC frames), as
-# the baseline's run_unary.sh does it; METHOD: the gateway method whose OK/not-OK counters to
+# the baseline's run_unary.sh does it, read by scripts/h2load_json.py (the same code for every
+# side, and no need for the baseline's copy); METHOD: the gateway method whose OK/not-OK counters to
 # read from /metrics around the run (h2load cannot read grpc-status).
 h2load_run() {
   local scenario="$1" side="$2" case="$3" c="$4" pid="$5" url="$6" body="$7" method="${8:-}"
@@ -213,7 +214,7 @@ h2load_run() {
     -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" \
     --log-file "$WORK/h2load.log" "$url" >"$WORK/h2load.out" 2>&1
   mend
-  local line; line=$(python3 "$BASE_COPY/scripts/h2load_json.py" "$WORK/h2load.out" "$WORK/h2load.log" "$c" "$conns" "$DURATION" "$WARMUP" "rep$rep")
+  local line; line=$(python3 "$ROOT/scripts/h2load_json.py" "$WORK/h2load.out" "$WORK/h2load.log" "$c" "$conns" "$DURATION" "$WARMUP" "rep$rep")
   local extra; extra="$(mextra "$line"),\"scenario\":\"$scenario\",\"side\":\"$side\",\"case\":\"$case\",\"rep\":$rep"
   if [ -n "$method" ]; then
     ok1=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\",code=\"OK\"")
