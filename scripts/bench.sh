@@ -49,6 +49,7 @@ RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$ROOT/target/bench-results/$RUN_ID"
 RESULTS="$OUT/results.jsonl"
 WORK="$(mktemp -d /tmp/refund-gateway-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT   # set at once: the checks below may exit
 GW_BIN="$ROOT/target/release/refund-gateway"
 TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart (bench/)
 BASE_COPY="$ROOT/target/bench-baseline"
@@ -57,7 +58,6 @@ GW_ADDR="http://127.0.0.1:$GW_GRPC_PORT"
 GW_METRICS="http://127.0.0.1:$GW_HTTP_PORT/metrics"
 BASE_ADDR="http://127.0.0.1:$BASE_PORT"
 TCK="$(getconf CLK_TCK)"
-mkdir -p "$OUT"
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
@@ -106,6 +106,7 @@ for port in "${PORTS[@]}"; do
   fi
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+mkdir -p "$OUT"   # only once the checks have passed: no empty result folders
 
 # --- process helpers (every process is stopped by its PID) ----------------------------------
 GW_PID=""; GW_SIDE=gateway; BASE_PID=""
@@ -136,7 +137,6 @@ scenario_exit() {
   fi
   stop_gw; stop_base
 }
-trap 'rm -rf "$WORK"' EXIT
 
 # start_gw DIR [SIDE]: the embedded default (SQLite file DIR/refund-gateway.db, in-process
 # simulators) with only the listen addresses overridden, pinned to SERVER_CPU. Default log
