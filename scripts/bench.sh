@@ -401,7 +401,7 @@ scenario_list() {
     stop_gw
     mkdir -p "$cache"; cp "$WORK"/populate/refund-gateway.db* "$cache/"
   fi
-  log "ListRefunds (page_size 50, first page and $LIST_DEPTH deep) at $LIST_CONC in flight, baseline: unary echo"
+  log "ListRefunds (page_size 50, first page and $LIST_DEPTH deep) at $LIST_CONC in flight$( [ "$SKIP_BASELINE" = 1 ] || echo ", baseline: unary echo")"
   rm -rf "$WORK/list"; mkdir -p "$WORK/list"; cp "$cache"/refund-gateway.db* "$WORK/list/"
   [ "$SKIP_BASELINE" = 1 ] || start_base
   start_gw "$WORK/list"

@@ -197,7 +197,7 @@ def ab_table(meta, m, n, cases):
     def described(b):
         if not b:
             return "?"
-        return f"`{b.get('path', '?')}` (sha256 {b.get('sha256', '?')}, built {b.get('mtime', '?')})"
+        return f"`{b.get('path', '?')}` (sha256 {b.get('sha256', '?')}, file time {b.get('mtime', '?')})"
 
     out = ["### This build vs previous build", "",
            f"This build: {described(meta.get('gateway_bin'))}, commit {meta.get('gateway_commit', '?')}; "
