@@ -17,8 +17,17 @@
 #   (../shared/bench-baseline), BUILD (1: cargo build everything first), ports GW_GRPC_PORT
 #   (50061), GW_HTTP_PORT (8091), BASE_PORT (50062), RESTART_GRPC_PORT (50071),
 #   RESTART_HTTP_PORT (8095).
+#   PREVIOUS_BIN (unset): an older refund-gateway binary to hold the current build against
+#   ("no slower"). The get and create scenarios then also run it in every repetition, side
+#   "previous", started exactly like the gateway (embedded default, a fresh directory, the
+#   same ports after the gateway has stopped, pinned to SERVER_CPU), the two alternating which
+#   goes first; bench_table.py adds a "this build vs previous build" table.
+#   SKIP_BASELINE (0): 1 leaves the bare-tonic baseline out of every scenario (nothing of it
+#   is built or needed), for a run that only wants the A/B comparison.
 #
 # Quick check while developing:  REPS=1 DURATION=3 WARMUP=1 CONCS=64 ./scripts/bench.sh
+# This build against an older one:  SKIP_BASELINE=1 PREVIOUS_BIN=/path/to/old/refund-gateway \
+#   SCENARIOS="get create" ./scripts/bench.sh
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +41,7 @@ RESTART_TIMEOUT="${RESTART_TIMEOUT:-300}"; RESTART_WORKER_TOML="${RESTART_WORKER
 SERVER_CPU="${SERVER_CPU:-0}"; CLIENT_CPU="${CLIENT_CPU:-1}"
 BASELINE_DIR="${BASELINE_DIR:-$ROOT/../shared/bench-baseline}"
 BUILD="${BUILD:-1}"
+PREVIOUS_BIN="${PREVIOUS_BIN:-}"; SKIP_BASELINE="${SKIP_BASELINE:-0}"
 GW_GRPC_PORT="${GW_GRPC_PORT:-50061}"; GW_HTTP_PORT="${GW_HTTP_PORT:-8091}"; BASE_PORT="${BASE_PORT:-50062}"
 RESTART_GRPC_PORT="${RESTART_GRPC_PORT:-50071}"; RESTART_HTTP_PORT="${RESTART_HTTP_PORT:-8095}"
 
@@ -39,6 +49,7 @@ RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$ROOT/target/bench-results/$RUN_ID"
 RESULTS="$OUT/results.jsonl"
 WORK="$(mktemp -d /tmp/refund-gateway-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT   # set at once: the checks below may exit
 GW_BIN="$ROOT/target/release/refund-gateway"
 TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart (bench/)
 BASE_COPY="$ROOT/target/bench-baseline"
@@ -47,7 +58,6 @@ GW_ADDR="http://127.0.0.1:$GW_GRPC_PORT"
 GW_METRICS="http://127.0.0.1:$GW_HTTP_PORT/metrics"
 BASE_ADDR="http://127.0.0.1:$BASE_PORT"
 TCK="$(getconf CLK_TCK)"
-mkdir -p "$OUT"
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
@@ -59,36 +69,53 @@ fi
 for tool in taskset python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
+case "$SKIP_BASELINE" in 0|1) ;; *) echo "bench: SKIP_BASELINE is 0 or 1" >&2; exit 1 ;; esac
+if [ -n "$PREVIOUS_BIN" ]; then
+  # Absolute, because each server is started from its own working directory.
+  if [ ! -f "$PREVIOUS_BIN" ] || [ ! -x "$PREVIOUS_BIN" ]; then
+    echo "bench: PREVIOUS_BIN=$PREVIOUS_BIN is not an executable file" >&2; exit 1
+  fi
+  PREVIOUS_BIN="$(readlink -f "$PREVIOUS_BIN")"
+fi
 if [ "$BUILD" = 1 ]; then
   log "building the gateway and the bench tools (release)"
   (cd "$ROOT" && cargo build --release --quiet)
   (cd "$ROOT" && cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir target)
-  [ -d "$BASELINE_DIR" ] || { echo "bench: no baseline at $BASELINE_DIR (set BASELINE_DIR)" >&2; exit 1; }
-  log "building the baseline from a copy of $BASELINE_DIR"
-  mkdir -p "$BASE_COPY"
-  # Copy the sources only (its own target/ and results/ stay out).
-  (cd "$BASELINE_DIR" && tar --exclude=./target --exclude=./results -cf - .) | (cd "$BASE_COPY" && tar -xf -)
-  (cd "$BASE_COPY" && cargo build --release --quiet)
+  if [ "$SKIP_BASELINE" = 0 ]; then
+    [ -d "$BASELINE_DIR" ] || { echo "bench: no baseline at $BASELINE_DIR (set BASELINE_DIR, or SKIP_BASELINE=1)" >&2; exit 1; }
+    log "building the baseline from a copy of $BASELINE_DIR"
+    mkdir -p "$BASE_COPY"
+    # Copy the sources only (its own target/ and results/ stay out).
+    (cd "$BASELINE_DIR" && tar --exclude=./target --exclude=./results -cf - .) | (cd "$BASE_COPY" && tar -xf -)
+    (cd "$BASE_COPY" && cargo build --release --quiet)
+  fi
 fi
-for bin in "$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart" \
-           "$BASE_BIN/server" "$BASE_BIN/loadgen" "$BASE_BIN/fanout"; do
+NEEDED=("$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart")
+[ "$SKIP_BASELINE" = 1 ] || NEEDED+=("$BASE_BIN/server" "$BASE_BIN/loadgen" "$BASE_BIN/fanout")
+for bin in "${NEEDED[@]}"; do
   [ -x "$bin" ] || { echo "bench: $bin missing (run with BUILD=1)" >&2; exit 1; }
 done
-for port in "$GW_GRPC_PORT" "$GW_HTTP_PORT" "$BASE_PORT" "$RESTART_GRPC_PORT" "$RESTART_HTTP_PORT"; do
+if [ -n "$PREVIOUS_BIN" ] && cmp -s "$PREVIOUS_BIN" "$GW_BIN"; then
+  log "note: PREVIOUS_BIN is the same binary as $GW_BIN (an A/A run: the differences are noise)"
+fi
+PORTS=("$GW_GRPC_PORT" "$GW_HTTP_PORT" "$RESTART_GRPC_PORT" "$RESTART_HTTP_PORT")
+[ "$SKIP_BASELINE" = 1 ] || PORTS+=("$BASE_PORT")
+for port in "${PORTS[@]}"; do
   if ss -ltnH "sport = :$port" | grep -q .; then
     echo "bench: port $port is in use; set GW_GRPC_PORT/GW_HTTP_PORT/BASE_PORT/RESTART_*_PORT" >&2; exit 1
   fi
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+mkdir -p "$OUT"   # only once the checks have passed: no empty result folders
 
 # --- process helpers (every process is stopped by its PID) ----------------------------------
-GW_PID=""; BASE_PID=""
+GW_PID=""; GW_SIDE=gateway; BASE_PID=""
 stop_pid() { # PID SIGNAL
   local pid="$1"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill "-$2" "$pid" 2>/dev/null || true
     for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
     wait "$pid" 2>/dev/null || true
   fi
 }
@@ -103,30 +130,42 @@ scenario_exit() {
       [ -f "$dir/gateway.log" ] && cp "$dir/gateway.log" "$OUT/$(basename "$dir")-gateway.log"
     done
     [ -f "$WORK/baseline.log" ] && cp "$WORK/baseline.log" "$OUT/baseline.log"
-    echo "bench: scenario failed (exit $status); gateway pid ${GW_PID:-none}" \
+    echo "bench: scenario failed (exit $status); $GW_SIDE pid ${GW_PID:-none}" \
       "$( [ -n "$GW_PID" ] && kill -0 "$GW_PID" 2>/dev/null && echo alive || echo gone)," \
       "baseline pid ${BASE_PID:-none} $( [ -n "$BASE_PID" ] && kill -0 "$BASE_PID" 2>/dev/null && echo alive || echo gone);" \
       "logs in $OUT" >&2
   fi
   stop_gw; stop_base
 }
-trap 'rm -rf "$WORK"' EXIT
 
-# start_gw DIR: the embedded default (SQLite file DIR/refund-gateway.db, in-process simulators)
-# with only the listen addresses overridden, pinned to SERVER_CPU. Default log level (info).
+# start_gw DIR [SIDE]: the embedded default (SQLite file DIR/refund-gateway.db, in-process
+# simulators) with only the listen addresses overridden, pinned to SERVER_CPU. Default log
+# level (info). SIDE "gateway" (default) runs this build, "previous" PREVIOUS_BIN, in the very
+# same way: same ports (only one of them runs at a time), same core, same environment.
 start_gw() {
-  local dir="$1"; mkdir -p "$dir"
+  local dir="$1" side="${2:-gateway}" bin="$GW_BIN"; mkdir -p "$dir"
+  if [ "$side" = previous ]; then bin="$PREVIOUS_BIN"; fi
   ( cd "$dir" && exec env -u RUST_LOG -u REFUND_GATEWAY_CONFIG \
       REFUND_GATEWAY__SERVER__GRPC_LISTEN="127.0.0.1:$GW_GRPC_PORT" \
       REFUND_GATEWAY__SERVER__HTTP_LISTEN="127.0.0.1:$GW_HTTP_PORT" \
-      taskset -c "$SERVER_CPU" "$GW_BIN" serve >"$dir/gateway.log" 2>&1 ) &
-  GW_PID=$!
+      taskset -c "$SERVER_CPU" "$bin" serve >"$dir/gateway.log" 2>&1 ) &
+  GW_PID=$!; GW_SIDE="$side"
   for _ in $(seq 1 600); do
     grep -q "refund-gateway serving" "$dir/gateway.log" 2>/dev/null && return 0
-    kill -0 "$GW_PID" 2>/dev/null || { cat "$dir/gateway.log" >&2; echo "bench: the gateway died" >&2; exit 1; }
+    kill -0 "$GW_PID" 2>/dev/null || { cat "$dir/gateway.log" >&2; echo "bench: the $side ($bin) died" >&2; exit 1; }
     sleep 0.05
   done
-  cat "$dir/gateway.log" >&2; echo "bench: the gateway is not serving" >&2; exit 1
+  cat "$dir/gateway.log" >&2; echo "bench: the $side ($bin) is not serving" >&2; exit 1
+}
+
+# ab_sides REP: the gateway-like sides of repetition REP of the get and create scenarios.
+# Without PREVIOUS_BIN just "gateway"; with it both, the first alternating from one repetition
+# to the next, so that neither build always runs right after the baseline or always second.
+ab_sides() {
+  if [ -z "$PREVIOUS_BIN" ]; then echo gateway
+  elif [ $(( $1 % 2 )) = 1 ]; then echo gateway previous
+  else echo previous gateway
+  fi
 }
 
 start_base() {
@@ -195,7 +234,8 @@ EOF
 }
 
 # h2load_run SCENARIO SIDE CASE CONC PID URL BODY [METHOD]: one h2load run (gRPC frames), as
-# the baseline's run_unary.sh does it; METHOD: the gateway method whose OK/not-OK counters to
+# the baseline's run_unary.sh does it, read by scripts/h2load_json.py (the same code for every
+# side, and no need for the baseline's copy); METHOD: the gateway method whose OK/not-OK counters to
 # read from /metrics around the run (h2load cannot read grpc-status).
 h2load_run() {
   local scenario="$1" side="$2" case="$3" c="$4" pid="$5" url="$6" body="$7" method="${8:-}"
@@ -213,7 +253,7 @@ h2load_run() {
     -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" \
     --log-file "$WORK/h2load.log" "$url" >"$WORK/h2load.out" 2>&1
   mend
-  local line; line=$(python3 "$BASE_COPY/scripts/h2load_json.py" "$WORK/h2load.out" "$WORK/h2load.log" "$c" "$conns" "$DURATION" "$WARMUP" "rep$rep")
+  local line; line=$(python3 "$ROOT/scripts/h2load_json.py" "$WORK/h2load.out" "$WORK/h2load.log" "$c" "$conns" "$DURATION" "$WARMUP" "rep$rep")
   local extra; extra="$(mextra "$line"),\"scenario\":\"$scenario\",\"side\":\"$side\",\"case\":\"$case\",\"rep\":$rep"
   if [ -n "$method" ]; then
     ok1=$(metric_sum "$GW_METRICS" refund_gateway_grpc_requests_total "method=\"$method\",code=\"OK\"")
@@ -224,67 +264,123 @@ h2load_run() {
 }
 
 # --- the run's description ------------------------------------------------------------------
-python3 - "$RUN_ID" "$ROOT" <<'EOF' >>"$RESULTS"
-import json, os, platform, subprocess, sys
+python3 - "$RUN_ID" "$ROOT" "$GW_BIN" "$PREVIOUS_BIN" <<'EOF' >>"$RESULTS"
+import datetime, hashlib, json, os, platform, subprocess, sys
 def sh(c):
     try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return ""
+def binary(path):  # which build a side ran: path, content hash, modification time
+    if not path: return None
+    with open(path, "rb") as f: digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    mtime = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+    return {"path": path, "sha256": digest, "mtime": mtime.strftime("%Y-%m-%dT%H:%M:%SZ")}
 lscpu = dict(l.split(":", 1) for l in sh("lscpu").splitlines() if ":" in l)
 print(json.dumps({"scenario": "meta", "run": sys.argv[1],
   "cpu": lscpu.get("Model name", "").strip(), "cpus": lscpu.get("CPU(s)", "").strip(),
   "hypervisor": lscpu.get("Hypervisor vendor", "").strip(), "kernel": platform.release(),
   "rustc": sh("rustc --version"), "h2load": sh("h2load --version | head -1"),
   "gateway_commit": sh(f"git -C {sys.argv[2]} rev-parse --short HEAD") + ("-dirty" if sh(f"git -C {sys.argv[2]} status --porcelain") else ""),
+  "gateway_bin": binary(sys.argv[3]), "previous_bin": binary(sys.argv[4]),
   "loadavg": open("/proc/loadavg").read().split()[:3],
-  "env": {k: os.environ.get(k) for k in ("REPS","DURATION","WARMUP","CONCS","SCENARIOS","WATCH_CASES","EVENTS","LIST_COUNT","RESTART_COUNT") if os.environ.get(k)}}))
+  "env": {k: os.environ.get(k) for k in ("REPS","DURATION","WARMUP","CONCS","SCENARIOS","WATCH_CASES","EVENTS","LIST_COUNT","RESTART_COUNT","PREVIOUS_BIN","SKIP_BASELINE") if os.environ.get(k)}}))
 EOF
 log "run $RUN_ID: REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" SCENARIOS=\"$SCENARIOS\""
+[ -z "$PREVIOUS_BIN" ] || log "previous build: $PREVIOUS_BIN (measured in the get and create scenarios)"
+[ "$SKIP_BASELINE" = 0 ] || log "SKIP_BASELINE=1: no baseline runs"
 log "results: $RESULTS"
-"$BASE_BIN/loadgen" --dump-body "$WORK/echo.grpc" 2>/dev/null
+[ "$SKIP_BASELINE" = 1 ] || "$BASE_BIN/loadgen" --dump-body "$WORK/echo.grpc" 2>/dev/null
 BASE_ECHO_URL="$BASE_ADDR/bench.v1.RefundBench/CreateRefund"
 
 # --- 1. GetRefund vs the baseline's unary echo (h2load) -------------------------------------
+# get_serve SIDE DIR: start SIDE's server on a fresh store in DIR, create the one refund the
+# runs read (body in $WORK/get-SIDE.grpc), and warm the server once (allocator, connections),
+# like run_unary.sh.
+get_serve() {
+  local side="$1" dir="$2"
+  rm -rf "$dir"; start_gw "$dir" "$side"
+  taskset -c "$CLIENT_CPU" "$TOOLS/prepare" get-body --addr "$GW_ADDR" --out "$WORK/get-$side.grpc" >/dev/null
+  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    -d "$WORK/get-$side.grpc" "$GW_ADDR/refunds.v1.RefundService/GetRefund" >/dev/null 2>&1
+}
+
 scenario_get() {
-  log "GetRefund at $CONCS in flight (h2load), baseline: unary echo (h2load)"
-  start_base
-  start_gw "$WORK/get"
-  taskset -c "$CLIENT_CPU" "$TOOLS/prepare" get-body --addr "$GW_ADDR" --out "$WORK/get.grpc" >/dev/null
-  # Warm both servers once (allocator, connections), like run_unary.sh.
-  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
-    -d "$WORK/echo.grpc" "$BASE_ECHO_URL" >/dev/null 2>&1
-  taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
-    -d "$WORK/get.grpc" "$GW_ADDR/refunds.v1.RefundService/GetRefund" >/dev/null 2>&1
-  for rep in $(seq 1 "$REPS"); do
-    for c in $CONCS; do
-      h2load_run get baseline "c=$c" "$c" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
-      h2load_run get gateway "c=$c" "$c" "$GW_PID" "$GW_ADDR/refunds.v1.RefundService/GetRefund" "$WORK/get.grpc" GetRefund
+  local url="$GW_ADDR/refunds.v1.RefundService/GetRefund" side c
+  log "GetRefund at $CONCS in flight (h2load)$( [ -z "$PREVIOUS_BIN" ] || echo ", this build and the previous")$( [ "$SKIP_BASELINE" = 1 ] || echo ", baseline: unary echo (h2load)")"
+  if [ "$SKIP_BASELINE" = 0 ]; then
+    start_base
+    taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+      -d "$WORK/echo.grpc" "$BASE_ECHO_URL" >/dev/null 2>&1
+  fi
+  if [ -z "$PREVIOUS_BIN" ]; then
+    # One gateway for the whole scenario; per case: baseline, gateway.
+    get_serve gateway "$WORK/get"
+    for rep in $(seq 1 "$REPS"); do
+      for c in $CONCS; do
+        [ "$SKIP_BASELINE" = 1 ] || h2load_run get baseline "c=$c" "$c" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
+        h2load_run get gateway "c=$c" "$c" "$GW_PID" "$url" "$WORK/get-gateway.grpc" GetRefund
+      done
     done
-  done
-  stop_gw; stop_base
+    stop_gw
+  else
+    # A/B: the two builds share the gateway's ports, so they cannot both stay up for the whole
+    # scenario. Each repetition therefore RESTARTS both: per repetition, per side, a fresh
+    # server on a fresh store with its one refund, the same 2 s warm-up, then every case of
+    # CONCS, then stop. Both are treated alike (neither carries a longer-lived process, cache
+    # or WAL into its runs), and which one goes first alternates per repetition (ab_sides).
+    # The baseline (a port of its own) stays up and runs its cases first in each repetition.
+    for rep in $(seq 1 "$REPS"); do
+      if [ "$SKIP_BASELINE" = 0 ]; then
+        for c in $CONCS; do
+          h2load_run get baseline "c=$c" "$c" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
+        done
+      fi
+      for side in $(ab_sides "$rep"); do
+        get_serve "$side" "$WORK/get-$side"
+        for c in $CONCS; do
+          h2load_run get "$side" "c=$c" "$c" "$GW_PID" "$url" "$WORK/get-$side.grpc" GetRefund
+        done
+        stop_gw
+      done
+    done
+  fi
+  stop_base
 }
 
 # --- 2. CreateRefund end to end vs the baseline's tonic loadgen -----------------------------
+# create_run SIDE C CONNS: one loadgen run against a fresh server of SIDE (fresh store).
+create_run() {
+  local side="$1" c="$2" conns="$3" line
+  rm -rf "$WORK/create-$side"; start_gw "$WORK/create-$side" "$side"
+  mstart "$GW_PID"
+  line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$TOOLS/loadgen" \
+    --addr "$GW_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" \
+    --metrics "$GW_METRICS" --label "rep$rep")
+  mend
+  record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"$side\",\"case\":\"c=$c\",\"rep\":$rep"
+  stop_gw
+}
+
 scenario_create() {
-  log "CreateRefund at $CONCS in flight (bench loadgen, a fresh gateway per run), baseline: tonic loadgen"
-  start_base
-  taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" --addr "$BASE_ADDR" --concurrency 64 --duration 2 --warmup 0 >/dev/null
+  log "CreateRefund at $CONCS in flight (bench loadgen, a fresh server per run)$( [ -z "$PREVIOUS_BIN" ] || echo ", this build and the previous")$( [ "$SKIP_BASELINE" = 1 ] || echo ", baseline: tonic loadgen")"
+  if [ "$SKIP_BASELINE" = 0 ]; then
+    start_base
+    taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" --addr "$BASE_ADDR" --concurrency 64 --duration 2 --warmup 0 >/dev/null
+  fi
+  # Per case: baseline, then this build and the previous one (alternating which goes first),
+  # each on a fresh server.
   for rep in $(seq 1 "$REPS"); do
     for c in $CONCS; do
-      local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )) line
-      mstart "$BASE_PID"
-      line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" \
-        --addr "$BASE_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" --label "rep$rep")
-      mend
-      record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"baseline\",\"case\":\"c=$c\",\"rep\":$rep"
-
-      rm -rf "$WORK/create"; start_gw "$WORK/create"
-      mstart "$GW_PID"
-      line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$TOOLS/loadgen" \
-        --addr "$GW_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" \
-        --metrics "$GW_METRICS" --label "rep$rep")
-      mend
-      record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"gateway\",\"case\":\"c=$c\",\"rep\":$rep"
-      stop_gw
+      local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )) line side
+      if [ "$SKIP_BASELINE" = 0 ]; then
+        mstart "$BASE_PID"
+        line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" \
+          --addr "$BASE_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" --label "rep$rep")
+        mend
+        record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"baseline\",\"case\":\"c=$c\",\"rep\":$rep"
+      fi
+      for side in $(ab_sides "$rep"); do
+        create_run "$side" "$c" "$conns"
+      done
     done
   done
   stop_base
@@ -301,13 +397,13 @@ scenario_list() {
     log "populating a $LIST_COUNT-refund store through CreateRefund (cached in $cache)"
     rm -rf "$WORK/populate"; start_gw "$WORK/populate"
     local line; line=$(taskset -c "$CLIENT_CPU" "$TOOLS/prepare" populate --addr "$GW_ADDR" --count "$LIST_COUNT" --concurrency 128)
-    echo "$line" | sed 's/}$/,"scenario":"list-populate"}/' >>"$RESULTS"; log "$line"
+    echo "${line%\}},\"scenario\":\"list-populate\"}" >>"$RESULTS"; log "$line"
     stop_gw
     mkdir -p "$cache"; cp "$WORK"/populate/refund-gateway.db* "$cache/"
   fi
-  log "ListRefunds (page_size 50, first page and $LIST_DEPTH deep) at $LIST_CONC in flight, baseline: unary echo"
+  log "ListRefunds (page_size 50, first page and $LIST_DEPTH deep) at $LIST_CONC in flight$( [ "$SKIP_BASELINE" = 1 ] || echo ", baseline: unary echo")"
   rm -rf "$WORK/list"; mkdir -p "$WORK/list"; cp "$cache"/refund-gateway.db* "$WORK/list/"
-  start_base
+  [ "$SKIP_BASELINE" = 1 ] || start_base
   start_gw "$WORK/list"
   taskset -c "$CLIENT_CPU" "$TOOLS/prepare" list-bodies --addr "$GW_ADDR" --first "$WORK/list-first.grpc" \
     --deep "$WORK/list-deep.grpc" --depth "$LIST_DEPTH" --page-size 50 >/dev/null
@@ -315,7 +411,7 @@ scenario_list() {
   taskset -c "$CLIENT_CPU" h2load -D 2 -c 4 -m 16 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
     -d "$WORK/list-first.grpc" "$url" >/dev/null 2>&1
   for rep in $(seq 1 "$REPS"); do
-    h2load_run list baseline "c=$LIST_CONC" "$LIST_CONC" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
+    [ "$SKIP_BASELINE" = 1 ] || h2load_run list baseline "c=$LIST_CONC" "$LIST_CONC" "$BASE_PID" "$BASE_ECHO_URL" "$WORK/echo.grpc"
     h2load_run list gateway "first page c=$LIST_CONC" "$LIST_CONC" "$GW_PID" "$url" "$WORK/list-first.grpc" ListRefunds
     h2load_run list gateway "page at $LIST_DEPTH c=$LIST_CONC" "$LIST_CONC" "$GW_PID" "$url" "$WORK/list-deep.grpc" ListRefunds
   done
@@ -332,14 +428,16 @@ scenario_watch() {
     for case in $WATCH_CASES; do
       local k=${case%%:*} conns=${case##*:} line idle
       log "WatchRefunds $k subscribers over $conns connections (rep $rep)"
-      start_base --broadcast-capacity 1024
-      idle=$(rss_kib "$BASE_PID")
-      mstart "$BASE_PID"; M_RSS=""
-      line=$(taskset -c "$CLIENT_CPU" "$BASE_BIN/fanout" --addr "$BASE_ADDR" --streams "$k" --conns "$conns" \
-        --events "$EVENTS" --interval-ms "$INTERVAL_MS" --payload 64 --label "rep$rep")
-      mend; M_RSS=""
-      record "$line" "$(mextra "$line"),\"server_rss_idle_proc_kib\":$idle,\"scenario\":\"watch\",\"side\":\"baseline\",\"case\":\"$k/$conns\",\"rep\":$rep"
-      stop_base
+      if [ "$SKIP_BASELINE" = 0 ]; then
+        start_base --broadcast-capacity 1024
+        idle=$(rss_kib "$BASE_PID")
+        mstart "$BASE_PID"; M_RSS=""
+        line=$(taskset -c "$CLIENT_CPU" "$BASE_BIN/fanout" --addr "$BASE_ADDR" --streams "$k" --conns "$conns" \
+          --events "$EVENTS" --interval-ms "$INTERVAL_MS" --payload 64 --label "rep$rep")
+        mend; M_RSS=""
+        record "$line" "$(mextra "$line"),\"server_rss_idle_proc_kib\":$idle,\"scenario\":\"watch\",\"side\":\"baseline\",\"case\":\"$k/$conns\",\"rep\":$rep"
+        stop_base
+      fi
       for stalled in 0 1; do
         rm -rf "$WORK/watch"; start_gw "$WORK/watch"
         local sandbox_addr

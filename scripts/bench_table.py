@@ -6,11 +6,20 @@ usage: bench_table.py target/bench-results/<run>/results.jsonl
 Reads the JSON lines scripts/bench.sh wrote and prints one markdown table: per scenario and
 figure, the gateway's median, the baseline's median from the same run, their ratio
 (gateway / baseline), and the issue-7 target where there is one.
+
+When the run also measured an older build (PREVIOUS_BIN, side "previous"), a second table
+"this build vs previous build" follows: for GetRefund and CreateRefund, per case, the
+medians of both builds and their ratio (this / previous) for req/s, p99 and server CPU per
+call, each marked ✓ when this build is no worse (req/s and CPU/call within NOISE, 3 %; p99
+not above the previous build's), ✗ otherwise, and a one-line verdict.
 """
 import json
 import statistics
 import sys
 from collections import defaultdict
+
+# What the A/B table forgives as noise on req/s and server CPU per call (not on p99).
+NOISE = 0.03
 
 
 def load(path):
@@ -149,6 +158,11 @@ def main():
             out.append(f"| Restart | {case} non-final | runs that timed out | {timed_out} | — | — | |")
     print("\n".join(out))
 
+    ab = ab_table(meta, m, n, cases)
+    if ab:
+        print()
+        print("\n".join(ab))
+
     # Health of the run: errors and loader saturation.
     warnings = []
     for (scenario, case, side, stalled), rs in sorted(groups.items()):
@@ -171,6 +185,62 @@ def main():
         print("Warnings:")
         for w in warnings:
             print(f"- {w}")
+
+
+def ab_table(meta, m, n, cases):
+    """This build ("gateway") against PREVIOUS_BIN ("previous"), measured in the same run."""
+    scenarios = [(s, name) for s, name in (("get", "GetRefund"), ("create", "CreateRefund"))
+                 if cases(s, "previous")]
+    if not scenarios:
+        return []
+
+    def described(b):
+        if not b:
+            return "?"
+        return f"`{b.get('path', '?')}` (sha256 {b.get('sha256', '?')}, file time {b.get('mtime', '?')})"
+
+    out = ["### This build vs previous build", "",
+           f"This build: {described(meta.get('gateway_bin'))}, commit {meta.get('gateway_commit', '?')}; "
+           f"previous build: {described(meta.get('previous_bin'))}. Same run, interleaved.",
+           "",
+           f"Medians of the repetitions; ratio = this build / previous build. ✓ = this build is no "
+           f"worse: req/s ≥ {1 - NOISE:.2f}× and server CPU/call ≤ {1 + NOISE:.2f}× "
+           f"(allowing {NOISE * 100:.0f} % for noise), p99 ≤ 1.00× (no allowance).",
+           "",
+           "| scenario | case | figure | this build | previous | this / prev | no worse |",
+           "|---|---|---|---:|---:|---:|:---:|"]
+    checked, worse = 0, []
+    for scenario, name in scenarios:
+        all_cases = sorted(set(cases(scenario, "gateway")) | set(cases(scenario, "previous")),
+                           key=lambda c: (len(c), c))
+        p99_label = "p99 ms (client)" if scenario == "create" else "p99 ms"
+        for case in all_cases:
+            for figure, field, scale, ok in (
+                    ("req/s", "rps", 1.0, lambda r: r >= 1 - NOISE),
+                    (p99_label, "p99_us", 1e-3, lambda r: r <= 1.0),
+                    ("server CPU µs/call", "server_cpu_us_per_req", 1.0, lambda r: r <= 1 + NOISE)):
+                cur, prev = m(scenario, case, "gateway", field, scale), m(scenario, case, "previous", field, scale)
+                r = ratio(cur, prev)
+                mark = ""
+                if r is not None:
+                    checked += 1
+                    mark = "✓" if ok(r) else "✗"
+                    if mark == "✗":
+                        worse.append(f"{name} {case} {figure} ×{r:.2f}")
+                out.append(f"| {name} | {case} | {figure} | {fmt(cur)} | {fmt(prev)} | "
+                           f"{fmt(r, 3) if r is not None else '—'} | {mark} |")
+            runs = (n(scenario, case, "gateway"), n(scenario, case, "previous"))
+            if runs[0] != runs[1]:
+                out.append(f"| {name} | {case} | runs (this / previous) | {runs[0]} | {runs[1]} | — | "
+                           f"unequal: a run failed |")
+    out.append("")
+    if not checked:
+        out.append("No slower: not known (no figure measured on both builds).")
+    elif worse:
+        out.append(f"No slower: **no**, {len(worse)} of {checked} figures worse: {'; '.join(worse)}.")
+    else:
+        out.append(f"No slower: **yes**, all {checked} figures ✓.")
+    return out
 
 
 if __name__ == "__main__":
