@@ -10,7 +10,6 @@
 //! - [`watch`]: WatchRefund and WatchRefunds.
 //! - [`page_token`]: opaque, signed ListRefunds page tokens.
 
-mod calls;
 mod create;
 mod fingerprint;
 mod follow;

@@ -12,7 +12,10 @@
 //!   body text is kept (shortened) as the provider's message.
 //! - No webhooks: Compago is poll-only.
 
+mod config;
 pub mod wire;
+
+pub use self::config::CompagoConfig;
 
 use std::{fmt, time::Duration};
 
@@ -99,6 +102,13 @@ impl Compago {
             api_key,
             client: provider_http::client(timeout),
         }
+    }
+
+    /// The account configured by `config`; `Err` names a key it lacks.
+    pub fn from_config(config: &CompagoConfig, timeout: Duration) -> Result<Compago, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let api_key = config.api_key.clone().ok_or("api_key")?;
+        Ok(Compago::new(base_url, api_key, timeout))
     }
 
     fn payment_url(&self, ids: Ids<'_>) -> String {

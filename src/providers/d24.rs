@@ -18,8 +18,11 @@
 //! - Reads (`GET /v3/refunds/{id}`, `GET /v3/deposits/{id}`) are signed the same way with the
 //!   deposit key, as the official SDKs do.
 
+mod config;
 pub mod signature;
 pub mod wire;
+
+pub use self::config::D24Config;
 
 use std::{fmt, time::Duration};
 
@@ -120,6 +123,25 @@ impl D24 {
             notification_url,
             client: provider_http::client(timeout),
         }
+    }
+
+    /// The account configured by `config`, told to send notifications to `webhook_url`;
+    /// `Err` names a key it lacks.
+    pub fn from_config(
+        config: &D24Config,
+        webhook_url: &str,
+        timeout: Duration,
+    ) -> Result<D24, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let login = config.login.clone().ok_or("login")?;
+        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
+        Ok(D24::new(
+            base_url,
+            login,
+            secret_key,
+            Some(webhook_url.to_owned()),
+            timeout,
+        ))
     }
 
     fn url(&self, path: &str) -> String {

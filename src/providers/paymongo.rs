@@ -17,8 +17,11 @@
 //!   with the delay PayMongo asks for.
 
 mod answers;
+mod config;
 pub mod webhook;
 pub mod wire;
+
+pub use self::config::PayMongoConfig;
 
 use std::{fmt, time::Duration};
 
@@ -137,6 +140,17 @@ impl PayMongo {
             livemode,
             client: provider_http::client(timeout),
         }
+    }
+
+    /// The account configured by `config`; `Err` names a key it lacks.
+    pub fn from_config(
+        config: &PayMongoConfig,
+        timeout: Duration,
+    ) -> Result<PayMongo, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
+        let webhook_secret = config.webhook_secret.clone().ok_or("webhook_secret")?;
+        Ok(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
     }
 
     fn url(&self, path: &str) -> String {

@@ -177,8 +177,8 @@ impl Refunds {
         draft: &RefundDraft,
         key: &RequestKey,
     ) -> Result<Refund, ApiError> {
-        let payment = self
-            .call_get_payment(account, &draft.payment)
+        let payment = account
+            .get_payment(&draft.payment)
             .await
             .map_err(|e| e.to_api_error(&account.name))?;
         let amount = self.amount_to_refund(account, draft, &payment).await?;
@@ -287,7 +287,7 @@ impl Refunds {
         refund: Refund,
         key: &RequestKey,
     ) -> (Result<Refund, ApiError>, bool) {
-        let outcome = self.call_submit(account, &refund).await;
+        let outcome = account.submit_refund(&refund).await;
         self.record_submission(account, refund, &outcome, Some(key))
             .await
     }

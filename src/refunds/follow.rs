@@ -237,7 +237,7 @@ impl Refunds {
     pub async fn sync_refund(&self, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
         let refund = self.load_own(caller, id).await?;
         let account = self.account_of(&refund)?;
-        let synced = match self.call_fetch(&account, &refund).await {
+        let synced = match account.fetch_refund(&refund).await {
             Ok(RefundLookup::Found(obs)) => {
                 self.record_observation(&refund.id, &obs, "sync").await?
             }
@@ -254,7 +254,7 @@ impl Refunds {
             let _ = self.reschedule(refund).await;
             return CheckOutcome::Failed;
         };
-        let result = match self.call_fetch(&account, &refund).await {
+        let result = match account.fetch_refund(&refund).await {
             Ok(RefundLookup::Found(obs)) => self
                 .record_observation(&refund.id, &obs, "poll")
                 .await
@@ -305,7 +305,7 @@ impl Refunds {
         }
         // The earlier attempt is over and left no trace, and sending again is harmless.
         tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
-        let outcome = self.call_submit(account, &refund).await;
+        let outcome = account.submit_refund(&refund).await;
         match outcome {
             SubmitOutcome::Accepted(obs) => {
                 self.record_observation(&refund.id, &obs, "resubmit").await
@@ -319,7 +319,7 @@ impl Refunds {
             SubmitOutcome::Rejected(rejection) => {
                 // A refusal now may be the earlier attempt having landed meanwhile: look again
                 // before calling it failed.
-                match self.call_fetch(account, &refund).await {
+                match account.fetch_refund(&refund).await {
                     Ok(RefundLookup::Found(obs)) => {
                         self.record_observation(&refund.id, &obs, "resubmit").await
                     }
@@ -521,7 +521,7 @@ impl Refunds {
             };
             known += 1;
             let result = match notice {
-                WebhookNotice::Refetch { .. } => match self.call_fetch(&account, &refund).await {
+                WebhookNotice::Refetch { .. } => match account.fetch_refund(&refund).await {
                     Ok(RefundLookup::Found(obs)) => {
                         self.record_observation(&refund.id, &obs, "webhook").await
                     }

@@ -57,10 +57,7 @@ impl Refunds {
         provider_refund_id: &str,
     ) -> Result<Option<Refund>, WebhookFailure> {
         let provider = account.name.as_str();
-        let record = match self
-            .call_refund_by_provider_id(account, provider_refund_id)
-            .await
-        {
+        let record = match account.refund_by_provider_id(provider_refund_id).await {
             Ok(Some(record)) => record,
             Ok(None) => {
                 tracing::warn!(

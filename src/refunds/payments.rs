@@ -16,8 +16,8 @@ impl Refunds {
         payment: PaymentRef,
     ) -> Result<Payment, ApiError> {
         let account = self.account(caller, provider, "provider")?;
-        let found = self
-            .call_get_payment(&account, &payment)
+        let found = account
+            .get_payment(&payment)
             .await
             .map_err(|e| e.to_api_error(&account.name))?;
         let (refunded, refundable) = self.refunded_and_left(&account, &payment, &found).await?;

@@ -1,0 +1,53 @@
+//! Compago's own keys of `[providers.NAME]`, checked, and where its sandbox account points.
+
+use std::{sync::Arc, time::Duration};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::Compago;
+use crate::{
+    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    sandbox::{RunningSandbox, compago::COMPAGO_SANDBOX_API_KEY},
+};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompagoConfig {
+    /// Scheme and host (the adapter adds `/api/...`). Not needed with `sandbox = true`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+}
+
+impl ProviderConfig for CompagoConfig {
+    const KIND: ProviderKind = ProviderKind::Compago;
+    /// Compago is poll-only.
+    const WEBHOOKS: bool = false;
+
+    fn missing(&self) -> Option<&'static str> {
+        if self.base_url.is_none() {
+            Some("base_url")
+        } else if self.api_key.is_none() {
+            Some("api_key")
+        } else {
+            None
+        }
+    }
+
+    fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {
+        Self {
+            base_url: Some(sandbox.base_url(Self::KIND)),
+            api_key: Some(SecretString::from(COMPAGO_SANDBOX_API_KEY)),
+        }
+    }
+
+    fn build(
+        &self,
+        _webhook_url: &str,
+        timeout: Duration,
+    ) -> Result<Arc<dyn Provider>, &'static str> {
+        Ok(Arc::new(Compago::from_config(self, timeout)?))
+    }
+}

@@ -1,0 +1,62 @@
+//! D24's own keys of `[providers.NAME]`, checked, and where its sandbox account points.
+
+use std::{sync::Arc, time::Duration};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::D24;
+use crate::{
+    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    sandbox::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, RunningSandbox},
+};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct D24Config {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// `X-Login`, the deposit API key.
+    #[serde(default)]
+    pub login: Option<SecretString>,
+    /// The API signature secret.
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub read_only_key: Option<SecretString>,
+}
+
+impl ProviderConfig for D24Config {
+    const KIND: ProviderKind = ProviderKind::D24;
+    /// D24 POSTs every status change of a refund to the account's webhook URL.
+    const WEBHOOKS: bool = true;
+
+    fn missing(&self) -> Option<&'static str> {
+        if self.base_url.is_none() {
+            Some("base_url")
+        } else if self.login.is_none() {
+            Some("login")
+        } else if self.secret_key.is_none() {
+            Some("secret_key")
+        } else {
+            None
+        }
+    }
+
+    fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {
+        Self {
+            base_url: Some(sandbox.base_url(Self::KIND)),
+            login: Some(SecretString::from(D24_SANDBOX_LOGIN)),
+            secret_key: Some(SecretString::from(D24_SANDBOX_SECRET)),
+            read_only_key: None,
+        }
+    }
+
+    fn build(
+        &self,
+        webhook_url: &str,
+        timeout: Duration,
+    ) -> Result<Arc<dyn Provider>, &'static str> {
+        Ok(Arc::new(D24::from_config(self, webhook_url, timeout)?))
+    }
+}

@@ -1,0 +1,63 @@
+//! PayMongo's own keys of `[providers.NAME]`, checked, and where its sandbox account points
+//! (the simulator also learns where to send its signed webhooks).
+
+use std::{sync::Arc, time::Duration};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::PayMongo;
+use crate::{
+    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    sandbox::{PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, RunningSandbox},
+};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayMongoConfig {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
+}
+
+impl ProviderConfig for PayMongoConfig {
+    const KIND: ProviderKind = ProviderKind::PayMongo;
+    /// PayMongo sends signed refund events to the account's webhook URL.
+    const WEBHOOKS: bool = true;
+
+    fn missing(&self) -> Option<&'static str> {
+        if self.base_url.is_none() {
+            Some("base_url")
+        } else if self.secret_key.is_none() {
+            Some("secret_key")
+        } else if self.webhook_secret.is_none() {
+            Some("webhook_secret")
+        } else {
+            None
+        }
+    }
+
+    fn sandboxed(sandbox: &RunningSandbox, webhook_url: &str) -> Self {
+        tracing::info!(
+            url = webhook_url,
+            "PayMongo simulator sends its webhooks to the gateway"
+        );
+        sandbox.sandbox.paymongo.add_webhook_url(webhook_url);
+        Self {
+            base_url: Some(sandbox.base_url(Self::KIND)),
+            secret_key: Some(SecretString::from(PAYMONGO_SANDBOX_SECRET_KEY)),
+            webhook_secret: Some(SecretString::from(PAYMONGO_SANDBOX_WEBHOOK_SECRET)),
+        }
+    }
+
+    fn build(
+        &self,
+        _webhook_url: &str,
+        timeout: Duration,
+    ) -> Result<Arc<dyn Provider>, &'static str> {
+        Ok(Arc::new(PayMongo::from_config(self, timeout)?))
+    }
+}
