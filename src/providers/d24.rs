@@ -31,7 +31,7 @@ use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::http::shorten;
+use super::http::{Answer, BuildError, shorten};
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, ProviderRefundRecord,
     RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
@@ -63,45 +63,6 @@ impl fmt::Debug for D24 {
             .field("notification_url", &self.notification_url)
             .finish_non_exhaustive()
     }
-}
-
-/// Why a request could not be built (so was never sent).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum BuildError {
-    /// The login is not a valid header value (its text is never repeated).
-    Login,
-    /// Anything else, such as a base URL that is not a URL.
-    Other(String),
-}
-
-impl BuildError {
-    fn rejection(&self) -> Rejection {
-        match self {
-            Self::Login => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_AUTHENTICATION_FAILED,
-                "the D24 login of this provider account is not a valid HTTP header value",
-            ),
-            Self::Other(why) => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_MISCONFIGURED,
-                format!("the D24 provider account cannot be used: {why}"),
-            ),
-        }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rejection().message)
-    }
-}
-
-/// An answer: its status and its body text (empty if it could not be read).
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Result<String, String>,
 }
 
 impl D24 {
@@ -158,7 +119,11 @@ impl D24 {
     ) -> Result<reqwest::Request, BuildError> {
         let x_date = signature::x_date(Utc::now());
         let login = self.login.expose_secret();
-        let mut login_header = HeaderValue::from_str(login).map_err(|_| BuildError::Login)?;
+        let mut login_header =
+            HeaderValue::from_str(login).map_err(|_| BuildError::Credential {
+                provider: "D24",
+                key: "login",
+            })?;
         login_header.set_sensitive(true);
         let mut authorization = HeaderValue::from_str(&signature::authorization(
             self.secret_key.expose_secret().as_bytes(),
@@ -166,7 +131,10 @@ impl D24 {
             login,
             body.as_bytes(),
         ))
-        .map_err(|e| BuildError::Other(e.to_string()))?;
+        .map_err(|e| BuildError::Other {
+            provider: "D24",
+            why: e.to_string(),
+        })?;
         authorization.set_sensitive(true);
         let mut builder = self
             .client
@@ -183,21 +151,16 @@ impl D24 {
         if !body.is_empty() {
             builder = builder.body(body);
         }
-        builder
-            .build()
-            .map_err(|e| BuildError::Other(e.to_string()))
+        builder.build().map_err(|e| BuildError::Other {
+            provider: "D24",
+            why: e.to_string(),
+        })
     }
 
     /// A signed GET, with any failure to get an answer turned into `Unreachable`.
     async fn get(&self, path: &str) -> Result<Answer, ProviderError> {
-        let request = self
-            .build(Method::GET, path, String::new(), None)
-            .map_err(|e| ProviderError::Rejected(e.rejection()))?;
-        let response = self.client.execute(request).await.map_err(|e| {
-            tracing::debug!(error = %e, path, "D24 read failed");
-            ProviderError::Unreachable(format!("D24 could not be reached: {e}"))
-        })?;
-        Ok(Answer::of(response).await)
+        let request = self.build(Method::GET, path, String::new(), None);
+        Answer::read("D24", &self.client, request).await
     }
 
     /// `GET /v3/refunds/{id}`: the status body, or `None` for a 404.
@@ -218,7 +181,7 @@ impl D24 {
             // refund with a known id is read, so this never starts a second submission.
             return Ok(None);
         }
-        let body = answer.success_body("refund")?;
+        let body = success_body(answer, "refund")?;
         serde_json::from_str(&body).map(Some).map_err(|e| {
             ProviderError::BadResponse(format!(
                 "D24 answered with an unreadable refund status ({e}): {}",
@@ -228,35 +191,12 @@ impl D24 {
     }
 }
 
-impl Answer {
-    async fn of(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| e.to_string());
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// The body of a 2xx answer; any other answer as a `ProviderError`.
-    fn success_body(self, what: &str) -> Result<String, ProviderError> {
-        if !self.status.is_success() {
-            return Err(read_failure(
-                self.status,
-                &self.headers,
-                self.body.as_deref().unwrap_or(""),
-                what,
-            ));
-        }
-        self.body.map_err(|e| {
-            ProviderError::Unreachable(format!(
-                "D24 answered {} but the body could not be read: {e}",
-                self.status
-            ))
-        })
-    }
+/// The body of a 2xx answer to a read of a `what` ("refund", "deposit"); any other answer
+/// as a `ProviderError`.
+fn success_body(answer: Answer, what: &str) -> Result<String, ProviderError> {
+    answer.success_body("D24", |status, headers, body| {
+        read_failure(status, headers, body, what)
+    })
 }
 
 /// The rejection for a D24 error code, with D24's own words kept.
@@ -500,7 +440,7 @@ impl Provider for D24 {
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         let deposit_id = deposit_of(payment).map_err(ProviderError::Rejected)?;
         let answer = self.get(&format!("/v3/deposits/{deposit_id}")).await?;
-        let body = answer.success_body("deposit")?;
+        let body = success_body(answer, "deposit")?;
         let deposit: wire::Deposit = serde_json::from_str(&body).map_err(|e| {
             ProviderError::BadResponse(format!(
                 "D24 answered with an unreadable deposit ({e}): {}",
@@ -565,48 +505,16 @@ impl Provider for D24 {
                 return SubmitOutcome::NotSent(format!("the refund could not be encoded: {e}"));
             }
         };
-        let request = match self.build(Method::POST, "/v3/refunds", body, Some(refund.id.as_str()))
-        {
-            Ok(request) => request,
-            Err(why) => return SubmitOutcome::NotSent(why.to_string()),
-        };
-        let response = match self.client.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                return match provider_http::classify(&e) {
-                    provider_http::SendFailure::NotSent(why) => {
-                        SubmitOutcome::NotSent(format!("D24 could not be reached: {why}"))
-                    }
-                    provider_http::SendFailure::Unknown(why) => SubmitOutcome::Unknown(format!(
-                        "no answer from D24; the refund may or may not have been created: {why}"
-                    )),
-                };
-            }
-        };
-        let answer = Answer::of(response).await;
-        let outcome = if answer.status.is_success() {
-            // D24 may have created the refund: from here on, anything unreadable is unknown.
-            match answer.body {
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "D24 answered {} but the body could not be read: {e}",
-                    answer.status
-                )),
-                Ok(body) => match serde_json::from_str::<wire::RefundResponse>(&body) {
-                    Ok(created) => SubmitOutcome::Accepted(created.observe(refund)),
-                    Err(e) => SubmitOutcome::Unknown(format!(
-                        "D24 answered {} with an unreadable body ({e}): {}",
-                        answer.status,
-                        shorten(&body)
-                    )),
-                },
-            }
-        } else {
-            submit_failure(
-                answer.status,
-                &answer.headers,
-                answer.body.as_deref().unwrap_or(""),
-            )
-        };
+        let request = self.build(Method::POST, "/v3/refunds", body, Some(refund.id.as_str()));
+        let (outcome, status) = provider_http::submit(
+            "D24",
+            "created",
+            &self.client,
+            request,
+            |created: wire::RefundResponse| created.observe(refund),
+            submit_failure,
+        )
+        .await;
         let outcome = repeat_guard(refund, outcome);
         match &outcome {
             SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
@@ -616,7 +524,7 @@ impl Provider for D24 {
                 tracing::info!(status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "D24 refund accepted")
             }
             SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = %answer.status, provider_code = %r.provider_code, reason = r.reason, "D24 refused the refund")
+                tracing::info!(http_status = ?status, provider_code = %r.provider_code, reason = r.reason, "D24 refused the refund")
             }
             SubmitOutcome::Unknown(why) => tracing::warn!(why, "D24 refund outcome unknown"),
             SubmitOutcome::NotSent(why) => tracing::info!(why, "D24 refund not sent"),
@@ -776,7 +684,13 @@ mod tests {
         let err = adapter
             .build(Method::GET, "/v3/refunds/1", String::new(), None)
             .unwrap_err();
-        assert_eq!(err, BuildError::Login);
+        assert_eq!(
+            err,
+            BuildError::Credential {
+                provider: "D24",
+                key: "login"
+            }
+        );
         assert!(!err.to_string().contains("bad\nlogin"));
     }
 

@@ -44,8 +44,8 @@ use std::{convert::Infallible, fmt, sync::Arc, time::Duration};
 
 use tokio::sync::Semaphore;
 use tower::{
-    ServiceBuilder, ServiceExt as _, layer::layer_fn, limit::GlobalConcurrencyLimitLayer,
-    util::BoxCloneSyncService,
+    BoxError, ServiceBuilder, ServiceExt as _, layer::layer_fn, limit::GlobalConcurrencyLimitLayer,
+    timeout::TimeoutLayer, util::BoxCloneSyncService,
 };
 use tower_resilience_circuitbreaker::{
     CircuitBreakerHandle, CircuitBreakerLayer, CircuitState, FnClassifier,
@@ -53,7 +53,7 @@ use tower_resilience_circuitbreaker::{
 
 use self::{
     call::{Call, Reply},
-    layers::{Adapter, Deadline, Measure, Refuse},
+    layers::{Adapter, Measure, Refuse},
 };
 use super::{
     Provider, ProviderError, ProviderPayment, ProviderRefundRecord, RefundLookup, SubmitOutcome,
@@ -85,12 +85,13 @@ impl Limits {
 
 /// The stack as one cloneable service.
 type Stack = BoxCloneSyncService<Call, Reply, Infallible>;
-type Classifier = FnClassifier<fn(&Result<Reply, Infallible>) -> bool>;
+type Classifier = FnClassifier<fn(&Result<Reply, BoxError>) -> bool>;
 
-fn classify(result: &Result<Reply, Infallible>) -> bool {
+/// A fault: see the module docs. A call cut off by the deadline is one.
+fn classify(result: &Result<Reply, BoxError>) -> bool {
     match result {
         Ok(reply) => reply.is_fault(),
-        Err(never) => match *never {},
+        Err(_cut_off) => true,
     }
 }
 
@@ -189,10 +190,7 @@ impl Guard {
             // Bounded calls in flight for this account (the wait is bounded by `Refuse`).
             .layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))
             // No call outlives the attempt window.
-            .layer(layer_fn(|inner| Deadline {
-                after: limits.deadline(),
-                inner,
-            }))
+            .layer(TimeoutLayer::new(limits.deadline()))
             .service(Adapter(provider));
         Self {
             account: account.to_owned(),
@@ -284,7 +282,7 @@ fn breaker(
         .wait_duration_in_open(limits.breaker_open)
         .permitted_calls_in_half_open(1)
         .failure_classifier_type(FnClassifier::new(
-            classify as fn(&Result<Reply, Infallible>) -> bool,
+            classify as fn(&Result<Reply, BoxError>) -> bool,
         ))
         .on_state_transition(move |from, to| {
             let to_name = state_name(to);

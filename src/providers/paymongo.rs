@@ -32,7 +32,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use self::answers::{NotFound, ReadFailure, read_failure, submit_failure};
-use super::http::shorten;
+use super::http::{Answer, BuildError, shorten};
 
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
@@ -70,26 +70,6 @@ impl fmt::Debug for PayMongo {
             .field("base_url", &self.base_url)
             .field("livemode", &self.livemode)
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a request could not be built (so was never sent): a base URL that is not a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct BuildError(String);
-
-impl BuildError {
-    fn rejection(&self) -> Rejection {
-        Rejection::new(
-            ErrorCode::FailedPrecondition,
-            reason::PROVIDER_NOT_AVAILABLE,
-            format!("the PayMongo provider account cannot be used: {}", self.0),
-        )
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rejection().message)
     }
 }
 
@@ -192,7 +172,10 @@ impl PayMongo {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        builder.build().map_err(|e| BuildError(e.to_string()))
+        builder.build().map_err(|e| BuildError::Other {
+            provider: "PayMongo",
+            why: e.to_string(),
+        })
     }
 
     /// A GET whose 200 is read as `T`; `Ok(Err(NotFound))` for a documented 404.
@@ -201,16 +184,13 @@ impl PayMongo {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Result<T, NotFound>, ProviderError> {
-        let request = self
-            .build(Method::GET, self.url(path), query, None, None)
-            .map_err(|e| ProviderError::Rejected(e.rejection()))?;
-        let response = self.client.execute(request).await.map_err(|e| {
-            tracing::debug!(error = %e, "PayMongo read failed");
-            ProviderError::Unreachable(format!("PayMongo could not be reached: {e}"))
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| {
+        let request = self.build(Method::GET, self.url(path), query, None, None);
+        let Answer {
+            status,
+            headers,
+            body,
+        } = Answer::read("PayMongo", &self.client, request).await?;
+        let body = body.map_err(|e| {
             ProviderError::Unreachable(format!(
                 "PayMongo answered {status} but the body could not be read: {e}"
             ))
@@ -466,51 +446,22 @@ impl Provider for PayMongo {
                 return SubmitOutcome::NotSent(format!("the request could not be written: {e}"));
             }
         };
-        let request = match self.build(
+        let request = self.build(
             Method::POST,
             self.url("/v1/refunds"),
             &[],
             Some(body),
             Some(refund.id.as_str()),
-        ) {
-            Ok(request) => request,
-            Err(why) => return SubmitOutcome::NotSent(why.to_string()),
-        };
-        let response = match self.client.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                return match provider_http::classify(&e) {
-                    provider_http::SendFailure::NotSent(why) => {
-                        SubmitOutcome::NotSent(format!("PayMongo could not be reached: {why}"))
-                    }
-                    provider_http::SendFailure::Unknown(why) => SubmitOutcome::Unknown(format!(
-                        "no answer from PayMongo; the refund may or may not have been created: {why}"
-                    )),
-                };
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await;
-        let outcome = if status.is_success() {
-            // PayMongo may have created the refund: from here on, unreadable is "unknown".
-            match body {
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "PayMongo answered {status} but the body could not be read: {e}"
-                )),
-                Ok(body) => {
-                    match serde_json::from_str::<wire::Envelope<wire::RefundResource>>(&body) {
-                        Ok(answer) => SubmitOutcome::Accepted(answer.data.observe_for(refund)),
-                        Err(e) => SubmitOutcome::Unknown(format!(
-                            "PayMongo answered {status} with an unreadable body ({e}): {}",
-                            shorten(&body)
-                        )),
-                    }
-                }
-            }
-        } else {
-            submit_failure(status, &headers, &body.unwrap_or_default(), payment_id)
-        };
+        );
+        let (outcome, status) = provider_http::submit(
+            "PayMongo",
+            "created",
+            &self.client,
+            request,
+            |answer: wire::Envelope<wire::RefundResource>| answer.data.observe_for(refund),
+            |status, headers, body| submit_failure(status, headers, body, payment_id),
+        )
+        .await;
         match &outcome {
             SubmitOutcome::Accepted(obs)
                 if obs.failure.is_some() && obs.status == RefundStatus::RequiresReview =>
@@ -521,7 +472,7 @@ impl Provider for PayMongo {
                 tracing::info!(status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "PayMongo took the refund");
             }
             SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = %status, reason = r.reason, provider_code = %r.provider_code, "PayMongo refused the refund");
+                tracing::info!(http_status = ?status, reason = r.reason, provider_code = %r.provider_code, "PayMongo refused the refund");
             }
             SubmitOutcome::Unknown(why) => tracing::warn!(why, "PayMongo refund outcome unknown"),
             SubmitOutcome::NotSent(why) => tracing::info!(why, "PayMongo refund not sent"),
@@ -672,7 +623,7 @@ mod tests {
         let err = broken
             .build(Method::GET, broken.url("/v1/refunds"), &[], None, None)
             .unwrap_err();
-        assert_eq!(err.rejection().reason, reason::PROVIDER_NOT_AVAILABLE);
+        assert_eq!(err.rejection().reason, reason::PROVIDER_MISCONFIGURED);
     }
 
     /// A good draft passes; every PayMongo rule is reported at once.

@@ -36,7 +36,7 @@ pub trait ProviderConfig: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 
 }
 
 /// One line of the registry: a provider the gateway knows.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Registration {
     pub kind: ProviderKind,
     /// Whether a webhook route is served for it.
@@ -46,15 +46,6 @@ pub struct Registration {
 
 /// Reads a provider's own keys (`[providers.NAME]` less the shared ones).
 type ParseOwn = fn(&str, Dict) -> Result<Box<dyn Configured>, String>;
-
-impl fmt::Debug for Registration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration")
-            .field("kind", &self.kind)
-            .field("webhooks", &self.webhooks)
-            .finish_non_exhaustive()
-    }
-}
 
 impl Registration {
     /// The registry line of the provider whose configuration is `C`.
@@ -74,25 +65,32 @@ impl Registration {
 
 /// The keys every account has, whatever its provider (`[providers.NAME]`).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct Shared {
-    #[serde(default = "default_timeout_ms")]
     timeout_ms: u64,
     /// Calls of this account in flight at once (`providers::isolation`).
-    #[serde(default = "default_max_in_flight")]
     max_in_flight: usize,
     /// How long a call waits for a free slot before failing without being sent.
-    #[serde(default = "default_queue_timeout_ms")]
     queue_timeout_ms: u64,
     /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
-    #[serde(default = "default_breaker_failures")]
     breaker_failures: usize,
     /// How long an open breaker fails calls at once before letting one probe through.
-    #[serde(default = "default_breaker_open_ms")]
     breaker_open_ms: u64,
     /// Served by the built-in simulator (base URL and credentials are the simulator's).
-    #[serde(default)]
     sandbox: bool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            max_in_flight: 32,
+            queue_timeout_ms: 1_000,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+            sandbox: false,
+        }
+    }
 }
 
 const SHARED_KEYS: [&str; 6] = [
@@ -104,34 +102,22 @@ const SHARED_KEYS: [&str; 6] = [
     "sandbox",
 ];
 
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_max_in_flight() -> usize {
-    32
-}
-fn default_queue_timeout_ms() -> u64 {
-    1_000
-}
-fn default_breaker_failures() -> usize {
-    5
-}
-fn default_breaker_open_ms() -> u64 {
-    30_000
+/// The first of `keys` whose flag is set (a key missing, a value that must be above 0).
+pub fn first_of(keys: &[(&'static str, bool)]) -> Option<&'static str> {
+    keys.iter()
+        .find_map(|(key, flagged)| flagged.then_some(*key))
 }
 
 impl Shared {
     /// The first key that must be above 0 and is not.
     fn first_zero(&self) -> Option<&'static str> {
-        [
+        first_of(&[
             ("timeout_ms", self.timeout_ms == 0),
             ("max_in_flight", self.max_in_flight == 0),
             ("queue_timeout_ms", self.queue_timeout_ms == 0),
             ("breaker_failures", self.breaker_failures == 0),
             ("breaker_open_ms", self.breaker_open_ms == 0),
-        ]
-        .into_iter()
-        .find_map(|(key, zero)| zero.then_some(key))
+        ])
     }
 
     fn limits(&self) -> Limits {

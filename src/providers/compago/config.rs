@@ -7,7 +7,10 @@ use serde::Deserialize;
 
 use super::Compago;
 use crate::{
-    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    providers::{
+        Provider, ProviderKind,
+        registry::{ProviderConfig, first_of},
+    },
     sandbox::{RunningSandbox, compago::COMPAGO_SANDBOX_API_KEY},
 };
 
@@ -15,9 +18,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CompagoConfig {
     /// Scheme and host (the adapter adds `/api/...`). Not needed with `sandbox = true`.
-    #[serde(default)]
     pub base_url: Option<String>,
-    #[serde(default)]
     pub api_key: Option<SecretString>,
 }
 
@@ -27,13 +28,10 @@ impl ProviderConfig for CompagoConfig {
     const WEBHOOKS: bool = false;
 
     fn missing(&self) -> Option<&'static str> {
-        if self.base_url.is_none() {
-            Some("base_url")
-        } else if self.api_key.is_none() {
-            Some("api_key")
-        } else {
-            None
-        }
+        first_of(&[
+            ("base_url", self.base_url.is_none()),
+            ("api_key", self.api_key.is_none()),
+        ])
     }
 
     fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {

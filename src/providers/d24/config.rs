@@ -7,22 +7,21 @@ use serde::Deserialize;
 
 use super::D24;
 use crate::{
-    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    providers::{
+        Provider, ProviderKind,
+        registry::{ProviderConfig, first_of},
+    },
     sandbox::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, RunningSandbox},
 };
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct D24Config {
-    #[serde(default)]
     pub base_url: Option<String>,
     /// `X-Login`, the deposit API key.
-    #[serde(default)]
     pub login: Option<SecretString>,
     /// The API signature secret.
-    #[serde(default)]
     pub secret_key: Option<SecretString>,
-    #[serde(default)]
     pub read_only_key: Option<SecretString>,
 }
 
@@ -32,15 +31,11 @@ impl ProviderConfig for D24Config {
     const WEBHOOKS: bool = true;
 
     fn missing(&self) -> Option<&'static str> {
-        if self.base_url.is_none() {
-            Some("base_url")
-        } else if self.login.is_none() {
-            Some("login")
-        } else if self.secret_key.is_none() {
-            Some("secret_key")
-        } else {
-            None
-        }
+        first_of(&[
+            ("base_url", self.base_url.is_none()),
+            ("login", self.login.is_none()),
+            ("secret_key", self.secret_key.is_none()),
+        ])
     }
 
     fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {

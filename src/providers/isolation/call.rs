@@ -82,29 +82,16 @@ impl Operation {
         }
     }
 
-    /// The answer to a call that was never sent.
-    pub(super) fn not_sent(self, why: String) -> Reply {
+    /// The answer to a call that got none: it was never sent (refused by the stack), or it
+    /// may have reached the provider (cut off by the deadline). A read is unreachable either
+    /// way; a submission is `NotSent` or `Unknown`.
+    pub(super) fn unanswered(self, may_have_arrived: bool, why: String) -> Reply {
         match self {
+            Self::Submit if may_have_arrived => Reply::Submit(SubmitOutcome::Unknown(why)),
             Self::Submit => Reply::Submit(SubmitOutcome::NotSent(why)),
-            read => read.unreachable(why),
-        }
-    }
-
-    /// The answer to a call cut off by the deadline: it may have reached the provider.
-    pub(super) fn cut_off(self, why: String) -> Reply {
-        match self {
-            Self::Submit => Reply::Submit(SubmitOutcome::Unknown(why)),
-            read => read.unreachable(why),
-        }
-    }
-
-    pub(super) fn unreachable(self, why: String) -> Reply {
-        let err = ProviderError::Unreachable(why);
-        match self {
-            Self::GetPayment => Reply::Payment(Err(err)),
-            Self::Fetch => Reply::Fetch(Err(err)),
-            Self::ByProviderId => Reply::Record(Err(err)),
-            Self::Submit => Reply::Submit(SubmitOutcome::Unknown(err.to_string())),
+            Self::GetPayment => Reply::Payment(Err(ProviderError::Unreachable(why))),
+            Self::Fetch => Reply::Fetch(Err(ProviderError::Unreachable(why))),
+            Self::ByProviderId => Reply::Record(Err(ProviderError::Unreachable(why))),
         }
     }
 }

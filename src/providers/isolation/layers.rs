@@ -1,6 +1,6 @@
 //! The layers of an account's stack that are the gateway's own: measure (span, metrics,
-//! outcome log), refuse (a call not taken is "not sent"), deadline, and the adapter at the
-//! bottom. The stack itself is put together in `isolation.rs`.
+//! outcome log), refuse (a call not taken is "not sent", one cut off by the deadline has
+//! no answer), and the adapter at the bottom. The stack itself is put together in `isolation.rs`.
 
 use std::{
     convert::Infallible,
@@ -10,13 +10,13 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use tower::{Service, ServiceExt as _};
+use tower::{BoxError, Service, ServiceExt as _};
 use tower_resilience_circuitbreaker::CircuitBreakerError;
 use tracing::Instrument as _;
 
 use super::{
     Refusal,
-    call::{Call, Reply},
+    call::{Call, Operation, Reply},
 };
 use crate::providers::{Provider, SubmitOutcome};
 
@@ -80,7 +80,8 @@ fn log_submission(account: &str, refund_id: &str, outcome: &SubmitOutcome) {
 }
 
 /// Turns a call the layers below will not take (breaker open, no free slot within the queue
-/// timeout) into the answer "not sent", and counts it.
+/// timeout) into the answer "not sent", and counts it; and a call the deadline cut off into
+/// "no answer" (unknown for a submission).
 #[derive(Clone)]
 pub(super) struct Refuse<S> {
     pub(super) account: Arc<str>,
@@ -90,7 +91,7 @@ pub(super) struct Refuse<S> {
 
 impl<S> Service<Call> for Refuse<S>
 where
-    S: Service<Call, Response = Reply, Error = CircuitBreakerError<Infallible>>
+    S: Service<Call, Response = Reply, Error = CircuitBreakerError<BoxError>>
         + Clone
         + Send
         + 'static,
@@ -115,11 +116,11 @@ where
             let refusal = match ready {
                 Err(_elapsed) => Refusal::Saturated,
                 Ok(Err(CircuitBreakerError::OpenCircuit)) => Refusal::BreakerOpen,
-                Ok(Err(CircuitBreakerError::Inner(never))) => match never {},
+                Ok(Err(CircuitBreakerError::Inner(err))) => return Ok(cut_off(operation, &err)),
                 Ok(Ok(ready)) => match ready.call(call).await {
                     Ok(reply) => return Ok(reply),
                     Err(CircuitBreakerError::OpenCircuit) => Refusal::BreakerOpen,
-                    Err(CircuitBreakerError::Inner(never)) => match never {},
+                    Err(CircuitBreakerError::Inner(err)) => return Ok(cut_off(operation, &err)),
                 },
             };
             metrics::counter!(
@@ -129,47 +130,18 @@ where
             )
             .increment(1);
             tracing::warn!(provider = %account, reason = refusal.as_str(), "provider call refused before sending");
-            Ok(operation.not_sent(refusal.describe(&account)))
+            Ok(operation.unanswered(false, refusal.describe(&account)))
         })
     }
 }
 
-/// Ends a call that outlives the attempt window. The provider may have received it: a
-/// submission's outcome is then unknown, a read unreachable.
-#[derive(Clone)]
-pub(super) struct Deadline<S> {
-    pub(super) after: Duration,
-    pub(super) inner: S,
-}
-
-impl<S> Service<Call> for Deadline<S>
-where
-    S: Service<Call, Response = Reply, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Reply;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Reply, Infallible>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, call: Call) -> Self::Future {
-        let operation = call.operation();
-        let after = self.after;
-        let answer = tokio::time::timeout(after, self.inner.call(call));
-        Box::pin(async move {
-            Ok(match answer.await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(never)) => match never {},
-                Err(_elapsed) => operation.cut_off(format!(
-                    "the provider gave no answer within {}ms; the gateway stopped waiting",
-                    after.as_millis()
-                )),
-            })
-        })
-    }
+/// The answer to a call the deadline cut off (the only error below the breaker): it may have
+/// reached the provider.
+fn cut_off(operation: Operation, err: &BoxError) -> Reply {
+    operation.unanswered(
+        true,
+        format!("no answer from the provider within the attempt window ({err})"),
+    )
 }
 
 /// The innermost service: the adapter itself.

@@ -8,18 +8,18 @@ use serde::Deserialize;
 
 use super::PayMongo;
 use crate::{
-    providers::{Provider, ProviderKind, registry::ProviderConfig},
+    providers::{
+        Provider, ProviderKind,
+        registry::{ProviderConfig, first_of},
+    },
     sandbox::{PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, RunningSandbox},
 };
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayMongoConfig {
-    #[serde(default)]
     pub base_url: Option<String>,
-    #[serde(default)]
     pub secret_key: Option<SecretString>,
-    #[serde(default)]
     pub webhook_secret: Option<SecretString>,
 }
 
@@ -29,15 +29,11 @@ impl ProviderConfig for PayMongoConfig {
     const WEBHOOKS: bool = true;
 
     fn missing(&self) -> Option<&'static str> {
-        if self.base_url.is_none() {
-            Some("base_url")
-        } else if self.secret_key.is_none() {
-            Some("secret_key")
-        } else if self.webhook_secret.is_none() {
-            Some("webhook_secret")
-        } else {
-            None
-        }
+        first_of(&[
+            ("base_url", self.base_url.is_none()),
+            ("secret_key", self.secret_key.is_none()),
+            ("webhook_secret", self.webhook_secret.is_none()),
+        ])
     }
 
     fn sandboxed(sandbox: &RunningSandbox, webhook_url: &str) -> Self {
