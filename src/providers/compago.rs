@@ -277,19 +277,7 @@ impl Provider for Compago {
             |status, headers, body| submit_failure(status, headers, body, ids),
         )
         .await;
-        match &outcome {
-            SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
-                tracing::error!(status = %obs.status, failure = ?obs.failure, "Compago answer contradicts the refund")
-            }
-            SubmitOutcome::Accepted(obs) => {
-                tracing::info!(status = %obs.status, "Compago refund accepted")
-            }
-            SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = ?status, reason = r.reason, "Compago refused the refund")
-            }
-            SubmitOutcome::Unknown(why) => tracing::warn!(why, "Compago refund outcome unknown"),
-            SubmitOutcome::NotSent(why) => tracing::info!(why, "Compago refund not sent"),
-        }
+        provider_http::log_submission("Compago", status, &outcome);
         outcome
     }
 

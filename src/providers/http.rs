@@ -262,3 +262,32 @@ pub async fn submit<T: serde::de::DeserializeOwned>(
     };
     (outcome, Some(status))
 }
+
+/// Logs how a submission ended, as the adapter saw it (`status`: the HTTP status of the
+/// answer, when there was one).
+pub fn log_submission(
+    provider: &'static str,
+    status: Option<http::StatusCode>,
+    outcome: &super::SubmitOutcome,
+) {
+    use super::SubmitOutcome;
+    use crate::domain::RefundStatus;
+    match outcome {
+        SubmitOutcome::Accepted(obs)
+            if obs.failure.is_some() && obs.status == RefundStatus::RequiresReview =>
+        {
+            tracing::error!(provider, status = %obs.status, failure = ?obs.failure, "provider answer contradicts the refund");
+        }
+        SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
+            tracing::warn!(provider, status = %obs.status, failure = ?obs.failure, "provider took the refund but it did not succeed");
+        }
+        SubmitOutcome::Accepted(obs) => {
+            tracing::info!(provider, status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "provider took the refund");
+        }
+        SubmitOutcome::Rejected(r) => {
+            tracing::info!(provider, http_status = ?status, provider_code = %r.provider_code, reason = r.reason, "provider refused the refund");
+        }
+        SubmitOutcome::Unknown(why) => tracing::warn!(provider, why, "refund outcome unknown"),
+        SubmitOutcome::NotSent(why) => tracing::info!(provider, why, "refund not sent"),
+    }
+}

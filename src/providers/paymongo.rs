@@ -462,21 +462,7 @@ impl Provider for PayMongo {
             |status, headers, body| submit_failure(status, headers, body, payment_id),
         )
         .await;
-        match &outcome {
-            SubmitOutcome::Accepted(obs)
-                if obs.failure.is_some() && obs.status == RefundStatus::RequiresReview =>
-            {
-                tracing::error!(status = %obs.status, failure = ?obs.failure, "PayMongo answer contradicts the refund");
-            }
-            SubmitOutcome::Accepted(obs) => {
-                tracing::info!(status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "PayMongo took the refund");
-            }
-            SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = ?status, reason = r.reason, provider_code = %r.provider_code, "PayMongo refused the refund");
-            }
-            SubmitOutcome::Unknown(why) => tracing::warn!(why, "PayMongo refund outcome unknown"),
-            SubmitOutcome::NotSent(why) => tracing::info!(why, "PayMongo refund not sent"),
-        }
+        provider_http::log_submission("PayMongo", status, &outcome);
         outcome
     }
 
