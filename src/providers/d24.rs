@@ -24,6 +24,9 @@ pub mod signature;
 pub mod wire;
 
 use self::answers::{read_failure, repeat_guard, submit_failure};
+mod rules;
+mod transport;
+
 pub use self::config::D24Config;
 
 use std::{fmt, time::Duration};
@@ -104,91 +107,6 @@ impl D24 {
             timeout,
         ))
     }
-
-    fn url(&self, path: &str) -> String {
-        provider_http::join(&self.base_url, path)
-    }
-
-    /// Builds a signed request. `body` is the exact text sent and signed (empty for GETs).
-    fn build(
-        &self,
-        method: Method,
-        path: &str,
-        body: String,
-        idempotency_key: Option<&str>,
-    ) -> Result<reqwest::Request, BuildError> {
-        let x_date = signature::x_date(Utc::now());
-        let login = self.login.expose_secret();
-        let mut login_header =
-            HeaderValue::from_str(login).map_err(|_| BuildError::Credential {
-                provider: "D24",
-                key: "login",
-            })?;
-        login_header.set_sensitive(true);
-        let mut authorization = HeaderValue::from_str(&signature::authorization(
-            self.secret_key.expose_secret().as_bytes(),
-            &x_date,
-            login,
-            body.as_bytes(),
-        ))
-        .map_err(|e| BuildError::Other {
-            provider: "D24",
-            why: e.to_string(),
-        })?;
-        authorization.set_sensitive(true);
-        let mut builder = self
-            .client
-            .request(method, self.url(path))
-            // The official SDKs send the JSON content type on GETs too.
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .header("X-Date", x_date)
-            .header("X-Login", login_header)
-            .header(http::header::AUTHORIZATION, authorization);
-        if let Some(key) = idempotency_key {
-            builder = builder.header("X-Idempotency-Key", key);
-        }
-        if !body.is_empty() {
-            builder = builder.body(body);
-        }
-        builder.build().map_err(|e| BuildError::Other {
-            provider: "D24",
-            why: e.to_string(),
-        })
-    }
-
-    /// A signed GET, with any failure to get an answer turned into `Unreachable`.
-    async fn get(&self, path: &str) -> Result<Answer, ProviderError> {
-        let request = self.build(Method::GET, path, String::new(), None);
-        Answer::read("D24", &self.client, request).await
-    }
-
-    /// `GET /v3/refunds/{id}`: the status body, or `None` for a 404.
-    async fn read_refund(
-        &self,
-        provider_refund_id: &str,
-    ) -> Result<Option<wire::RefundStatusResponse>, ProviderError> {
-        if !wire::is_refund_id(provider_refund_id) {
-            return Err(ProviderError::BadResponse(format!(
-                "{provider_refund_id:?} is not a D24 refund id"
-            )));
-        }
-        let answer = self
-            .get(&format!("/v3/refunds/{provider_refund_id}"))
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            // A refund D24 does not hold (JSDK stubs this 404 with an empty body). Only a
-            // refund with a known id is read, so this never starts a second submission.
-            return Ok(None);
-        }
-        let body = success_body(answer, "refund")?;
-        serde_json::from_str(&body).map(Some).map_err(|e| {
-            ProviderError::BadResponse(format!(
-                "D24 answered with an unreadable refund status ({e}): {}",
-                shorten(&body)
-            ))
-        })
-    }
 }
 
 /// The body of a 2xx answer to a read of a `what` ("refund", "deposit"); any other answer
@@ -228,82 +146,11 @@ impl Provider for D24 {
     }
 
     fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        let mut v = Vec::new();
-        let payment = &draft.payment;
-        if payment.payment_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.payment_id",
-                "required for D24: the deposit_id",
-            ));
-        } else if wire::deposit_id(&payment.payment_id).is_none() {
-            v.push(FieldViolation::new(
-                "payment.payment_id",
-                "must be a D24 deposit_id: a positive integer such as 300533647",
-            ));
-        }
-        if payment.invoice_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.invoice_id",
-                "required for D24: the deposit's invoice_id",
-            ));
-        } else if payment.invoice_id.chars().count() > wire::MAX_INVOICE_ID {
-            v.push(FieldViolation::new(
-                "payment.invoice_id",
-                format!("at most {} characters for D24", wire::MAX_INVOICE_ID),
-            ));
-        }
-        if !payment.payment_method_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.payment_method_id",
-                "not used by D24 (Compago only); leave it empty",
-            ));
-        }
-        if draft.description.chars().count() > wire::MAX_COMMENTS {
-            v.push(FieldViolation::new(
-                "description",
-                format!(
-                    "at most {} characters for D24 (sent as comments)",
-                    wire::MAX_COMMENTS
-                ),
-            ));
-        }
-        if let Some(amount) = draft.amount
-            && amount.currency.exponent() > wire::MAX_DECIMALS
-        {
-            v.push(FieldViolation::new(
-                "amount.currency_code",
-                format!(
-                    "D24 amounts have at most {} decimals; {} has {}",
-                    wire::MAX_DECIMALS,
-                    amount.currency,
-                    amount.currency.exponent()
-                ),
-            ));
-        }
-        v
+        rules::validate(draft)
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "d24", deposit_id = %payment.payment_id))]
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        let deposit_id = deposit_of(payment).map_err(ProviderError::Rejected)?;
-        let answer = self.get(&format!("/v3/deposits/{deposit_id}")).await?;
-        let body = success_body(answer, "deposit")?;
-        let deposit: wire::Deposit = serde_json::from_str(&body).map_err(|e| {
-            ProviderError::BadResponse(format!(
-                "D24 answered with an unreadable deposit ({e}): {}",
-                shorten(&body)
-            ))
-        })?;
-        if let Some(answered) = deposit.deposit_id
-            && answered != deposit_id
-        {
-            return Err(ProviderError::BadResponse(format!(
-                "D24 answered with deposit {answered} when asked for {deposit_id}"
-            )));
-        }
-        deposit
-            .to_provider_payment()
-            .map_err(|e| ProviderError::BadResponse(format!("deposit {deposit_id}: {e}")))
+        self.payment(payment).await
     }
 
     fn check_refund(
@@ -312,80 +159,15 @@ impl Provider for D24 {
         payment: &ProviderPayment,
         amount: Money,
     ) -> Result<(), ApiError> {
-        if payment.needs_bank_account && draft.bank_account.is_none() {
-            return Err(ApiError::invalid_field(
-                reason::BANK_ACCOUNT_REQUIRED,
-                "bank_account",
-                format!(
-                    "deposit {} was not paid by card ({}), so D24 refunds it to a bank \
-                     account: give the beneficiary's bank_account",
-                    draft.payment.payment_id, payment.provider_status
-                ),
-            ));
-        }
-        if amount.currency.exponent() > wire::MAX_DECIMALS {
-            return Err(ApiError::invalid_field(
-                reason::CURRENCY_NOT_SUPPORTED,
-                "amount.currency_code",
-                format!("D24 cannot refund amounts in {}", amount.currency),
-            ));
-        }
-        Ok(())
+        rules::check_refund(draft, payment, amount)
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "d24",
-        refund_id = %refund.id,
-        deposit_id = %refund.payment.payment_id,
-    ))]
     async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        let deposit_id = match deposit_of(&refund.payment) {
-            Ok(id) => id,
-            Err(rejection) => return SubmitOutcome::Rejected(rejection),
-        };
-        let body =
-            wire::RefundRequest::for_refund(refund, deposit_id, self.notification_url.as_deref());
-        // Serialized once: this exact text is signed and sent.
-        let body = match serde_json::to_string(&body) {
-            Ok(text) => text,
-            Err(e) => {
-                return SubmitOutcome::NotSent(format!("the refund could not be encoded: {e}"));
-            }
-        };
-        let request = self.build(Method::POST, "/v3/refunds", body, Some(refund.id.as_str()));
-        let (outcome, status) = provider_http::submit(
-            "D24",
-            "created",
-            &self.client,
-            request,
-            |created: wire::RefundResponse| created.observe(refund),
-            submit_failure,
-        )
-        .await;
-        let outcome = repeat_guard(refund, outcome);
-        provider_http::log_submission("D24", status, &outcome);
-        outcome
+        self.submit(refund).await
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "d24",
-        refund_id = %refund.id,
-        provider_refund_id = refund.provider_refund_id.as_deref().unwrap_or(""),
-    ))]
     async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        // Without D24's id there is nothing to read: either the refund never reached D24, or
-        // its answer was lost. Reconciliation then re-sends it under the same idempotency
-        // key (harmless), or learns the id from D24's notification.
-        let Some(provider_refund_id) = refund.provider_refund_id.as_deref() else {
-            return Ok(RefundLookup::Absent);
-        };
-        match self.read_refund(provider_refund_id).await? {
-            None => Ok(RefundLookup::Absent),
-            Some(body) => body
-                .observe_refund(refund, provider_refund_id)
-                .map(RefundLookup::Found)
-                .map_err(ProviderError::BadResponse),
-        }
+        self.fetch(refund).await
     }
 
     fn resubmit_is_safe(&self) -> bool {
@@ -394,18 +176,11 @@ impl Provider for D24 {
         true
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "d24", provider_refund_id))]
     async fn refund_by_provider_id(
         &self,
         provider_refund_id: &str,
     ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
-        match self.read_refund(provider_refund_id).await? {
-            None => Ok(None),
-            Some(body) => body
-                .record(provider_refund_id)
-                .map(Some)
-                .map_err(ProviderError::BadResponse),
-        }
+        self.record(provider_refund_id).await
     }
 
     fn parse_webhook(
