@@ -84,7 +84,7 @@ async fn render_metrics(State(state): State<HttpState>) -> Response {
                 .set(n as f64);
         }
     }
-    crate::metrics::provider_gauges(state.refunds.providers());
+    state.refunds.providers().record_gauges();
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -409,4 +409,23 @@ impl Providers {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.accounts.keys().map(String::as_str)
     }
+
+    /// Sets the per-account isolation gauges (breaker state, calls in flight) from the live
+    /// stacks; called at scrape time.
+    pub fn record_gauges(&self) {
+        use self::isolation::BreakerState;
+        for account in self.iter() {
+            let current = account.guard.breaker_state();
+            for state in BreakerState::ALL {
+                metrics::gauge!(
+                    "refund_gateway_provider_breaker_state",
+                    "provider" => account.name.clone(),
+                    "state" => state.as_str()
+                )
+                .set(if state == current { 1.0 } else { 0.0 });
+            }
+            metrics::gauge!("refund_gateway_provider_in_flight", "provider" => account.name.clone())
+                .set(account.guard.in_flight() as f64);
+        }
+    }
 }
