@@ -14,12 +14,11 @@
 
 mod answers;
 mod config;
+mod rules;
+mod transport;
 pub mod wire;
 
 use self::answers::{invalid_ids, read_failure, submit_failure};
-mod rules;
-mod transport;
-
 pub use self::config::CompagoConfig;
 
 use std::{fmt, time::Duration};

@@ -20,13 +20,13 @@
 
 mod answers;
 mod config;
+mod rules;
 pub mod signature;
+mod transport;
+pub mod webhook;
 pub mod wire;
 
 use self::answers::{read_failure, repeat_guard, submit_failure};
-mod rules;
-mod transport;
-
 pub use self::config::D24Config;
 
 use std::{fmt, time::Duration};
@@ -188,12 +188,7 @@ impl Provider for D24 {
         _headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        // Unsigned and not trusted: it only says which refund to read again.
-        let notification: wire::Notification = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::Malformed(format!("expected {{\"refund_id\": N}}: {e}")))?;
-        Ok(vec![WebhookNotice::Refetch {
-            provider_refund_id: notification.refund_id.0,
-        }])
+        webhook::parse(body)
     }
 }
 

@@ -18,11 +18,10 @@
 
 mod answers;
 mod config;
-pub mod webhook;
-pub mod wire;
-
 mod rules;
 mod transport;
+pub mod webhook;
+pub mod wire;
 
 pub use self::config::PayMongoConfig;
 
