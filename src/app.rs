@@ -12,24 +12,22 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use secrecy::SecretString;
-use simulators::{RunningSandbox, Simulator};
+use simulators::RunningSandbox;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
-    auth::Tenants,
-    config::{Config, ProviderConfig},
+    auth::{TenantKeys, Tenants},
+    config::{Config, ConfigError, StoreConfig, TenantConfig},
+    domain::TenantId,
     events::EventBus,
     grpc::{Authenticate, RefundApi},
     pb::{self, refund_service_server::RefundServiceServer},
-    providers::{
-        ProviderAccount, ProviderKind, Providers, compago::Compago, d24::D24, paymongo::PayMongo,
-    },
+    providers::{AccountPlan, Providers},
     refunds::{Refunds, Settings},
-    store::{PostgresStore, RefundStore, sqlite::SqliteStore},
+    store::{PostgresStore, RefundStore, StoreOptions, sqlite::SqliteStore},
 };
 
 /// How long NOT_SERVING is shown before the servers stop accepting.
@@ -105,13 +103,13 @@ fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>> {
     let url = &config.store.url;
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(&config.store)
+        let store = SqliteStore::connect(&store_options(&config.store))
             .await
             .with_context(|| format!("cannot open store {url}"))?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         // The URL may carry a password: messages show it redacted.
-        let store = PostgresStore::connect(&config.store)
+        let store = PostgresStore::connect(&store_options(&config.store))
             .await
             .with_context(|| format!("cannot open store {}", config.store.redacted_url()))?;
         Ok(Arc::new(store))
@@ -123,6 +121,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>>
     }
 }
 
+/// Reads the provider tables of `config` with their providers' own rules: the part of the
+/// configuration `Config::load` cannot check because it knows no provider. An error is one
+/// line naming the key, as `Config::load`'s are.
+pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigError> {
+    config
+        .providers
+        .iter()
+        .map(|(name, table)| AccountPlan::parse(name, &table.kind, &table.settings))
+        .collect::<Result<_, _>>()
+        .map_err(ConfigError)
+}
+
 /// Builds the provider accounts; sandbox accounts point at the running simulators.
 /// `public_url` is the base of the webhook URLs given to providers
 /// (`{public_url}/webhooks/{kind}/{account}`): a sandbox PayMongo account registers its URL
@@ -132,94 +142,47 @@ pub fn build_providers(
     sandbox: Option<&RunningSandbox>,
     public_url: &str,
 ) -> anyhow::Result<Providers> {
-    use secrecy::ExposeSecret as _;
     let mut providers = Providers::default();
-    for (name, pc) in &config.providers {
-        let timeout = pc.timeout();
-        let webhook_url = |kind: ProviderKind| format!("{public_url}/webhooks/{kind}/{name}");
-        let sandbox_url = |kind: Simulator| -> anyhow::Result<String> {
-            sandbox
-                .map(|s| s.base_url(kind))
-                .context("sandbox account without running simulators")
-        };
-        let provider: Arc<dyn crate::providers::Provider> = match pc {
-            ProviderConfig::Compago(c) => {
-                let (base_url, key) = if c.sandbox {
-                    (
-                        sandbox_url(Simulator::Compago)?,
-                        SecretString::from(simulators::COMPAGO_SANDBOX_API_KEY),
-                    )
-                } else {
-                    (
-                        c.base_url.clone().context("base_url")?,
-                        SecretString::from(c.api_key.as_ref().context("api_key")?.expose_secret()),
-                    )
-                };
-                Arc::new(Compago::new(base_url, key, timeout))
-            }
-            ProviderConfig::D24(c) => {
-                let (base_url, login, secret_key) = if c.sandbox {
-                    (
-                        sandbox_url(Simulator::D24)?,
-                        SecretString::from(simulators::D24_SANDBOX_LOGIN),
-                        SecretString::from(simulators::D24_SANDBOX_SECRET),
-                    )
-                } else {
-                    (
-                        c.base_url.clone().context("base_url")?,
-                        SecretString::from(c.login.as_ref().context("login")?.expose_secret()),
-                        SecretString::from(
-                            c.secret_key.as_ref().context("secret_key")?.expose_secret(),
-                        ),
-                    )
-                };
-                // D24 POSTs every status change of a refund here (CONTRACT.md section 2).
-                let notification_url = webhook_url(ProviderKind::D24);
-                Arc::new(D24::new(
-                    base_url,
-                    login,
-                    secret_key,
-                    Some(notification_url),
-                    timeout,
-                ))
-            }
-            ProviderConfig::PayMongo(c) => {
-                let (base_url, secret_key, webhook_secret) = if c.sandbox {
-                    let running = sandbox.context("sandbox account without running simulators")?;
-                    let url = webhook_url(ProviderKind::PayMongo);
-                    tracing::info!(account = %name, url, "PayMongo simulator sends its webhooks to the gateway");
-                    running.sandbox.paymongo.add_webhook_url(url);
-                    (
-                        sandbox_url(Simulator::PayMongo)?,
-                        SecretString::from(simulators::PAYMONGO_SANDBOX_SECRET_KEY),
-                        SecretString::from(simulators::PAYMONGO_SANDBOX_WEBHOOK_SECRET),
-                    )
-                } else {
-                    (
-                        c.base_url.clone().context("base_url")?,
-                        SecretString::from(
-                            c.secret_key.as_ref().context("secret_key")?.expose_secret(),
-                        ),
-                        SecretString::from(
-                            c.webhook_secret
-                                .as_ref()
-                                .context("webhook_secret")?
-                                .expose_secret(),
-                        ),
-                    )
-                };
-                Arc::new(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
-            }
-        };
-        providers.insert(ProviderAccount::new(
-            name.clone(),
-            provider,
-            pc.is_sandbox(),
-            timeout,
-            pc.limits(),
-        ));
+    for plan in check(config)? {
+        providers.insert(
+            plan.build(sandbox, public_url)
+                .map_err(anyhow::Error::msg)?,
+        );
     }
     Ok(providers)
+}
+
+/// The store's options from `[store]`.
+pub fn store_options(config: &StoreConfig) -> StoreOptions {
+    StoreOptions::from(config)
+}
+
+impl From<&StoreConfig> for StoreOptions {
+    fn from(config: &StoreConfig) -> Self {
+        let StoreConfig {
+            url,
+            max_connections,
+            busy_timeout_ms,
+            statement_timeout_ms,
+            connect_timeout_ms,
+        } = config;
+        StoreOptions {
+            url: url.clone(),
+            max_connections: *max_connections,
+            busy_timeout_ms: *busy_timeout_ms,
+            statement_timeout_ms: *statement_timeout_ms,
+            connect_timeout_ms: *connect_timeout_ms,
+        }
+    }
+}
+
+/// The tenants and their keys from `[[tenants]]`.
+pub fn tenants(config: &[TenantConfig]) -> Tenants {
+    Tenants::new(config.iter().map(|t| TenantKeys {
+        tenant: TenantId::new(t.id.clone()),
+        api_keys: t.api_keys.clone(),
+        providers: t.providers.clone(),
+    }))
 }
 
 /// Starts everything and returns once the listeners are bound.
@@ -260,7 +223,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None
     };
     let providers = build_providers(&config, sandbox.as_ref(), &public_url)?;
-    let tenants = Arc::new(Tenants::from_config(&config.tenants));
+    let tenants = Arc::new(tenants(&config.tenants));
     if tenants.is_open() {
         tracing::warn!(
             "NO TENANTS CONFIGURED: the gateway runs OPEN. Every caller, with or without an API key, acts as tenant \"default\". Configure [[tenants]] before exposing it."
@@ -376,3 +339,146 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// The fully qualified name health reports on.
 pub const SERVICE_NAME: &str = "refunds.v1.RefundService";
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::providers::ProviderKind;
+
+    fn plans(text: &str) -> Result<Vec<AccountPlan>, ConfigError> {
+        Config::from_toml(text).and_then(|config| check(&config))
+    }
+
+    fn plan<'a>(plans: &'a [AccountPlan], name: &str) -> &'a AccountPlan {
+        plans.iter().find(|p| p.name == name).unwrap()
+    }
+
+    #[test]
+    fn bad_provider_tables_say_what_is_wrong_in_one_line() {
+        let cases = [
+            (
+                "[providers.c]\nkind = \"compago\"\nbase_url = \"http://x\"",
+                "providers.c.api_key",
+            ),
+            ("[providers.c]\nkind = \"stripe\"", "stripe"),
+            (
+                "[providers.c]\nkind = \"d24\"\nsandbox = true\ntimeout_ms = \"soon\"",
+                "providers.c.timeout_ms",
+            ),
+            (
+                "[providers.c]\nkind = \"paymongo\"\nsandbox = true\napi_key = \"x\"",
+                "api_key",
+            ),
+        ];
+        let zeros = [
+            "timeout_ms",
+            "max_in_flight",
+            "queue_timeout_ms",
+            "breaker_failures",
+            "breaker_open_ms",
+        ]
+        .map(|key| {
+            (
+                format!("[providers.d]\nkind = \"d24\"\nsandbox = true\n{key} = 0"),
+                format!("providers.d.{key}"),
+            )
+        });
+        let cases = cases
+            .map(|(text, needle)| (text.to_owned(), needle.to_owned()))
+            .into_iter()
+            .chain(zeros);
+        for (text, needle) in cases {
+            let err = plans(&text).unwrap_err().to_string();
+            assert!(err.contains(&needle), "{err:?} should mention {needle:?}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn contract_example_providers_parse() {
+        let plans = plans(
+            "[providers.d24]\nkind = \"d24\"\nbase_url = \"https://api-stg.directa24.com\"\n\
+             login = \"login\"\nsecret_key = \"d24-secret\"\nread_only_key = \"ro\"\n\
+             [providers.pm]\nkind = \"paymongo\"\nbase_url = \"https://api.paymongo.com\"\n\
+             secret_key = \"sk_test_x\"\nwebhook_secret = \"whsk_x\"",
+        )
+        .unwrap();
+        assert_eq!(plan(&plans, "d24").kind, ProviderKind::D24);
+        assert!(plans.iter().all(|p| !p.sandbox));
+        let debug = format!("{plans:?}");
+        for secret in ["d24-secret", "sk_test_x", "whsk_x"] {
+            assert!(!debug.contains(secret), "{secret} leaked into Debug");
+        }
+    }
+
+    #[test]
+    fn embedded_default_accounts_are_sandboxed() {
+        let plans = check(&Config::embedded_default()).unwrap();
+        assert_eq!(plans.len(), 3);
+        assert!(plans.iter().all(|p| p.sandbox));
+    }
+
+    /// Each account has its own isolation settings, with defaults; zero is refused.
+    #[test]
+    fn isolation_settings_per_account() {
+        let plans = plans(
+            r#"
+            [providers.a]
+            kind = "compago"
+            sandbox = true
+            max_in_flight = 4
+            queue_timeout_ms = 250
+            breaker_failures = 3
+            breaker_open_ms = 1500
+
+            [providers.b]
+            kind = "paymongo"
+            sandbox = true
+            "#,
+        )
+        .unwrap();
+        let a = plan(&plans, "a").limits;
+        assert_eq!(a.max_in_flight, 4);
+        assert_eq!(a.queue_timeout, Duration::from_millis(250));
+        assert_eq!(a.breaker_failures, 3);
+        assert_eq!(a.breaker_open, Duration::from_millis(1500));
+        let b = plan(&plans, "b").limits;
+        assert_eq!(b.max_in_flight, 32);
+        assert_eq!(b.queue_timeout, Duration::from_secs(1));
+        assert_eq!(b.breaker_failures, 5);
+        assert_eq!(b.breaker_open, Duration::from_secs(30));
+        assert_eq!(b.timeout, Duration::from_secs(10));
+    }
+
+    /// The configuration's defaults are the parts' own.
+    #[test]
+    fn config_defaults_are_the_parts_defaults() {
+        assert_eq!(
+            crate::config::DEFAULT_REFUND_CACHE_ENTRIES,
+            crate::refunds::DEFAULT_VIEW_CACHE_ENTRIES
+        );
+        assert_eq!(crate::config::DEFAULT_EVENT_BUFFER, crate::events::CAPACITY);
+        assert_eq!(
+            StoreOptions::from(&StoreConfig::default()),
+            StoreOptions::default()
+        );
+    }
+
+    #[test]
+    fn tenants_come_from_the_config() {
+        let config = Config::from_toml(
+            "[[tenants]]\nid = \"acme\"\napi_keys = [\"k1\"]\nproviders = [\"c\"]\n\
+             [providers.c]\nkind = \"compago\"\nsandbox = true",
+        )
+        .unwrap();
+        let tenants = tenants(&config.tenants);
+        assert!(!tenants.is_open());
+        let crate::auth::Authn::Allowed(acme) = tenants.authenticate(Some("k1")) else {
+            panic!("k1 is acme's")
+        };
+        assert_eq!(acme.tenant.as_str(), "acme");
+        assert!(acme.may_use("c") && !acme.may_use("d"));
+    }
+}

@@ -8,10 +8,18 @@ use std::{
     sync::Arc,
 };
 
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
-use crate::{config::TenantConfig, domain::TenantId};
+use crate::domain::TenantId;
+
+/// One tenant, its API keys and the provider accounts it may use (`None`: all).
+#[derive(Clone, Debug)]
+pub struct TenantKeys {
+    pub tenant: TenantId,
+    pub api_keys: Vec<SecretString>,
+    pub providers: Option<Vec<String>>,
+}
 
 /// Who is calling: a tenant and the provider accounts it may use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,11 +53,13 @@ pub enum Authn {
 }
 
 impl Tenants {
-    pub fn from_config(tenants: &[TenantConfig]) -> Self {
+    pub fn new(tenants: impl IntoIterator<Item = TenantKeys>) -> Self {
         let mut by_key = HashMap::new();
+        let mut open = true;
         for t in tenants {
+            open = false;
             let caller = Caller {
-                tenant: TenantId::new(t.id.clone()),
+                tenant: t.tenant,
                 providers: t
                     .providers
                     .as_ref()
@@ -59,10 +69,7 @@ impl Tenants {
                 by_key.insert(digest(key.expose_secret()), caller.clone());
             }
         }
-        Self {
-            by_key,
-            open: tenants.is_empty(),
-        }
+        Self { by_key, open }
     }
 
     /// Whether the gateway runs without authentication.
@@ -96,29 +103,21 @@ fn digest(key: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+
+    fn tenant(id: &str, keys: &[&str], providers: Option<&[&str]>) -> TenantKeys {
+        TenantKeys {
+            tenant: TenantId::new(id),
+            api_keys: keys.iter().map(|k| SecretString::from(*k)).collect(),
+            providers: providers.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
 
     #[test]
     fn keys_map_to_their_tenant_and_providers() {
-        let cfg = Config::from_toml(
-            r#"
-            [[tenants]]
-            id = "acme"
-            api_keys = ["k1", "k2"]
-            providers = ["compago"]
-            [[tenants]]
-            id = "globex"
-            api_keys = ["k3"]
-            [providers.compago]
-            kind = "compago"
-            sandbox = true
-            [providers.d24]
-            kind = "d24"
-            sandbox = true
-            "#,
-        )
-        .unwrap();
-        let tenants = Tenants::from_config(&cfg.tenants);
+        let tenants = Tenants::new([
+            tenant("acme", &["k1", "k2"], Some(&["compago"])),
+            tenant("globex", &["k3"], None),
+        ]);
         assert!(!tenants.is_open());
         let Authn::Allowed(acme) = tenants.authenticate(Some("k2")) else {
             panic!("k2 is acme's")
@@ -136,7 +135,7 @@ mod tests {
 
     #[test]
     fn no_tenants_means_open_mode_as_default() {
-        let tenants = Tenants::from_config(&[]);
+        let tenants = Tenants::new([]);
         assert!(tenants.is_open());
         let Authn::Allowed(caller) = tenants.authenticate(None) else {
             panic!("open mode lets everyone in")

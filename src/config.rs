@@ -6,7 +6,7 @@
 //! Secrets are `secrecy::SecretString`: their `Debug` prints `[REDACTED]`, so a config can be
 //! logged whole.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 
 use figment::{
     Figment,
@@ -28,7 +28,7 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     /// Provider accounts by name (the table name is the account name).
     #[serde(default)]
-    pub providers: BTreeMap<String, ProviderConfig>,
+    pub providers: BTreeMap<String, ProviderTable>,
     #[serde(default)]
     pub sandbox: SandboxConfig,
     #[serde(default)]
@@ -182,147 +182,35 @@ pub struct TenantConfig {
     pub providers: Option<Vec<String>>,
 }
 
-/// One provider account. `kind` picks the API.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ProviderConfig {
-    Compago(CompagoConfig),
-    D24(D24Config),
-    #[serde(rename = "paymongo")]
-    PayMongo(PayMongoConfig),
+/// One provider account, `[providers.NAME]`: `kind` picks the provider, whose module reads
+/// and checks the rest of the keys with its own struct (`providers::registry`, called from
+/// `app`). Kept raw here so that the configuration knows no provider.
+#[derive(Clone, Deserialize)]
+pub struct ProviderTable {
+    pub kind: String,
+    /// Every other key of the table.
+    #[serde(flatten)]
+    pub settings: figment::value::Dict,
 }
 
-impl ProviderConfig {
+impl ProviderTable {
+    /// `sandbox = true`: served by the built-in simulators.
     pub fn is_sandbox(&self) -> bool {
-        match self {
-            Self::Compago(c) => c.sandbox,
-            Self::D24(c) => c.sandbox,
-            Self::PayMongo(c) => c.sandbox,
-        }
-    }
-
-    /// The account's isolation settings (concurrency limit and circuit breaker).
-    pub fn limits(&self) -> crate::providers::isolation::Limits {
-        let (max_in_flight, queue_timeout_ms, breaker_failures, breaker_open_ms) = match self {
-            Self::Compago(c) => (
-                c.max_in_flight,
-                c.queue_timeout_ms,
-                c.breaker_failures,
-                c.breaker_open_ms,
-            ),
-            Self::D24(c) => (
-                c.max_in_flight,
-                c.queue_timeout_ms,
-                c.breaker_failures,
-                c.breaker_open_ms,
-            ),
-            Self::PayMongo(c) => (
-                c.max_in_flight,
-                c.queue_timeout_ms,
-                c.breaker_failures,
-                c.breaker_open_ms,
-            ),
-        };
-        crate::providers::isolation::Limits {
-            max_in_flight,
-            queue_timeout: Duration::from_millis(queue_timeout_ms),
-            breaker_failures,
-            breaker_open: Duration::from_millis(breaker_open_ms),
-        }
-    }
-
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(match self {
-            Self::Compago(c) => c.timeout_ms,
-            Self::D24(c) => c.timeout_ms,
-            Self::PayMongo(c) => c.timeout_ms,
-        })
+        matches!(
+            self.settings.get("sandbox"),
+            Some(figment::value::Value::Bool(_, true))
+        )
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CompagoConfig {
-    /// Scheme and host (the adapter adds `/api/...`). Not needed with `sandbox = true`.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub api_key: Option<SecretString>,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Calls of this account in flight at once (`providers::isolation`).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// How long a call waits for a free slot before failing without being sent.
-    #[serde(default = "default_queue_timeout_ms")]
-    pub queue_timeout_ms: u64,
-    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
-    #[serde(default = "default_breaker_failures")]
-    pub breaker_failures: usize,
-    /// How long an open breaker fails calls at once before letting one probe through.
-    #[serde(default = "default_breaker_open_ms")]
-    pub breaker_open_ms: u64,
-    /// Served by the built-in simulator (base URL and key are the simulator's).
-    #[serde(default)]
-    pub sandbox: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct D24Config {
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// `X-Login`, the deposit API key.
-    #[serde(default)]
-    pub login: Option<SecretString>,
-    /// The API signature secret.
-    #[serde(default)]
-    pub secret_key: Option<SecretString>,
-    #[serde(default)]
-    pub read_only_key: Option<SecretString>,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Calls of this account in flight at once (`providers::isolation`).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// How long a call waits for a free slot before failing without being sent.
-    #[serde(default = "default_queue_timeout_ms")]
-    pub queue_timeout_ms: u64,
-    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
-    #[serde(default = "default_breaker_failures")]
-    pub breaker_failures: usize,
-    /// How long an open breaker fails calls at once before letting one probe through.
-    #[serde(default = "default_breaker_open_ms")]
-    pub breaker_open_ms: u64,
-    #[serde(default)]
-    pub sandbox: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PayMongoConfig {
-    #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub secret_key: Option<SecretString>,
-    #[serde(default)]
-    pub webhook_secret: Option<SecretString>,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Calls of this account in flight at once (`providers::isolation`).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-    /// How long a call waits for a free slot before failing without being sent.
-    #[serde(default = "default_queue_timeout_ms")]
-    pub queue_timeout_ms: u64,
-    /// Provider faults in a row (unreachable, 5xx, timeouts) that open the circuit breaker.
-    #[serde(default = "default_breaker_failures")]
-    pub breaker_failures: usize,
-    /// How long an open breaker fails calls at once before letting one probe through.
-    #[serde(default = "default_breaker_open_ms")]
-    pub breaker_open_ms: u64,
-    #[serde(default)]
-    pub sandbox: bool,
+/// Key names only: the values may be credentials.
+impl std::fmt::Debug for ProviderTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderTable")
+            .field("kind", &self.kind)
+            .field("keys", &self.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The built-in provider simulators, started when an account has `sandbox = true`.
@@ -391,11 +279,16 @@ fn default_sandbox_listen() -> SocketAddr {
 fn default_shutdown_grace_ms() -> u64 {
     10_000
 }
+/// Refund views GetRefund keeps unless configured otherwise (the service's own default).
+pub const DEFAULT_REFUND_CACHE_ENTRIES: u64 = 100_000;
+/// Events the live bus keeps unless configured otherwise (the bus's own default).
+pub const DEFAULT_EVENT_BUFFER: usize = 4096;
+
 fn default_refund_cache_entries() -> u64 {
-    crate::refunds::DEFAULT_VIEW_CACHE_ENTRIES
+    DEFAULT_REFUND_CACHE_ENTRIES
 }
 fn default_event_buffer() -> usize {
-    crate::events::CAPACITY
+    DEFAULT_EVENT_BUFFER
 }
 fn default_store_url() -> String {
     "sqlite://refund-gateway.db".to_owned()
@@ -411,21 +304,6 @@ fn default_statement_timeout_ms() -> u64 {
 }
 fn default_connect_timeout_ms() -> u64 {
     5_000
-}
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_max_in_flight() -> usize {
-    32
-}
-fn default_queue_timeout_ms() -> u64 {
-    1_000
-}
-fn default_breaker_failures() -> usize {
-    5
-}
-fn default_breaker_open_ms() -> u64 {
-    30_000
 }
 fn default_tick_ms() -> u64 {
     500
@@ -535,7 +413,9 @@ impl Config {
                 return Err(ConfigError(format!("store.{key} must be above 0")));
             }
         }
-        for (name, provider) in &self.providers {
+        // Only the account names are checked here: the rest of each table is the provider's
+        // (`providers::registry`, called from `app::check`).
+        for name in self.providers.keys() {
             if name.is_empty()
                 || !name
                     .bytes()
@@ -543,48 +423,6 @@ impl Config {
             {
                 return Err(ConfigError(format!(
                     "provider account name {name:?} may only use letters, digits, '-' and '_'"
-                )));
-            }
-            if provider.timeout().is_zero() {
-                return Err(ConfigError(format!(
-                    "providers.{name}.timeout_ms must be above 0"
-                )));
-            }
-            let limits = provider.limits();
-            for (key, zero) in [
-                ("max_in_flight", limits.max_in_flight == 0),
-                ("queue_timeout_ms", limits.queue_timeout.is_zero()),
-                ("breaker_failures", limits.breaker_failures == 0),
-                ("breaker_open_ms", limits.breaker_open.is_zero()),
-            ] {
-                if zero {
-                    return Err(ConfigError(format!(
-                        "providers.{name}.{key} must be above 0"
-                    )));
-                }
-            }
-            if provider.is_sandbox() {
-                continue;
-            }
-            let missing = match provider {
-                ProviderConfig::Compago(c) => first_missing(&[
-                    ("base_url", c.base_url.is_some()),
-                    ("api_key", c.api_key.is_some()),
-                ]),
-                ProviderConfig::D24(c) => first_missing(&[
-                    ("base_url", c.base_url.is_some()),
-                    ("login", c.login.is_some()),
-                    ("secret_key", c.secret_key.is_some()),
-                ]),
-                ProviderConfig::PayMongo(c) => first_missing(&[
-                    ("base_url", c.base_url.is_some()),
-                    ("secret_key", c.secret_key.is_some()),
-                    ("webhook_secret", c.webhook_secret.is_some()),
-                ]),
-            };
-            if let Some(key) = missing {
-                return Err(ConfigError(format!(
-                    "providers.{name}.{key} is required (or set sandbox = true)"
                 )));
             }
         }
@@ -635,12 +473,8 @@ impl Config {
 
     /// Whether any provider account is served by the built-in simulators.
     pub fn needs_sandbox(&self) -> bool {
-        self.providers.values().any(ProviderConfig::is_sandbox)
+        self.providers.values().any(ProviderTable::is_sandbox)
     }
-}
-
-fn first_missing<'a>(fields: &[(&'a str, bool)]) -> Option<&'a str> {
-    fields.iter().find(|(_, present)| !present).map(|(k, _)| *k)
 }
 
 fn one_line(s: &str) -> String {
@@ -648,186 +482,4 @@ fn one_line(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use secrecy::ExposeSecret as _;
-
-    #[test]
-    fn contract_example_parses() {
-        let cfg = Config::from_toml(
-            r#"
-            [server]
-            grpc_listen = "127.0.0.1:50051"
-            http_listen = "127.0.0.1:8080"
-            public_url  = "https://gateway.example.com"
-
-            [store]
-            url = "sqlite://refund-gateway.db"
-
-            [[tenants]]
-            id = "acme"
-            api_keys = ["key-1", "key-2"]
-            providers = ["compago", "d24"]
-
-            [providers.compago]
-            kind = "compago"
-            base_url = "https://api.harmony.compago.com"
-            api_key = "cp-secret"
-            timeout_ms = 10000
-
-            [providers.d24]
-            kind = "d24"
-            base_url = "https://api-stg.directa24.com"
-            login = "login"
-            secret_key = "d24-secret"
-            read_only_key = "ro"
-
-            [providers.paymongo]
-            kind = "paymongo"
-            base_url = "https://api.paymongo.com"
-            secret_key = "sk_test_x"
-            webhook_secret = "whsk_x"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(cfg.tenants[0].api_keys[1].expose_secret(), "key-2");
-        assert!(matches!(cfg.providers["d24"], ProviderConfig::D24(_)));
-        assert_eq!(cfg.server.public_url(), "https://gateway.example.com");
-        let debug = format!("{cfg:?}");
-        for secret in ["cp-secret", "d24-secret", "sk_test_x", "whsk_x", "key-1"] {
-            assert!(!debug.contains(secret), "{secret} leaked into Debug");
-        }
-    }
-
-    #[test]
-    fn bad_configs_say_what_is_wrong_in_one_line() {
-        let cases = [
-            ("[store]\nurl = \"mysql://x\"", "store.url"),
-            (
-                "[providers.c]\nkind = \"compago\"\nbase_url = \"http://x\"",
-                "providers.c.api_key",
-            ),
-            ("[providers.c]\nkind = \"stripe\"", "stripe"),
-            ("[server]\ngrpc_listen = \"nope\"", "grpc_listen"),
-            (
-                "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\nproviders = [\"x\"]",
-                "provider \"x\"",
-            ),
-            (
-                "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n[[tenants]]\nid = \"b\"\napi_keys = [\"k\"]",
-                "more than one tenant",
-            ),
-            ("[serverr]\nx = 1", "serverr"),
-            (
-                "[store]\nstatement_timeout_ms = 0",
-                "store.statement_timeout_ms",
-            ),
-            (
-                "[store]\nconnect_timeout_ms = 0",
-                "store.connect_timeout_ms",
-            ),
-        ];
-        for (text, needle) in cases {
-            let err = Config::from_toml(text).unwrap_err().to_string();
-            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
-            assert!(!err.contains('\n'));
-        }
-    }
-
-    #[test]
-    fn postgres_store_settings_parse_with_defaults() {
-        let cfg = Config::from_toml(
-            "[store]\nurl = \"postgresql://gw@db/refunds\"\nmax_connections = 20\n\
-             statement_timeout_ms = 2500",
-        )
-        .unwrap();
-        assert_eq!(cfg.store.url, "postgresql://gw@db/refunds");
-        assert_eq!(cfg.store.max_connections, 20);
-        assert_eq!(cfg.store.statement_timeout_ms, 2_500);
-        assert_eq!(cfg.store.connect_timeout_ms, 5_000);
-        assert_eq!(cfg.store.busy_timeout_ms, 5_000);
-    }
-
-    #[test]
-    fn store_passwords_never_show() {
-        let cases = [
-            (
-                "postgres://gw:s3cret@db.internal:5432/refunds",
-                "postgres://gw:***@db.internal:5432/refunds",
-            ),
-            (
-                "postgresql://gw:p@ss/w@db/refunds?sslmode=require",
-                "postgresql://gw:***@db/refunds?sslmode=require",
-            ),
-            (
-                "postgres://db/refunds?user=gw&password=s3cret&sslmode=require",
-                "postgres://db/refunds?user=gw&password=***&sslmode=require",
-            ),
-            ("postgres://gw@db/refunds", "postgres://gw@db/refunds"),
-            ("sqlite://refund-gateway.db", "sqlite://refund-gateway.db"),
-        ];
-        for (url, shown) in cases {
-            let store = StoreConfig {
-                url: url.to_owned(),
-                ..StoreConfig::default()
-            };
-            assert_eq!(store.redacted_url(), shown);
-            assert!(!format!("{store:?}").contains("s3cret"));
-            assert!(!format!("{store:?}").contains("p@ss"));
-        }
-    }
-
-    #[test]
-    fn embedded_default_is_sandboxed_and_open() {
-        let cfg = Config::embedded_default();
-        cfg.check().unwrap();
-        assert!(cfg.tenants.is_empty());
-        assert_eq!(cfg.providers.len(), 3);
-        assert!(cfg.providers.values().all(ProviderConfig::is_sandbox));
-        assert_eq!(cfg.server.public_url(), "http://127.0.0.1:8080");
-    }
-
-    /// Each account has its own isolation settings, with defaults; zero is refused.
-    #[test]
-    fn isolation_settings_per_account() {
-        let cfg = Config::from_toml(
-            r#"
-            [providers.a]
-            kind = "compago"
-            sandbox = true
-            max_in_flight = 4
-            queue_timeout_ms = 250
-            breaker_failures = 3
-            breaker_open_ms = 1500
-
-            [providers.b]
-            kind = "paymongo"
-            sandbox = true
-            "#,
-        )
-        .unwrap();
-        let a = cfg.providers["a"].limits();
-        assert_eq!(a.max_in_flight, 4);
-        assert_eq!(a.queue_timeout, Duration::from_millis(250));
-        assert_eq!(a.breaker_failures, 3);
-        assert_eq!(a.breaker_open, Duration::from_millis(1500));
-        let b = cfg.providers["b"].limits();
-        assert_eq!(b.max_in_flight, 32);
-        assert_eq!(b.queue_timeout, Duration::from_secs(1));
-        assert_eq!(b.breaker_failures, 5);
-        assert_eq!(b.breaker_open, Duration::from_secs(30));
-        for key in [
-            "max_in_flight",
-            "queue_timeout_ms",
-            "breaker_failures",
-            "breaker_open_ms",
-        ] {
-            let err = Config::from_toml(&format!(
-                "[providers.d]\nkind = \"d24\"\nsandbox = true\n{key} = 0"
-            ))
-            .unwrap_err()
-            .to_string();
-            assert!(err.contains(&format!("providers.d.{key}")), "{err}");
-        }
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::RefundStatus,
-    providers::{ProviderKind, WebhookError},
+    providers::{ProviderKind, REGISTRY, WebhookError},
     refunds::{Refunds, WebhookFailure},
 };
 
@@ -27,17 +27,28 @@ struct HttpState {
 
 /// The router.
 pub fn router(refunds: Refunds, metrics: PrometheusHandle, shutdown: CancellationToken) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .route("/webhooks/d24/{provider}", post(d24_webhook))
-        .route("/webhooks/paymongo/{provider}", post(paymongo_webhook))
-        .with_state(HttpState {
-            refunds,
-            metrics,
-            shutdown,
-        })
+        .route("/metrics", get(render_metrics));
+    // `/webhooks/{kind}/{account}` for every provider that sends webhooks.
+    for registration in REGISTRY.iter().filter(|r| r.webhooks) {
+        let kind = registration.kind;
+        router = router.route(
+            &format!("/webhooks/{kind}/{{provider}}"),
+            post(
+                move |State(state): State<HttpState>,
+                      Path(provider): Path<String>,
+                      headers: HeaderMap,
+                      body: Bytes| webhook(state, provider, kind, headers, body),
+            ),
+        );
+    }
+    router.with_state(HttpState {
+        refunds,
+        metrics,
+        shutdown,
+    })
 }
 
 /// 200 while the process serves.
@@ -73,7 +84,7 @@ async fn render_metrics(State(state): State<HttpState>) -> Response {
                 .set(n as f64);
         }
     }
-    crate::metrics::provider_gauges(state.refunds.providers());
+    state.refunds.providers().record_gauges();
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -82,24 +93,6 @@ async fn render_metrics(State(state): State<HttpState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn d24_webhook(
-    State(state): State<HttpState>,
-    Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    webhook(state, provider, ProviderKind::D24, headers, body).await
-}
-
-async fn paymongo_webhook(
-    State(state): State<HttpState>,
-    Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    webhook(state, provider, ProviderKind::PayMongo, headers, body).await
 }
 
 async fn webhook(

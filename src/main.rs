@@ -21,7 +21,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Option<std::path::PathBuf>) -> ExitCode {
-    let config = match Config::load(config.as_deref()) {
+    // The provider tables are read by their providers (`app::check`): still the config.
+    let config = match Config::load(config.as_deref()).and_then(|c| app::check(&c).map(|_| c)) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("refund-gateway: bad config: {err}");

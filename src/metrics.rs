@@ -134,25 +134,6 @@ pub fn provider_call(
     .increment(1);
 }
 
-/// Sets the per-account isolation gauges (breaker state, calls in flight) from the live
-/// stacks; called at scrape time.
-pub fn provider_gauges(providers: &crate::providers::Providers) {
-    use crate::providers::isolation::BreakerState;
-    for account in providers.iter() {
-        let current = account.guard.breaker_state();
-        for state in BreakerState::ALL {
-            metrics::gauge!(
-                "refund_gateway_provider_breaker_state",
-                "provider" => account.name.clone(),
-                "state" => state.as_str()
-            )
-            .set(if state == current { 1.0 } else { 0.0 });
-        }
-        metrics::gauge!("refund_gateway_provider_in_flight", "provider" => account.name.clone())
-            .set(account.guard.in_flight() as f64);
-    }
-}
-
 fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {

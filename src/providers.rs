@@ -19,15 +19,27 @@ pub mod http;
 pub mod isolation;
 pub mod json_decimal;
 pub mod paymongo;
+pub mod registry;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
+pub use self::registry::{AccountPlan, Registration};
+
 use crate::domain::{
     ApiError, BankAccount, ErrorCode, FieldViolation, Money, Observation, PaymentRef,
     PaymentStatus, Refund, RefundFailure, RefundReason, TenantId, reason,
 };
+
+/// The providers the gateway knows, one line each: configuration (`[providers.NAME]` with
+/// `kind = "..."`), building the account, webhook routes and the sandbox set-up all come from
+/// here and the provider's module.
+pub const REGISTRY: &[Registration] = &[
+    Registration::of::<compago::CompagoConfig>(),
+    Registration::of::<d24::D24Config>(),
+    Registration::of::<paymongo::PayMongoConfig>(),
+];
 
 /// Which provider API an account speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -303,7 +315,9 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
-/// A configured provider account: a name callers use and the adapter behind it.
+/// A configured provider account: a name callers use, the adapter behind it, and the one
+/// client every call to it goes through (`isolation`: span, metrics, breaker, concurrency
+/// limit, deadline).
 pub struct ProviderAccount {
     pub name: String,
     pub provider: Arc<dyn Provider>,
@@ -311,8 +325,7 @@ pub struct ProviderAccount {
     pub sandbox: bool,
     /// The per-request timeout the adapter uses; bounds how long an attempt can be in flight.
     pub timeout: Duration,
-    /// The account's isolation stack (concurrency limit, circuit breaker): every call to the
-    /// provider goes through it (`refunds::calls`).
+    /// The account's client stack.
     pub guard: isolation::Guard,
 }
 
@@ -321,7 +334,6 @@ impl ProviderAccount {
         name: impl Into<String>,
         provider: Arc<dyn Provider>,
         sandbox: bool,
-        timeout: Duration,
         limits: isolation::Limits,
     ) -> Self {
         let name = name.into();
@@ -330,9 +342,35 @@ impl ProviderAccount {
             name,
             provider,
             sandbox,
-            timeout,
+            timeout: limits.timeout,
             guard,
         }
+    }
+
+    /// Looks the payment up.
+    pub async fn get_payment(
+        &self,
+        payment: &PaymentRef,
+    ) -> Result<ProviderPayment, ProviderError> {
+        self.guard.get_payment(payment).await
+    }
+
+    /// Submits the refund.
+    pub async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
+        self.guard.submit_refund(refund).await
+    }
+
+    /// Reads the refund back.
+    pub async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
+        self.guard.fetch_refund(refund).await
+    }
+
+    /// Reads a refund by the provider's own id.
+    pub async fn refund_by_provider_id(
+        &self,
+        provider_refund_id: &str,
+    ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
+        self.guard.refund_by_provider_id(provider_refund_id).await
     }
 }
 
@@ -370,5 +408,24 @@ impl Providers {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.accounts.keys().map(String::as_str)
+    }
+
+    /// Sets the per-account isolation gauges (breaker state, calls in flight) from the live
+    /// stacks; called at scrape time.
+    pub fn record_gauges(&self) {
+        use self::isolation::BreakerState;
+        for account in self.iter() {
+            let current = account.guard.breaker_state();
+            for state in BreakerState::ALL {
+                metrics::gauge!(
+                    "refund_gateway_provider_breaker_state",
+                    "provider" => account.name.clone(),
+                    "state" => state.as_str()
+                )
+                .set(if state == current { 1.0 } else { 0.0 });
+            }
+            metrics::gauge!("refund_gateway_provider_in_flight", "provider" => account.name.clone())
+                .set(account.guard.in_flight() as f64);
+        }
     }
 }

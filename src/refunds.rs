@@ -21,7 +21,6 @@
 //!   parameters), [`page_token`] (opaque, signed page tokens), [`views`] (GetRefund's cache).
 
 mod amounts;
-mod calls;
 mod claim;
 mod fingerprint;
 mod list;
@@ -203,7 +202,7 @@ impl Refunds {
         let clock = metrics::provider_clock();
         let owned = async move {
             let sent = match reserve::reserve(&this, &request).await {
-                Ok(reserved) => Ok(submit::submit(&this, &request, reserved).await),
+                Ok(reserved) => Ok(submit::submit(&request, reserved).await),
                 Err(err) => Err(err),
             };
             record::record(&this, &request, sent).await

@@ -25,6 +25,51 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{ApiError, Money, Refund, RefundEvent, RefundId, RefundStatus, TenantId};
 
+/// How to open the store (from `[store]`; `app` builds it from the configuration).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// `sqlite://path` (created if missing) or `postgres://...` / `postgresql://...`.
+    pub url: String,
+    /// SQLite: read connections (writes go through one). PostgreSQL: the pool size.
+    pub max_connections: u32,
+    /// How long a statement may wait for a lock (PostgreSQL: `lock_timeout`).
+    pub busy_timeout_ms: u64,
+    /// PostgreSQL: `statement_timeout` and `idle_in_transaction_session_timeout`.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: how long a call may wait for a pooled connection.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://refund-gateway.db".to_owned(),
+            max_connections: 8,
+            busy_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl From<&StoreOptions> for StoreOptions {
+    fn from(options: &StoreOptions) -> Self {
+        options.clone()
+    }
+}
+
+/// The URL is left out: it may carry a password.
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("max_connections", &self.max_connections)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A store failure. Callers turn `Unavailable` into gRPC `UNAVAILABLE`; the rest are bugs or
 /// corruption and become `INTERNAL` (logged, never shown).
 #[derive(Debug, thiserror::Error)]

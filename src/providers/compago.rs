@@ -12,20 +12,27 @@
 //!   body text is kept (shortened) as the provider's message.
 //! - No webhooks: Compago is poll-only.
 
+mod answers;
+mod config;
+mod rules;
+mod transport;
 pub mod wire;
+
+use self::answers::{invalid_ids, read_failure, submit_failure};
+pub use self::config::CompagoConfig;
 
 use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::http::shorten;
+use super::http::{Answer, BuildError, shorten};
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
-    RefundLookup, Rejection, SubmitOutcome, http as provider_http,
+    RefundLookup, SubmitOutcome, http as provider_http,
 };
-use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, reason};
+use crate::domain::{ApiError, FieldViolation, Money, PaymentRef, Refund, reason};
 
 /// The header that carries the API key.
 const API_KEY_HEADER: &str = "x-api-key";
@@ -101,247 +108,12 @@ impl Compago {
         }
     }
 
-    fn payment_url(&self, ids: Ids<'_>) -> String {
-        provider_http::join(
-            &self.base_url,
-            &format!(
-                "/api/payment-method/{}/payment/{}",
-                ids.payment_method_id, ids.payment_id
-            ),
-        )
+    /// The account configured by `config`; `Err` names a key it lacks.
+    pub fn from_config(config: &CompagoConfig, timeout: Duration) -> Result<Compago, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let api_key = config.api_key.clone().ok_or("api_key")?;
+        Ok(Compago::new(base_url, api_key, timeout))
     }
-
-    fn refund_url(&self, ids: Ids<'_>) -> String {
-        format!("{}/refund", self.payment_url(ids))
-    }
-
-    /// Builds a request with the API key. Building fails only on a key that is not a valid
-    /// header value, a base URL that is not a URL, or a body that does not serialize:
-    /// nothing has been sent then.
-    fn build(
-        &self,
-        method: Method,
-        url: String,
-        body: Option<&wire::RefundRequest<'_>>,
-    ) -> Result<reqwest::Request, BuildError> {
-        let mut key =
-            HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| BuildError::Key)?;
-        key.set_sensitive(true);
-        let mut builder = self
-            .client
-            .request(method, url)
-            .header(API_KEY_HEADER, key)
-            .header(http::header::ACCEPT, "application/json");
-        if let Some(body) = body {
-            // `.json` also sets `Content-Type: application/json`.
-            builder = builder.json(body);
-        }
-        builder
-            .build()
-            .map_err(|e| BuildError::Other(e.to_string()))
-    }
-
-    /// `GET .../payment/{paymentId}`, with every answer but a readable 200 turned into a
-    /// `ProviderError`.
-    async fn read_payment(&self, ids: Ids<'_>) -> Result<wire::Payment, ProviderError> {
-        let request = self
-            .build(Method::GET, self.payment_url(ids), None)
-            .map_err(|e| ProviderError::Rejected(e.rejection()))?;
-        let response = self.client.execute(request).await.map_err(|e| {
-            tracing::debug!(error = %e, "Compago payment read failed");
-            ProviderError::Unreachable(format!("Compago could not be reached: {e}"))
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await;
-        if !status.is_success() {
-            // The status decides; the body only adds the provider's words.
-            return Err(read_failure(
-                status,
-                &headers,
-                &body.unwrap_or_default(),
-                ids,
-            ));
-        }
-        let body = body.map_err(|e| {
-            ProviderError::Unreachable(format!(
-                "Compago answered {status} but the body could not be read: {e}"
-            ))
-        })?;
-        let payment: wire::Payment = serde_json::from_str(&body).map_err(|e| {
-            ProviderError::BadResponse(format!(
-                "Compago answered {status} with an unreadable payment ({e}): {}",
-                shorten(&body)
-            ))
-        })?;
-        if !wire::same_uuid(&payment.id, ids.payment_id) {
-            return Err(ProviderError::BadResponse(format!(
-                "Compago answered with payment {:?} when asked for {}",
-                payment.id, ids.payment_id
-            )));
-        }
-        Ok(payment)
-    }
-}
-
-/// Why a request could not be built (so was never sent).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum BuildError {
-    /// The API key is not a valid header value (its text is never repeated).
-    Key,
-    /// Anything else, such as a base URL that is not a URL.
-    Other(String),
-}
-
-impl BuildError {
-    fn rejection(&self) -> Rejection {
-        match self {
-            Self::Key => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_AUTHENTICATION_FAILED,
-                "the Compago api_key of this provider account is not a valid HTTP header value",
-            ),
-            Self::Other(why) => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_NOT_AVAILABLE,
-                format!("the Compago provider account cannot be used: {why}"),
-            ),
-        }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rejection().message)
-    }
-}
-
-/// The caller-facing rejection for an answer with an error status that refuses the request
-/// for a reason common to every Compago call; `None` for the others.
-fn common_rejection(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    ids: Ids<'_>,
-) -> Option<Rejection> {
-    let code = status.as_u16().to_string();
-    let provider_message = shorten(body);
-    let rejection = match status.as_u16() {
-        401 | 403 => Rejection::new(
-            ErrorCode::FailedPrecondition,
-            reason::PROVIDER_AUTHENTICATION_FAILED,
-            "Compago refused the gateway's API key for this provider account; check its api_key",
-        ),
-        404 => {
-            // The two 404s differ only in their text ("Payment method not found" /
-            // "Payment not found"), and the text has no documented shape: look for it,
-            // and fall back to naming both ids.
-            let message = if body.to_ascii_lowercase().contains("method not found") {
-                format!("Compago payment method {} not found", ids.payment_method_id)
-            } else {
-                format!(
-                    "Compago payment {} not found under payment method {}",
-                    ids.payment_id, ids.payment_method_id
-                )
-            };
-            Rejection::new(ErrorCode::NotFound, reason::PAYMENT_NOT_FOUND, message)
-        }
-        429 => Rejection {
-            retry_after: provider_http::retry_after(headers),
-            ..Rejection::new(
-                ErrorCode::Unavailable,
-                reason::PROVIDER_RATE_LIMITED,
-                "Compago is limiting the gateway's request rate; try again later",
-            )
-        },
-        _ => return None,
-    };
-    Some(rejection.with_provider(code, provider_message))
-}
-
-/// Classifies an error answer to a read.
-fn read_failure(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    ids: Ids<'_>,
-) -> ProviderError {
-    if let Some(rejection) = common_rejection(status, headers, body, ids) {
-        return ProviderError::Rejected(rejection);
-    }
-    if let Some(rejection) = provider_http::read_not_now("Compago", status, headers, shorten(body))
-    {
-        return ProviderError::Rejected(rejection);
-    }
-    match status.as_u16() {
-        408 | 500..=599 => {
-            ProviderError::Unreachable(format!("Compago answered {status}: {}", shorten(body)))
-        }
-        _ if status.is_client_error() => ProviderError::Rejected(
-            Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::PROVIDER_DECLINED,
-                format!("Compago refused to look the payment up (HTTP {status})"),
-            )
-            .with_provider(status.as_u16().to_string(), shorten(body)),
-        ),
-        _ => ProviderError::BadResponse(format!("Compago answered with HTTP {status}")),
-    }
-}
-
-/// Classifies an error answer to a refund POST.
-fn submit_failure(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    ids: Ids<'_>,
-) -> SubmitOutcome {
-    if let Some(rejection) = common_rejection(status, headers, body, ids) {
-        return SubmitOutcome::Rejected(rejection);
-    }
-    match status.as_u16() {
-        // Compago's documented 400 is "Payment not CONFIRMED": nothing was refunded.
-        400 => SubmitOutcome::Rejected(
-            Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PAYMENT_NOT_REFUNDABLE,
-                format!(
-                    "Compago refused to refund payment {}: only CONFIRMED payments can be \
-                     refunded (a refunded, pending or cancelled one cannot)",
-                    ids.payment_id
-                ),
-            )
-            .with_provider("400", shorten(body)),
-        ),
-        // A 5xx never proves that nothing happened; neither do a request timeout or a
-        // conflict, which may come from a proxy after Compago took the request.
-        408 | 409 | 500..=599 => SubmitOutcome::Unknown(format!(
-            "Compago answered {status}; the refund may or may not have been applied: {}",
-            shorten(body)
-        )),
-        _ if status.is_client_error() => SubmitOutcome::Rejected(
-            Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::PROVIDER_DECLINED,
-                format!(
-                    "Compago refused to refund payment {} (HTTP {status})",
-                    ids.payment_id
-                ),
-            )
-            .with_provider(status.as_u16().to_string(), shorten(body)),
-        ),
-        // 1xx/3xx that reqwest did not handle: no telling what happened.
-        _ => SubmitOutcome::Unknown(format!("Compago answered with HTTP {status}")),
-    }
-}
-
-fn invalid_ids(violations: &[FieldViolation]) -> Rejection {
-    let detail = violations
-        .iter()
-        .map(|v| format!("{} {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Rejection::new(ErrorCode::InvalidArgument, reason::INVALID_ARGUMENT, detail)
 }
 
 #[async_trait]
@@ -359,147 +131,28 @@ impl Provider for Compago {
     }
 
     fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        let mut violations = Ids::of(&draft.payment).err().unwrap_or_default();
-        if !draft.payment.invoice_id.is_empty() {
-            violations.push(FieldViolation::new(
-                "payment.invoice_id",
-                "not used by Compago (D24 only); leave it empty",
-            ));
-        }
-        if draft.bank_account.is_some() {
-            violations.push(FieldViolation::new(
-                "bank_account",
-                "not used by Compago: refunds go back to the card that paid; leave it unset",
-            ));
-        }
-        if let Some(amount) = draft.amount
-            && amount.currency.code() != wire::CURRENCY
-        {
-            violations.push(FieldViolation::new(
-                "amount.currency_code",
-                format!("Compago refunds MXN only, got {}", amount.currency),
-            ));
-        }
-        violations
+        rules::validate(draft)
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "compago",
-        payment_id = %payment.payment_id,
-        payment_method_id = %payment.payment_method_id,
-    ))]
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        let ids = Ids::of(payment).map_err(|v| ProviderError::Rejected(invalid_ids(&v)))?;
-        let answer = self.read_payment(ids).await?;
-        answer
-            .to_provider_payment()
-            .map_err(ProviderError::BadResponse)
+        self.payment(payment).await
     }
 
     fn check_refund(
         &self,
-        _draft: &RefundDraft,
+        draft: &RefundDraft,
         payment: &ProviderPayment,
         amount: Money,
     ) -> Result<(), ApiError> {
-        if amount != payment.amount {
-            return Err(ApiError::invalid_field(
-                reason::PARTIAL_REFUND_NOT_SUPPORTED,
-                "amount",
-                format!(
-                    "Compago refunds only the whole payment ({}), not {amount}; ask for {} \
-                     or leave amount unset",
-                    payment.amount, payment.amount
-                ),
-            ));
-        }
-        Ok(())
+        rules::check_refund(draft, payment, amount)
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "compago",
-        refund_id = %refund.id,
-        payment_id = %refund.payment.payment_id,
-        payment_method_id = %refund.payment.payment_method_id,
-    ))]
     async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        let ids = match Ids::of(&refund.payment) {
-            Ok(ids) => ids,
-            Err(v) => return SubmitOutcome::Rejected(invalid_ids(&v)),
-        };
-        let body = wire::RefundRequest::for_refund(refund);
-        let request = match self.build(Method::POST, self.refund_url(ids), Some(&body)) {
-            Ok(request) => request,
-            Err(why) => return SubmitOutcome::NotSent(why.to_string()),
-        };
-        let response = match self.client.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                return match provider_http::classify(&e) {
-                    provider_http::SendFailure::NotSent(why) => {
-                        tracing::info!(why, "Compago refund not sent");
-                        SubmitOutcome::NotSent(format!("Compago could not be reached: {why}"))
-                    }
-                    provider_http::SendFailure::Unknown(why) => {
-                        tracing::warn!(why, "Compago refund outcome unknown");
-                        SubmitOutcome::Unknown(format!(
-                            "no answer from Compago; the refund may or may not have been \
-                             applied: {why}"
-                        ))
-                    }
-                };
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await;
-        let outcome = if status.is_success() {
-            // Compago may have refunded: from here on, anything unreadable is "unknown".
-            match body {
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "Compago answered {status} but the body could not be read: {e}"
-                )),
-                Ok(body) => match serde_json::from_str::<wire::RefundResponse>(&body) {
-                    Ok(answer) => SubmitOutcome::Accepted(answer.observe_refund(refund)),
-                    Err(e) => SubmitOutcome::Unknown(format!(
-                        "Compago answered {status} with an unreadable body ({e}): {}",
-                        shorten(&body)
-                    )),
-                },
-            }
-        } else {
-            submit_failure(status, &headers, &body.unwrap_or_default(), ids)
-        };
-        match &outcome {
-            SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
-                tracing::error!(status = %obs.status, failure = ?obs.failure, "Compago answer contradicts the refund")
-            }
-            SubmitOutcome::Accepted(obs) => {
-                tracing::info!(status = %obs.status, "Compago refund accepted")
-            }
-            SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = %status, reason = r.reason, "Compago refused the refund")
-            }
-            SubmitOutcome::Unknown(why) => tracing::warn!(why, "Compago refund outcome unknown"),
-            SubmitOutcome::NotSent(why) => tracing::info!(why, "Compago refund not sent"),
-        }
-        outcome
+        self.submit(refund).await
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "compago",
-        refund_id = %refund.id,
-        payment_id = %refund.payment.payment_id,
-        payment_method_id = %refund.payment.payment_method_id,
-    ))]
     async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        let ids = Ids::of(&refund.payment).map_err(|v| ProviderError::Rejected(invalid_ids(&v)))?;
-        let payment = self.read_payment(ids).await?;
-        Ok(match payment.status.refund_status() {
-            // A refunded payment is the refund; it must still be the refund we asked for.
-            Some(_) => RefundLookup::Found(payment.observe_refund(refund)),
-            None => RefundLookup::Absent,
-        })
+        self.fetch(refund).await
     }
 
     fn resubmit_is_safe(&self) -> bool {
@@ -515,7 +168,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        BankAccount, BankAccountType, Currency, PaymentStatus, RefundReason, TenantId,
+        BankAccount, BankAccountType, Currency, ErrorCode, PaymentStatus, RefundReason, TenantId,
     };
 
     const PM: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
@@ -605,7 +258,13 @@ mod tests {
             payment_id: PAY,
         };
         let err = c.build(Method::GET, c.payment_url(ids), None).unwrap_err();
-        assert_eq!(err, BuildError::Key);
+        assert_eq!(
+            err,
+            BuildError::Credential {
+                provider: "Compago",
+                key: "api_key"
+            }
+        );
         assert!(!err.to_string().contains("bad\nkey"));
         let broken = Compago::new(
             "not a url".into(),
@@ -615,7 +274,7 @@ mod tests {
         let err = broken
             .build(Method::GET, broken.payment_url(ids), None)
             .unwrap_err();
-        assert!(matches!(err, BuildError::Other(_)), "{err:?}");
+        assert!(matches!(err, BuildError::Other { .. }), "{err:?}");
     }
 
     /// A well-formed Compago draft has no violations.
@@ -688,71 +347,5 @@ mod tests {
             assert_eq!(err.reason, reason::PARTIAL_REFUND_NOT_SUPPORTED);
             assert_eq!(fields(&err.violations), ["amount"]);
         }
-    }
-
-    /// Error answers to a refund: a documented 400 means not refundable; 5xx, 408 and 409
-    /// never prove nothing happened; other 4xx are declines.
-    #[test]
-    fn refund_error_statuses_classify() {
-        let ids = Ids {
-            payment_method_id: PM,
-            payment_id: PAY,
-        };
-        let h = HeaderMap::new();
-        let rejected = |status: u16, body: &str| match submit_failure(
-            StatusCode::from_u16(status).unwrap(),
-            &h,
-            body,
-            ids,
-        ) {
-            SubmitOutcome::Rejected(r) => (r.code, r.reason, r.provider_code),
-            other => panic!("{status}: {other:?}"),
-        };
-        assert_eq!(
-            rejected(400, r#"{"message":"Payment not CONFIRMED"}"#),
-            (
-                ErrorCode::FailedPrecondition,
-                reason::PAYMENT_NOT_REFUNDABLE,
-                "400".into()
-            )
-        );
-        assert_eq!(rejected(403, "").1, reason::PROVIDER_AUTHENTICATION_FAILED);
-        assert_eq!(rejected(422, "").0, ErrorCode::InvalidArgument);
-        assert_eq!(rejected(422, "").1, reason::PROVIDER_DECLINED);
-        for status in [408, 409, 500, 502, 503, 504, 599, 304] {
-            assert!(
-                matches!(
-                    submit_failure(StatusCode::from_u16(status).unwrap(), &h, "", ids),
-                    SubmitOutcome::Unknown(_)
-                ),
-                "{status}"
-            );
-        }
-    }
-
-    /// The two 404 texts name the right thing; the body is kept, shortened.
-    #[test]
-    fn not_found_names_what_is_missing() {
-        let ids = Ids {
-            payment_method_id: PM,
-            payment_id: PAY,
-        };
-        let h = HeaderMap::new();
-        let r = common_rejection(
-            StatusCode::NOT_FOUND,
-            &h,
-            r#"{"message":"Payment method not found"}"#,
-            ids,
-        )
-        .unwrap();
-        assert!(r.message.contains("payment method"), "{}", r.message);
-        assert_eq!(
-            r.provider_message,
-            r#"{"message":"Payment method not found"}"#
-        );
-        let long = "é".repeat(1000);
-        let r = common_rejection(StatusCode::NOT_FOUND, &h, &long, ids).unwrap();
-        assert!(r.message.contains(PAY));
-        assert!(r.provider_message.len() <= provider_http::MAX_PROVIDER_MESSAGE + '…'.len_utf8());
     }
 }

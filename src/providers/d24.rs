@@ -18,8 +18,16 @@
 //! - Reads (`GET /v3/refunds/{id}`, `GET /v3/deposits/{id}`) are signed the same way with the
 //!   deposit key, as the official SDKs do.
 
+mod answers;
+mod config;
+mod rules;
 pub mod signature;
+mod transport;
+pub mod webhook;
 pub mod wire;
+
+use self::answers::{read_failure, repeat_guard, submit_failure};
+pub use self::config::D24Config;
 
 use std::{fmt, time::Duration};
 
@@ -28,15 +36,13 @@ use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::http::shorten;
+use super::http::{Answer, BuildError, shorten};
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, ProviderRefundRecord,
     RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
     http as provider_http,
 };
-use crate::domain::{
-    ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, Submission, reason,
-};
+use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, reason};
 
 /// Currencies of D24's markets that refunds are offered in (AR, BO, BR, CA, CL, CO, EC/US,
 /// GT, MX, PE, PY). Others may work; these are the ones the gateway advertises.
@@ -62,45 +68,6 @@ impl fmt::Debug for D24 {
     }
 }
 
-/// Why a request could not be built (so was never sent).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum BuildError {
-    /// The login is not a valid header value (its text is never repeated).
-    Login,
-    /// Anything else, such as a base URL that is not a URL.
-    Other(String),
-}
-
-impl BuildError {
-    fn rejection(&self) -> Rejection {
-        match self {
-            Self::Login => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_AUTHENTICATION_FAILED,
-                "the D24 login of this provider account is not a valid HTTP header value",
-            ),
-            Self::Other(why) => Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_MISCONFIGURED,
-                format!("the D24 provider account cannot be used: {why}"),
-            ),
-        }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rejection().message)
-    }
-}
-
-/// An answer: its status and its body text (empty if it could not be read).
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Result<String, String>,
-}
-
 impl D24 {
     /// `base_url` is the scheme and host (`https://api-stg.directa24.com`) or the simulator's
     /// URL with its prefix (`http://127.0.0.1:9090/d24`); the adapter adds `/v3/...`.
@@ -122,272 +89,32 @@ impl D24 {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        provider_http::join(&self.base_url, path)
-    }
-
-    /// Builds a signed request. `body` is the exact text sent and signed (empty for GETs).
-    fn build(
-        &self,
-        method: Method,
-        path: &str,
-        body: String,
-        idempotency_key: Option<&str>,
-    ) -> Result<reqwest::Request, BuildError> {
-        let x_date = signature::x_date(Utc::now());
-        let login = self.login.expose_secret();
-        let mut login_header = HeaderValue::from_str(login).map_err(|_| BuildError::Login)?;
-        login_header.set_sensitive(true);
-        let mut authorization = HeaderValue::from_str(&signature::authorization(
-            self.secret_key.expose_secret().as_bytes(),
-            &x_date,
+    /// The account configured by `config`, told to send notifications to `webhook_url`;
+    /// `Err` names a key it lacks.
+    pub fn from_config(
+        config: &D24Config,
+        webhook_url: &str,
+        timeout: Duration,
+    ) -> Result<D24, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let login = config.login.clone().ok_or("login")?;
+        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
+        Ok(D24::new(
+            base_url,
             login,
-            body.as_bytes(),
+            secret_key,
+            Some(webhook_url.to_owned()),
+            timeout,
         ))
-        .map_err(|e| BuildError::Other(e.to_string()))?;
-        authorization.set_sensitive(true);
-        let mut builder = self
-            .client
-            .request(method, self.url(path))
-            // The official SDKs send the JSON content type on GETs too.
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .header("X-Date", x_date)
-            .header("X-Login", login_header)
-            .header(http::header::AUTHORIZATION, authorization);
-        if let Some(key) = idempotency_key {
-            builder = builder.header("X-Idempotency-Key", key);
-        }
-        if !body.is_empty() {
-            builder = builder.body(body);
-        }
-        builder
-            .build()
-            .map_err(|e| BuildError::Other(e.to_string()))
-    }
-
-    /// A signed GET, with any failure to get an answer turned into `Unreachable`.
-    async fn get(&self, path: &str) -> Result<Answer, ProviderError> {
-        let request = self
-            .build(Method::GET, path, String::new(), None)
-            .map_err(|e| ProviderError::Rejected(e.rejection()))?;
-        let response = self.client.execute(request).await.map_err(|e| {
-            tracing::debug!(error = %e, path, "D24 read failed");
-            ProviderError::Unreachable(format!("D24 could not be reached: {e}"))
-        })?;
-        Ok(Answer::of(response).await)
-    }
-
-    /// `GET /v3/refunds/{id}`: the status body, or `None` for a 404.
-    async fn read_refund(
-        &self,
-        provider_refund_id: &str,
-    ) -> Result<Option<wire::RefundStatusResponse>, ProviderError> {
-        if !wire::is_refund_id(provider_refund_id) {
-            return Err(ProviderError::BadResponse(format!(
-                "{provider_refund_id:?} is not a D24 refund id"
-            )));
-        }
-        let answer = self
-            .get(&format!("/v3/refunds/{provider_refund_id}"))
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            // A refund D24 does not hold (JSDK stubs this 404 with an empty body). Only a
-            // refund with a known id is read, so this never starts a second submission.
-            return Ok(None);
-        }
-        let body = answer.success_body("refund")?;
-        serde_json::from_str(&body).map(Some).map_err(|e| {
-            ProviderError::BadResponse(format!(
-                "D24 answered with an unreadable refund status ({e}): {}",
-                shorten(&body)
-            ))
-        })
     }
 }
 
-impl Answer {
-    async fn of(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| e.to_string());
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// The body of a 2xx answer; any other answer as a `ProviderError`.
-    fn success_body(self, what: &str) -> Result<String, ProviderError> {
-        if !self.status.is_success() {
-            return Err(read_failure(
-                self.status,
-                &self.headers,
-                self.body.as_deref().unwrap_or(""),
-                what,
-            ));
-        }
-        self.body.map_err(|e| {
-            ProviderError::Unreachable(format!(
-                "D24 answered {} but the body could not be read: {e}",
-                self.status
-            ))
-        })
-    }
-}
-
-/// The rejection for a D24 error code, with D24's own words kept.
-fn code_rejection(code: u32, error: &wire::ErrorBody) -> Option<Rejection> {
-    match wire::meaning(code) {
-        wire::CodeMeaning::KeyAlreadyUsed => None,
-        wire::CodeMeaning::Refused {
-            code: grpc_code,
-            reason,
-            explanation,
-        } => Some(
-            Rejection::new(grpc_code, reason, explanation)
-                .with_provider(code.to_string(), shorten(&error.message)),
-        ),
-    }
-}
-
-/// The rejection for an error answer without a readable D24 code, from the HTTP status
-/// alone; `None` when the status proves nothing.
-fn status_rejection(status: StatusCode, headers: &HeaderMap, body: &str) -> Option<Rejection> {
-    let rejection = match status.as_u16() {
-        401 | 403 => Rejection::new(
-            ErrorCode::FailedPrecondition,
-            reason::PROVIDER_AUTHENTICATION_FAILED,
-            "D24 refused the credentials of this provider account; check its login and \
-             secret_key",
-        ),
-        429 => Rejection {
-            retry_after: provider_http::retry_after(headers),
-            ..Rejection::new(
-                ErrorCode::Unavailable,
-                reason::PROVIDER_RATE_LIMITED,
-                "D24 is limiting the gateway's request rate; try again later",
-            )
-        },
-        _ => return None,
-    };
-    Some(rejection.with_provider(status.as_u16().to_string(), shorten(body)))
-}
-
-/// Classifies an error answer to a read (`what`: "refund" or "deposit").
-fn read_failure(status: StatusCode, headers: &HeaderMap, body: &str, what: &str) -> ProviderError {
-    if let Some(rejection) = provider_http::read_not_now("D24", status, headers, shorten(body)) {
-        return ProviderError::Rejected(rejection);
-    }
-    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-        return ProviderError::Unreachable(format!("D24 answered {status}: {}", shorten(body)));
-    }
-    let error = wire::parse_error(body).filter(|_| status != StatusCode::TOO_MANY_REQUESTS);
-    if let Some(error) = &error
-        && let Some(code) = error.code
-        && let Some(rejection) = code_rejection(code, error)
-    {
-        return ProviderError::Rejected(rejection);
-    }
-    if let Some(rejection) = status_rejection(status, headers, body) {
-        return ProviderError::Rejected(rejection);
-    }
-    if status == StatusCode::NOT_FOUND {
-        return ProviderError::Rejected(
-            Rejection::new(
-                ErrorCode::NotFound,
-                reason::PAYMENT_NOT_FOUND,
-                format!("D24 has no such {what}"),
-            )
-            .with_provider("404", shorten(body)),
-        );
-    }
-    if status.is_client_error() {
-        return ProviderError::Rejected(
-            Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::PROVIDER_DECLINED,
-                format!("D24 refused to look the {what} up (HTTP {status})"),
-            )
-            .with_provider(status.as_u16().to_string(), shorten(body)),
-        );
-    }
-    ProviderError::BadResponse(format!("D24 answered with HTTP {status}"))
-}
-
-/// Classifies an error answer to a refund POST.
-fn submit_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> SubmitOutcome {
-    // A 5xx never proves that nothing happened; nor do a request timeout or a conflict,
-    // which may come from a proxy after D24 took the request.
-    if status.is_server_error() || matches!(status.as_u16(), 408 | 409) {
-        return SubmitOutcome::Unknown(format!(
-            "D24 answered {status}; the refund may or may not have been created: {}",
-            shorten(body)
-        ));
-    }
-    // "Not now", whatever code the body carries: nothing was created.
-    if status == StatusCode::TOO_MANY_REQUESTS
-        && let Some(rejection) = status_rejection(status, headers, body)
-    {
-        return SubmitOutcome::Rejected(rejection);
-    }
-    if status.is_client_error() {
-        if let Some(error) = wire::parse_error(body)
-            && let Some(code) = error.code
-        {
-            return match code_rejection(code, &error) {
-                Some(rejection) => SubmitOutcome::Rejected(rejection),
-                None => SubmitOutcome::Unknown(format!(
-                    "D24 answered {code} IDEMPOTENCY_KEY_ALREADY_USED: an earlier attempt \
-                     with this refund's idempotency key reached D24, so the refund exists \
-                     there under an id the gateway has not learned yet ({})",
-                    shorten(&error.message)
-                )),
-            };
-        }
-        if let Some(rejection) = status_rejection(status, headers, body) {
-            return SubmitOutcome::Rejected(rejection);
-        }
-        let rejection = if status == StatusCode::NOT_FOUND {
-            // No D24 error code: the route itself was not found.
-            Rejection::new(
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_MISCONFIGURED,
-                "D24 answered 404 without an error code; check the base_url of this provider \
-                 account",
-            )
-        } else {
-            Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::PROVIDER_DECLINED,
-                format!("D24 refused the refund (HTTP {status})"),
-            )
-        };
-        return SubmitOutcome::Rejected(
-            rejection.with_provider(status.as_u16().to_string(), shorten(body)),
-        );
-    }
-    // 1xx/3xx that reqwest did not handle: no telling what happened.
-    SubmitOutcome::Unknown(format!("D24 answered with HTTP {status}"))
-}
-
-/// A repeat of a submission whose earlier outcome is unknown cannot take 802 ("amount not
-/// valid") as a refusal: should D24 judge the amount before the idempotency key, the earlier
-/// attempt having landed and used up the deposit would look exactly like this. It stays
-/// unknown (reconciled, or REQUIRES_REVIEW), never FAILED.
-fn repeat_guard(refund: &Refund, outcome: SubmitOutcome) -> SubmitOutcome {
-    match outcome {
-        SubmitOutcome::Rejected(r)
-            if refund.submission == Submission::Unknown && r.provider_code == "802" =>
-        {
-            SubmitOutcome::Unknown(format!(
-                "D24 refused a repeat of this refund with 802 ({}); the earlier attempt may                  have used the amount up, so the outcome stays unknown",
-                r.provider_message
-            ))
-        }
-        other => other,
-    }
+/// The body of a 2xx answer to a read of a `what` ("refund", "deposit"); any other answer
+/// as a `ProviderError`.
+fn success_body(answer: Answer, what: &str) -> Result<String, ProviderError> {
+    answer.success_body("D24", |status, headers, body| {
+        read_failure(status, headers, body, what)
+    })
 }
 
 /// The deposit id of a payment reference, or the caller-facing rejection.
@@ -419,82 +146,11 @@ impl Provider for D24 {
     }
 
     fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        let mut v = Vec::new();
-        let payment = &draft.payment;
-        if payment.payment_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.payment_id",
-                "required for D24: the deposit_id",
-            ));
-        } else if wire::deposit_id(&payment.payment_id).is_none() {
-            v.push(FieldViolation::new(
-                "payment.payment_id",
-                "must be a D24 deposit_id: a positive integer such as 300533647",
-            ));
-        }
-        if payment.invoice_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.invoice_id",
-                "required for D24: the deposit's invoice_id",
-            ));
-        } else if payment.invoice_id.chars().count() > wire::MAX_INVOICE_ID {
-            v.push(FieldViolation::new(
-                "payment.invoice_id",
-                format!("at most {} characters for D24", wire::MAX_INVOICE_ID),
-            ));
-        }
-        if !payment.payment_method_id.is_empty() {
-            v.push(FieldViolation::new(
-                "payment.payment_method_id",
-                "not used by D24 (Compago only); leave it empty",
-            ));
-        }
-        if draft.description.chars().count() > wire::MAX_COMMENTS {
-            v.push(FieldViolation::new(
-                "description",
-                format!(
-                    "at most {} characters for D24 (sent as comments)",
-                    wire::MAX_COMMENTS
-                ),
-            ));
-        }
-        if let Some(amount) = draft.amount
-            && amount.currency.exponent() > wire::MAX_DECIMALS
-        {
-            v.push(FieldViolation::new(
-                "amount.currency_code",
-                format!(
-                    "D24 amounts have at most {} decimals; {} has {}",
-                    wire::MAX_DECIMALS,
-                    amount.currency,
-                    amount.currency.exponent()
-                ),
-            ));
-        }
-        v
+        rules::validate(draft)
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "d24", deposit_id = %payment.payment_id))]
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        let deposit_id = deposit_of(payment).map_err(ProviderError::Rejected)?;
-        let answer = self.get(&format!("/v3/deposits/{deposit_id}")).await?;
-        let body = answer.success_body("deposit")?;
-        let deposit: wire::Deposit = serde_json::from_str(&body).map_err(|e| {
-            ProviderError::BadResponse(format!(
-                "D24 answered with an unreadable deposit ({e}): {}",
-                shorten(&body)
-            ))
-        })?;
-        if let Some(answered) = deposit.deposit_id
-            && answered != deposit_id
-        {
-            return Err(ProviderError::BadResponse(format!(
-                "D24 answered with deposit {answered} when asked for {deposit_id}"
-            )));
-        }
-        deposit
-            .to_provider_payment()
-            .map_err(|e| ProviderError::BadResponse(format!("deposit {deposit_id}: {e}")))
+        self.payment(payment).await
     }
 
     fn check_refund(
@@ -503,124 +159,15 @@ impl Provider for D24 {
         payment: &ProviderPayment,
         amount: Money,
     ) -> Result<(), ApiError> {
-        if payment.needs_bank_account && draft.bank_account.is_none() {
-            return Err(ApiError::invalid_field(
-                reason::BANK_ACCOUNT_REQUIRED,
-                "bank_account",
-                format!(
-                    "deposit {} was not paid by card ({}), so D24 refunds it to a bank \
-                     account: give the beneficiary's bank_account",
-                    draft.payment.payment_id, payment.provider_status
-                ),
-            ));
-        }
-        if amount.currency.exponent() > wire::MAX_DECIMALS {
-            return Err(ApiError::invalid_field(
-                reason::CURRENCY_NOT_SUPPORTED,
-                "amount.currency_code",
-                format!("D24 cannot refund amounts in {}", amount.currency),
-            ));
-        }
-        Ok(())
+        rules::check_refund(draft, payment, amount)
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "d24",
-        refund_id = %refund.id,
-        deposit_id = %refund.payment.payment_id,
-    ))]
     async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        let deposit_id = match deposit_of(&refund.payment) {
-            Ok(id) => id,
-            Err(rejection) => return SubmitOutcome::Rejected(rejection),
-        };
-        let body =
-            wire::RefundRequest::for_refund(refund, deposit_id, self.notification_url.as_deref());
-        // Serialized once: this exact text is signed and sent.
-        let body = match serde_json::to_string(&body) {
-            Ok(text) => text,
-            Err(e) => {
-                return SubmitOutcome::NotSent(format!("the refund could not be encoded: {e}"));
-            }
-        };
-        let request = match self.build(Method::POST, "/v3/refunds", body, Some(refund.id.as_str()))
-        {
-            Ok(request) => request,
-            Err(why) => return SubmitOutcome::NotSent(why.to_string()),
-        };
-        let response = match self.client.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                return match provider_http::classify(&e) {
-                    provider_http::SendFailure::NotSent(why) => {
-                        SubmitOutcome::NotSent(format!("D24 could not be reached: {why}"))
-                    }
-                    provider_http::SendFailure::Unknown(why) => SubmitOutcome::Unknown(format!(
-                        "no answer from D24; the refund may or may not have been created: {why}"
-                    )),
-                };
-            }
-        };
-        let answer = Answer::of(response).await;
-        let outcome = if answer.status.is_success() {
-            // D24 may have created the refund: from here on, anything unreadable is unknown.
-            match answer.body {
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "D24 answered {} but the body could not be read: {e}",
-                    answer.status
-                )),
-                Ok(body) => match serde_json::from_str::<wire::RefundResponse>(&body) {
-                    Ok(created) => SubmitOutcome::Accepted(created.observe(refund)),
-                    Err(e) => SubmitOutcome::Unknown(format!(
-                        "D24 answered {} with an unreadable body ({e}): {}",
-                        answer.status,
-                        shorten(&body)
-                    )),
-                },
-            }
-        } else {
-            submit_failure(
-                answer.status,
-                &answer.headers,
-                answer.body.as_deref().unwrap_or(""),
-            )
-        };
-        let outcome = repeat_guard(refund, outcome);
-        match &outcome {
-            SubmitOutcome::Accepted(obs) if obs.failure.is_some() => {
-                tracing::warn!(status = %obs.status, failure = ?obs.failure, "D24 took the refund but it did not succeed")
-            }
-            SubmitOutcome::Accepted(obs) => {
-                tracing::info!(status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "D24 refund accepted")
-            }
-            SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = %answer.status, provider_code = %r.provider_code, reason = r.reason, "D24 refused the refund")
-            }
-            SubmitOutcome::Unknown(why) => tracing::warn!(why, "D24 refund outcome unknown"),
-            SubmitOutcome::NotSent(why) => tracing::info!(why, "D24 refund not sent"),
-        }
-        outcome
+        self.submit(refund).await
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "d24",
-        refund_id = %refund.id,
-        provider_refund_id = refund.provider_refund_id.as_deref().unwrap_or(""),
-    ))]
     async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        // Without D24's id there is nothing to read: either the refund never reached D24, or
-        // its answer was lost. Reconciliation then re-sends it under the same idempotency
-        // key (harmless), or learns the id from D24's notification.
-        let Some(provider_refund_id) = refund.provider_refund_id.as_deref() else {
-            return Ok(RefundLookup::Absent);
-        };
-        match self.read_refund(provider_refund_id).await? {
-            None => Ok(RefundLookup::Absent),
-            Some(body) => body
-                .observe_refund(refund, provider_refund_id)
-                .map(RefundLookup::Found)
-                .map_err(ProviderError::BadResponse),
-        }
+        self.fetch(refund).await
     }
 
     fn resubmit_is_safe(&self) -> bool {
@@ -629,18 +176,11 @@ impl Provider for D24 {
         true
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "d24", provider_refund_id))]
     async fn refund_by_provider_id(
         &self,
         provider_refund_id: &str,
     ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
-        match self.read_refund(provider_refund_id).await? {
-            None => Ok(None),
-            Some(body) => body
-                .record(provider_refund_id)
-                .map(Some)
-                .map_err(ProviderError::BadResponse),
-        }
+        self.record(provider_refund_id).await
     }
 
     fn parse_webhook(
@@ -648,12 +188,7 @@ impl Provider for D24 {
         _headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        // Unsigned and not trusted: it only says which refund to read again.
-        let notification: wire::Notification = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::Malformed(format!("expected {{\"refund_id\": N}}: {e}")))?;
-        Ok(vec![WebhookNotice::Refetch {
-            provider_refund_id: notification.refund_id.0,
-        }])
+        webhook::parse(body)
     }
 }
 
@@ -754,7 +289,13 @@ mod tests {
         let err = adapter
             .build(Method::GET, "/v3/refunds/1", String::new(), None)
             .unwrap_err();
-        assert_eq!(err, BuildError::Login);
+        assert_eq!(
+            err,
+            BuildError::Credential {
+                provider: "D24",
+                key: "login"
+            }
+        );
         assert!(!err.to_string().contains("bad\nlogin"));
     }
 
@@ -819,127 +360,6 @@ mod tests {
             a.check_refund(&draft("1", "i"), &payment, Money::new(100, mxn)),
             Ok(())
         );
-    }
-
-    fn body(code: u32) -> String {
-        format!(r#"{{"code":{code},"description":"d","type":"T"}}"#)
-    }
-
-    /// Refund POST error answers: D24 codes decide (104 is unknown, never a failure);
-    /// without a code the HTTP status does; 5xx, 408 and 409 are unknown.
-    #[test]
-    fn submit_errors_classify() {
-        let h = HeaderMap::new();
-        let outcome = |status: u16, body: &str| {
-            submit_failure(StatusCode::from_u16(status).unwrap(), &h, body)
-        };
-        let rejected = |status: u16, body: &str| match outcome(status, body) {
-            SubmitOutcome::Rejected(r) => (r.code, r.reason, r.provider_code),
-            other => panic!("{status} {body}: {other:?}"),
-        };
-        assert!(matches!(
-            outcome(400, &body(104)),
-            SubmitOutcome::Unknown(_)
-        ));
-        assert_eq!(
-            rejected(400, &body(102)),
-            (
-                ErrorCode::FailedPrecondition,
-                reason::PROVIDER_AUTHENTICATION_FAILED,
-                "102".into()
-            )
-        );
-        assert_eq!(
-            rejected(404, &body(208)),
-            (ErrorCode::NotFound, reason::PAYMENT_NOT_FOUND, "208".into())
-        );
-        assert_eq!(
-            rejected(
-                404,
-                r#"{"error":{"code":"208","message":"Resource not found"}}"#
-            )
-            .1,
-            reason::PAYMENT_NOT_FOUND
-        );
-        assert_eq!(
-            rejected(400, &body(802)).1,
-            reason::AMOUNT_EXCEEDS_REFUNDABLE
-        );
-        assert_eq!(rejected(401, "").1, reason::PROVIDER_AUTHENTICATION_FAILED);
-        assert_eq!(rejected(404, "").1, reason::PROVIDER_MISCONFIGURED);
-        assert_eq!(rejected(429, "").0, ErrorCode::Unavailable);
-        // A rate limit is "not now" even when its body carries a D24 code.
-        assert_eq!(rejected(429, &body(700)).1, reason::PROVIDER_RATE_LIMITED);
-        assert_eq!(rejected(422, "nope").1, reason::PROVIDER_DECLINED);
-        for status in [500, 502, 503, 504, 408, 409, 302] {
-            assert!(
-                matches!(outcome(status, &body(802)), SubmitOutcome::Unknown(_)),
-                "{status}"
-            );
-        }
-    }
-
-    /// Read error answers: codes first, 5xx unreachable, 404 without a code not found.
-    #[test]
-    fn read_errors_classify() {
-        let h = HeaderMap::new();
-        let read = |status: u16, body: &str| {
-            read_failure(StatusCode::from_u16(status).unwrap(), &h, body, "deposit")
-        };
-        assert!(matches!(read(503, ""), ProviderError::Unreachable(_)));
-        match read(
-            404,
-            r#"{"error":{"code":"208","message":"Resource not found"}}"#,
-        ) {
-            ProviderError::Rejected(r) => {
-                assert_eq!(
-                    (r.code, r.reason),
-                    (ErrorCode::NotFound, reason::PAYMENT_NOT_FOUND)
-                );
-                assert_eq!(r.provider_code, "208");
-                assert_eq!(r.provider_message, "Resource not found");
-            }
-            other => panic!("{other:?}"),
-        }
-        match read(400, &body(103)) {
-            ProviderError::Rejected(r) => assert_eq!(r.reason, reason::PROVIDER_MISCONFIGURED),
-            other => panic!("{other:?}"),
-        }
-        match read(404, "") {
-            ProviderError::Rejected(r) => assert_eq!(r.code, ErrorCode::NotFound),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// An 802 answer to a repeat of a submission whose outcome was unknown stays unknown (the
-    /// earlier attempt may have used the amount up); to a first submission, and for other
-    /// codes, it is a refusal.
-    #[test]
-    fn an_802_to_a_repeat_is_not_a_refusal() {
-        let h = HeaderMap::new();
-        let answer = |code| submit_failure(StatusCode::BAD_REQUEST, &h, &body(code));
-        let now = chrono::Utc::now();
-        let mut r = Refund::new_pending(
-            TenantId::new("t"),
-            "r",
-            "d24",
-            draft("1", "i").payment,
-            Money::new(100, Currency::parse("MXN").unwrap()),
-            now,
-        );
-        assert!(matches!(
-            repeat_guard(&r, answer(802)),
-            SubmitOutcome::Rejected(_)
-        ));
-        r.submission = Submission::Unknown;
-        assert!(matches!(
-            repeat_guard(&r, answer(802)),
-            SubmitOutcome::Unknown(_)
-        ));
-        assert!(matches!(
-            repeat_guard(&r, answer(804)),
-            SubmitOutcome::Rejected(_)
-        ));
     }
 
     /// Notifications name one refund to read again; anything else is malformed.

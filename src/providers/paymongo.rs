@@ -17,8 +17,13 @@
 //!   with the delay PayMongo asks for.
 
 mod answers;
+mod config;
+mod rules;
+mod transport;
 pub mod webhook;
 pub mod wire;
+
+pub use self::config::PayMongoConfig;
 
 use std::{fmt, time::Duration};
 
@@ -29,7 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use self::answers::{NotFound, ReadFailure, read_failure, submit_failure};
-use super::http::shorten;
+use super::http::{Answer, BuildError, shorten};
 
 use super::{
     Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
@@ -67,26 +72,6 @@ impl fmt::Debug for PayMongo {
             .field("base_url", &self.base_url)
             .field("livemode", &self.livemode)
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a request could not be built (so was never sent): a base URL that is not a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct BuildError(String);
-
-impl BuildError {
-    fn rejection(&self) -> Rejection {
-        Rejection::new(
-            ErrorCode::FailedPrecondition,
-            reason::PROVIDER_NOT_AVAILABLE,
-            format!("the PayMongo provider account cannot be used: {}", self.0),
-        )
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rejection().message)
     }
 }
 
@@ -139,172 +124,15 @@ impl PayMongo {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        provider_http::join(&self.base_url, path)
-    }
-
-    /// `Basic base64("sk_...:")`, marked sensitive so it is never logged.
-    fn authorization(&self) -> HeaderValue {
-        let credentials = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:", self.secret_key.expose_secret()));
-        let mut value = HeaderValue::from_str(&format!("Basic {credentials}"))
-            .expect("base64 is always a valid header value");
-        value.set_sensitive(true);
-        value
-    }
-
-    /// A request with the credentials; a JSON body and an idempotency key when given.
-    fn build(
-        &self,
-        method: Method,
-        url: String,
-        query: &[(&str, &str)],
-        body: Option<String>,
-        idempotency_key: Option<&str>,
-    ) -> Result<reqwest::Request, BuildError> {
-        let mut builder = self
-            .client
-            .request(method, url)
-            .header(http::header::AUTHORIZATION, self.authorization())
-            .header(http::header::ACCEPT, "application/json");
-        if !query.is_empty() {
-            builder = builder.query(query);
-        }
-        if let Some(key) = idempotency_key {
-            builder = builder.header(IDEMPOTENCY_KEY_HEADER, key);
-        }
-        if let Some(body) = body {
-            builder = builder
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        builder.build().map_err(|e| BuildError(e.to_string()))
-    }
-
-    /// A GET whose 200 is read as `T`; `Ok(Err(NotFound))` for a documented 404.
-    async fn read<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-    ) -> Result<Result<T, NotFound>, ProviderError> {
-        let request = self
-            .build(Method::GET, self.url(path), query, None, None)
-            .map_err(|e| ProviderError::Rejected(e.rejection()))?;
-        let response = self.client.execute(request).await.map_err(|e| {
-            tracing::debug!(error = %e, "PayMongo read failed");
-            ProviderError::Unreachable(format!("PayMongo could not be reached: {e}"))
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| {
-            ProviderError::Unreachable(format!(
-                "PayMongo answered {status} but the body could not be read: {e}"
-            ))
-        })?;
-        if status.is_success() {
-            return serde_json::from_str(&body).map(Ok).map_err(|e| {
-                ProviderError::BadResponse(format!(
-                    "PayMongo answered {status} to GET {path} with an unreadable body ({e}): {}",
-                    shorten(&body)
-                ))
-            });
-        }
-        match read_failure(status, &headers, &body) {
-            ReadFailure::NotFound => Ok(Err(NotFound)),
-            ReadFailure::Error(err) => Err(err),
-        }
-    }
-
-    /// Every refund of a payment, by `GET /v1/refunds?payment_id=...`, page by page.
-    ///
-    /// The filter's name is not confirmed (PROVIDERS.md section 5 item 10: a Laravel client
-    /// sends `payment_id`, one third-party SDK `data.attributes.payment_id`). `payment_id` is
-    /// sent, and the answer is filtered here as well, so a filter PayMongo ignored only makes
-    /// the listing longer, never wrong; past [`MAX_LIST_PAGES`] the listing is declared
-    /// incomplete rather than the refund absent.
-    async fn refunds_of(
-        &self,
-        payment_id: &str,
-    ) -> Result<Vec<wire::RefundResource>, ProviderError> {
-        let limit = LIST_PAGE_SIZE.to_string();
-        let mut found = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_LIST_PAGES {
-            let mut query = vec![("payment_id", payment_id), ("limit", limit.as_str())];
-            if let Some(after) = &after {
-                query.push(("after", after.as_str()));
-            }
-            let page: wire::List<wire::RefundResource> =
-                match self.read("/v1/refunds", &query).await? {
-                    Ok(page) => page,
-                    // No such payment: it has no refunds.
-                    Err(NotFound) if after.is_none() => return Ok(found),
-                    // A 404 midway leaves the listing incomplete: absence is not proven.
-                    Err(NotFound) => {
-                        return Err(ProviderError::BadResponse(format!(
-                            "PayMongo stopped listing the refunds of payment {payment_id} midway"
-                        )));
-                    }
-                };
-            let last = page.data.last().map(|r| r.id.clone());
-            found.extend(
-                page.data
-                    .into_iter()
-                    .filter(|r| r.attributes.payment_id == payment_id),
-            );
-            match (page.has_more, last) {
-                (false, _) => return Ok(found),
-                (true, Some(last)) => after = Some(last),
-                (true, None) => {
-                    return Err(ProviderError::BadResponse(
-                        "PayMongo said more refunds follow but sent an empty page".to_owned(),
-                    ));
-                }
-            }
-        }
-        Err(ProviderError::BadResponse(format!(
-            "payment {payment_id} has more than {} refunds at PayMongo; the gateway cannot list \
-             them all to find one",
-            MAX_LIST_PAGES * LIST_PAGE_SIZE as usize
-        )))
-    }
-
-    /// Finds the refund by the gateway id in its metadata (its create answer was lost).
-    async fn find_by_metadata(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        let all = self.refunds_of(&refund.payment.payment_id).await?;
-        let ours: Vec<_> = all
-            .iter()
-            .filter(|r| r.gateway_id() == Some(refund.id.as_str()))
-            .collect();
-        Ok(match ours.as_slice() {
-            [] => RefundLookup::Absent,
-            [one] => RefundLookup::Found(one.observe_for(refund)),
-            many => {
-                // Never expected (one key, one refund); if it happens, a person must look.
-                let ids: Vec<&str> = many.iter().map(|r| r.id.as_str()).collect();
-                tracing::error!(refund_id = %refund.id, ?ids, "PayMongo holds several refunds for one gateway refund");
-                RefundLookup::Found(Observation {
-                    status: RefundStatus::RequiresReview,
-                    provider_refund_id: Some(many[0].id.clone()),
-                    provider_status: Some(many[0].attributes.status.clone()),
-                    failure: Some(
-                        RefundFailure::new(
-                            reason::PROVIDER_MISMATCH,
-                            format!(
-                                "PayMongo holds {} refunds carrying this gateway refund's id: {}; \
-                                 check payment {} at PayMongo",
-                                many.len(),
-                                ids.join(", "),
-                                refund.payment.payment_id
-                            ),
-                        )
-                        .with_provider("200", ids.join(",")),
-                    ),
-                    amount: None,
-                    payment_id: None,
-                })
-            }
-        })
+    /// The account configured by `config`; `Err` names a key it lacks.
+    pub fn from_config(
+        config: &PayMongoConfig,
+        timeout: Duration,
+    ) -> Result<PayMongo, &'static str> {
+        let base_url = config.base_url.clone().ok_or("base_url")?;
+        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
+        let webhook_secret = config.webhook_secret.clone().ok_or("webhook_secret")?;
+        Ok(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
     }
 }
 
@@ -323,231 +151,28 @@ impl Provider for PayMongo {
     }
 
     fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        let mut violations = Vec::new();
-        if let Err(v) = check_payment_id(&draft.payment.payment_id) {
-            violations.push(v);
-        }
-        if !draft.payment.payment_method_id.is_empty() {
-            violations.push(FieldViolation::new(
-                "payment.payment_method_id",
-                "not used by PayMongo (Compago only); leave it empty",
-            ));
-        }
-        if !draft.payment.invoice_id.is_empty() {
-            violations.push(FieldViolation::new(
-                "payment.invoice_id",
-                "not used by PayMongo (D24 only); leave it empty",
-            ));
-        }
-        if draft.bank_account.is_some() {
-            violations.push(FieldViolation::new(
-                "bank_account",
-                "not used by PayMongo: refunds go back to the original payment method; leave it unset",
-            ));
-        }
-        if let Some(amount) = draft.amount
-            && amount.currency.code() != wire::CURRENCY
-        {
-            violations.push(FieldViolation::new(
-                "amount.currency_code",
-                format!("PayMongo refunds PHP only, got {}", amount.currency),
-            ));
-        }
-        let chars = draft.description.chars().count();
-        if chars > wire::MAX_NOTES_CHARS {
-            violations.push(FieldViolation::new(
-                "description",
-                format!(
-                    "PayMongo keeps at most {} characters of notes; this has {chars}",
-                    wire::MAX_NOTES_CHARS
-                ),
-            ));
-        }
-        if draft.metadata.contains_key(wire::GATEWAY_ID_KEY) {
-            violations.push(FieldViolation::new(
-                format!("metadata[{:?}]", wire::GATEWAY_ID_KEY),
-                "reserved: the gateway sends its own refund id under this key",
-            ));
-        }
-        violations
+        rules::validate(draft)
     }
 
-    #[tracing::instrument(skip_all, fields(provider = "paymongo", payment_id = %payment.payment_id))]
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        if let Err(v) = check_payment_id(&payment.payment_id) {
-            return Err(ProviderError::Rejected(Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::INVALID_ARGUMENT,
-                format!("invalid {}: {}", v.field, v.description),
-            )));
-        }
-        let path = format!("/v1/payments/{}", payment.payment_id);
-        let answer: wire::Envelope<wire::PaymentResource> = match self.read(&path, &[]).await? {
-            Ok(answer) => answer,
-            Err(NotFound) => {
-                return Err(ProviderError::Rejected(
-                    Rejection::new(
-                        ErrorCode::NotFound,
-                        reason::PAYMENT_NOT_FOUND,
-                        format!("PayMongo has no payment {}", payment.payment_id),
-                    )
-                    .with_provider("resource_not_found", ""),
-                ));
-            }
-        };
-        if answer.data.id != payment.payment_id {
-            return Err(ProviderError::BadResponse(format!(
-                "PayMongo answered with payment {:?} when asked for {}",
-                answer.data.id, payment.payment_id
-            )));
-        }
-        answer
-            .data
-            .to_provider_payment()
-            .map_err(ProviderError::BadResponse)
+        self.payment(payment).await
     }
 
     fn check_refund(
         &self,
-        _draft: &RefundDraft,
+        draft: &RefundDraft,
         payment: &ProviderPayment,
         amount: Money,
     ) -> Result<(), ApiError> {
-        if payment.amount.currency.code() != wire::CURRENCY {
-            return Err(ApiError::failed_precondition(
-                reason::CURRENCY_NOT_SUPPORTED,
-                format!(
-                    "the payment is in {}; PayMongo refunds PHP only",
-                    payment.amount.currency
-                ),
-            ));
-        }
-        if amount.minor < wire::MIN_REFUND_CENTAVOS {
-            return Err(ApiError::invalid_field(
-                reason::AMOUNT_BELOW_MINIMUM,
-                "amount",
-                format!("PayMongo refunds at least 1.00 PHP (100 centavos), not {amount}"),
-            ));
-        }
-        Ok(())
+        rules::check_refund(draft, payment, amount)
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "paymongo",
-        refund_id = %refund.id,
-        payment_id = %refund.payment.payment_id,
-    ))]
     async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        let payment_id = refund.payment.payment_id.as_str();
-        if let Err(v) = check_payment_id(payment_id) {
-            return SubmitOutcome::Rejected(Rejection::new(
-                ErrorCode::InvalidArgument,
-                reason::INVALID_ARGUMENT,
-                format!("invalid {}: {}", v.field, v.description),
-            ));
-        }
-        let body = match serde_json::to_string(&wire::CreateRefundRequest::for_refund(refund)) {
-            Ok(body) => body,
-            Err(e) => {
-                return SubmitOutcome::NotSent(format!("the request could not be written: {e}"));
-            }
-        };
-        let request = match self.build(
-            Method::POST,
-            self.url("/v1/refunds"),
-            &[],
-            Some(body),
-            Some(refund.id.as_str()),
-        ) {
-            Ok(request) => request,
-            Err(why) => return SubmitOutcome::NotSent(why.to_string()),
-        };
-        let response = match self.client.execute(request).await {
-            Ok(response) => response,
-            Err(e) => {
-                return match provider_http::classify(&e) {
-                    provider_http::SendFailure::NotSent(why) => {
-                        SubmitOutcome::NotSent(format!("PayMongo could not be reached: {why}"))
-                    }
-                    provider_http::SendFailure::Unknown(why) => SubmitOutcome::Unknown(format!(
-                        "no answer from PayMongo; the refund may or may not have been created: {why}"
-                    )),
-                };
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await;
-        let outcome = if status.is_success() {
-            // PayMongo may have created the refund: from here on, unreadable is "unknown".
-            match body {
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "PayMongo answered {status} but the body could not be read: {e}"
-                )),
-                Ok(body) => {
-                    match serde_json::from_str::<wire::Envelope<wire::RefundResource>>(&body) {
-                        Ok(answer) => SubmitOutcome::Accepted(answer.data.observe_for(refund)),
-                        Err(e) => SubmitOutcome::Unknown(format!(
-                            "PayMongo answered {status} with an unreadable body ({e}): {}",
-                            shorten(&body)
-                        )),
-                    }
-                }
-            }
-        } else {
-            submit_failure(status, &headers, &body.unwrap_or_default(), payment_id)
-        };
-        match &outcome {
-            SubmitOutcome::Accepted(obs)
-                if obs.failure.is_some() && obs.status == RefundStatus::RequiresReview =>
-            {
-                tracing::error!(status = %obs.status, failure = ?obs.failure, "PayMongo answer contradicts the refund");
-            }
-            SubmitOutcome::Accepted(obs) => {
-                tracing::info!(status = %obs.status, provider_refund_id = ?obs.provider_refund_id, "PayMongo took the refund");
-            }
-            SubmitOutcome::Rejected(r) => {
-                tracing::info!(http_status = %status, reason = r.reason, provider_code = %r.provider_code, "PayMongo refused the refund");
-            }
-            SubmitOutcome::Unknown(why) => tracing::warn!(why, "PayMongo refund outcome unknown"),
-            SubmitOutcome::NotSent(why) => tracing::info!(why, "PayMongo refund not sent"),
-        }
-        outcome
+        self.submit(refund).await
     }
 
-    #[tracing::instrument(skip_all, fields(
-        provider = "paymongo",
-        refund_id = %refund.id,
-        payment_id = %refund.payment.payment_id,
-    ))]
     async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        let Some(provider_refund_id) = refund.provider_refund_id.as_deref() else {
-            // The create answer was lost: look for the refund by the id it carries.
-            return self.find_by_metadata(refund).await;
-        };
-        if !is_id(provider_refund_id, "ref_") {
-            return Err(ProviderError::BadResponse(format!(
-                "recorded PayMongo refund id {provider_refund_id:?} is not a PayMongo refund id"
-            )));
-        }
-        let path = format!("/v1/refunds/{provider_refund_id}");
-        Ok(
-            match self
-                .read::<wire::Envelope<wire::RefundResource>>(&path, &[])
-                .await?
-            {
-                Ok(answer) if answer.data.id == provider_refund_id => {
-                    RefundLookup::Found(answer.data.observe_for(refund))
-                }
-                Ok(answer) => {
-                    return Err(ProviderError::BadResponse(format!(
-                        "PayMongo answered with refund {:?} when asked for {provider_refund_id}",
-                        answer.data.id
-                    )));
-                }
-                Err(NotFound) => RefundLookup::Absent,
-            },
-        )
+        self.fetch(refund).await
     }
 
     fn resubmit_is_safe(&self) -> bool {
@@ -658,7 +283,7 @@ mod tests {
         let err = broken
             .build(Method::GET, broken.url("/v1/refunds"), &[], None, None)
             .unwrap_err();
-        assert_eq!(err.rejection().reason, reason::PROVIDER_NOT_AVAILABLE);
+        assert_eq!(err.rejection().reason, reason::PROVIDER_MISCONFIGURED);
     }
 
     /// A good draft passes; every PayMongo rule is reported at once.

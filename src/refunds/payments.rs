@@ -15,8 +15,8 @@ pub(super) async fn get_payment(
     payment: PaymentRef,
 ) -> Result<Payment, ApiError> {
     let account = refunds.account(caller, provider, "provider")?;
-    let found = refunds
-        .call_get_payment(&account, &payment)
+    let found = account
+        .get_payment(&payment)
         .await
         .map_err(|e| e.to_api_error(&account.name))?;
     let held = refunds

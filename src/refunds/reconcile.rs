@@ -35,7 +35,7 @@ pub enum CheckOutcome {
 pub(super) async fn sync(refunds: &Refunds, caller: &Caller, id: &str) -> Result<Refund, ApiError> {
     let refund = refunds.load_own(caller, id).await?;
     let account = account_of(refunds, &refund)?;
-    let synced = match refunds.call_fetch(&account, &refund).await {
+    let synced = match account.fetch_refund(&refund).await {
         Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs, "sync").await?,
         Ok(RefundLookup::Absent) => absent(refunds, &account, refund).await?,
         Err(err) => return Err(err.to_api_error(&account.name)),
@@ -50,7 +50,7 @@ pub(super) async fn check(refunds: &Refunds, refund: Refund) -> CheckOutcome {
         let _ = unchanged(refunds, refund, None).await;
         return CheckOutcome::Failed;
     };
-    let result = match refunds.call_fetch(&account, &refund).await {
+    let result = match account.fetch_refund(&refund).await {
         Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs, "poll")
             .await
             .map(|r| (r, true)),
@@ -103,7 +103,7 @@ async fn absent(
     }
     // The earlier attempt is over and left no trace, and sending again is harmless.
     tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
-    let outcome = writer::submit(refunds, account, &refund).await;
+    let outcome = writer::submit(account, &refund).await;
     match outcome {
         SubmitOutcome::Accepted(obs) => observed(refunds, &refund.id, &obs, "resubmit").await,
         // "Not now" (rate limited) proves nothing about the earlier attempt: look again later,
@@ -115,7 +115,7 @@ async fn absent(
         SubmitOutcome::Rejected(rejection) => {
             // A refusal now may be the earlier attempt having landed meanwhile: look again
             // before calling it failed.
-            match refunds.call_fetch(account, &refund).await {
+            match account.fetch_refund(&refund).await {
                 Ok(RefundLookup::Found(obs)) => {
                     observed(refunds, &refund.id, &obs, "resubmit").await
                 }

@@ -21,8 +21,8 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
         draft,
         key,
     } = request;
-    let payment = refunds
-        .call_get_payment(account, &draft.payment)
+    let payment = account
+        .get_payment(&draft.payment)
         .await
         .map_err(|e| e.to_api_error(&account.name))?;
     validate::payment_refundable(account, draft, &payment)?;

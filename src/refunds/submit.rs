@@ -1,7 +1,7 @@
 //! CreateRefund, stage 4: send the reserved refund to its provider (no transaction is open),
 //! through the writer, where every submission starts.
 
-use super::{Refunds, reserve::Reserved, validate::Request, writer};
+use super::{reserve::Reserved, validate::Request, writer};
 use crate::{domain::Refund, providers::SubmitOutcome};
 
 /// A refund sent, and how the sending ended: the hand-off to the recording.
@@ -12,8 +12,8 @@ pub(super) struct Submitted {
 }
 
 /// Submits the refund reserved for `request`.
-pub(super) async fn submit(refunds: &Refunds, request: &Request, reserved: Reserved) -> Submitted {
+pub(super) async fn submit(request: &Request, reserved: Reserved) -> Submitted {
     let Reserved(refund) = reserved;
-    let outcome = writer::submit(refunds, &request.account, &refund).await;
+    let outcome = writer::submit(&request.account, &refund).await;
     Submitted { refund, outcome }
 }

@@ -124,7 +124,7 @@ pub(super) async fn handle(
         };
         known += 1;
         let result = match notice {
-            WebhookNotice::Refetch { .. } => match refunds.call_fetch(&account, &refund).await {
+            WebhookNotice::Refetch { .. } => match account.fetch_refund(&refund).await {
                 Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs).await,
                 Ok(RefundLookup::Absent) => Ok(()),
                 Err(err) => Err(err.to_api_error(&account.name)),
@@ -163,10 +163,7 @@ async fn link_unknown(
     provider_refund_id: &str,
 ) -> Result<Option<Refund>, WebhookFailure> {
     let provider = account.name.as_str();
-    let record = match refunds
-        .call_refund_by_provider_id(account, provider_refund_id)
-        .await
-    {
+    let record = match account.refund_by_provider_id(provider_refund_id).await {
         Ok(Some(record)) => record,
         Ok(None) => {
             tracing::warn!(

@@ -108,12 +108,8 @@ pub(super) async fn write(
 
 /// Sends `refund` to its provider: the only place a submission starts, the first one
 /// (CreateRefund) or a reconciliation's resend.
-pub(super) async fn submit(
-    refunds: &Refunds,
-    account: &ProviderAccount,
-    refund: &Refund,
-) -> SubmitOutcome {
-    refunds.call_submit(account, refund).await
+pub(super) async fn submit(account: &ProviderAccount, refund: &Refund) -> SubmitOutcome {
+    account.submit_refund(refund).await
 }
 
 /// The refund as stored now.

@@ -80,11 +80,11 @@ use sqlx::{
 use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
 };
+use super::StoreOptions;
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
 };
-use crate::config::StoreConfig;
 use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres/migrations");
@@ -102,7 +102,8 @@ impl PostgresStore {
     /// Connects to the database at `cfg.url` (`postgres://` or `postgresql://`), with a pool
     /// of `max_connections`, and brings its schema up to date. Replicas starting together
     /// are safe: sqlx runs migrations under a database-wide advisory lock.
-    pub async fn connect(cfg: &StoreConfig) -> Result<PostgresStore, StoreError> {
+    pub async fn connect(options: impl Into<StoreOptions>) -> Result<PostgresStore, StoreError> {
+        let cfg = &options.into();
         let mut options = PgConnectOptions::from_str(&cfg.url).map_err(db_error)?;
         if options.get_application_name().is_none() {
             options = options.application_name("refund-gateway");
@@ -135,7 +136,7 @@ impl PostgresStore {
 }
 
 /// The `SET`s every connection runs once opened (see "Timeouts and failures").
-fn session_settings(cfg: &StoreConfig) -> String {
+fn session_settings(cfg: &StoreOptions) -> String {
     format!(
         "SET statement_timeout = {statement}; SET lock_timeout = {lock}; \
          SET idle_in_transaction_session_timeout = {statement}",
@@ -543,10 +544,10 @@ mod tests {
 
     #[test]
     fn every_connection_sets_the_configured_timeouts() {
-        let cfg = StoreConfig {
+        let cfg = StoreOptions {
             statement_timeout_ms: 2_500,
             busy_timeout_ms: 700,
-            ..StoreConfig::default()
+            ..StoreOptions::default()
         };
         assert_eq!(
             session_settings(&cfg),

@@ -42,11 +42,11 @@ use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, event_from_row, micros, refund_from_row, truncate,
 };
 use self::writer::sqlite_error;
+use super::StoreOptions;
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
 };
-use crate::config::StoreConfig;
 use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
 use rusqlite::OptionalExtension as _;
 
@@ -67,7 +67,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `cfg.url` (`sqlite://relative.db` or
     /// `sqlite:///absolute.db`) and brings its schema up to date.
-    pub async fn connect(cfg: &StoreConfig) -> Result<SqliteStore, StoreError> {
+    pub async fn connect(options: impl Into<StoreOptions>) -> Result<SqliteStore, StoreError> {
+        let cfg = &options.into();
         if cfg.url.contains(":memory:") || cfg.url.contains("mode=memory") {
             return Err(StoreError::Other(
                 "an in-memory SQLite store would lose every refund; use a file".into(),
@@ -161,7 +162,7 @@ async fn own_file(db: &std::path::Path, wait: Duration) -> Result<std::fs::File,
 
 /// The options every connection opens with: file created if missing, WAL, `synchronous =
 /// FULL` (an acknowledged write is on disk), foreign keys, and the configured busy timeout.
-fn connect_options(cfg: &StoreConfig) -> Result<SqliteConnectOptions, StoreError> {
+fn connect_options(cfg: &StoreOptions) -> Result<SqliteConnectOptions, StoreError> {
     Ok(SqliteConnectOptions::from_str(&cfg.url)
         .map_err(db_error)?
         .create_if_missing(true)
@@ -545,10 +546,10 @@ mod tests {
 
     use super::*;
 
-    fn cfg(url: &str) -> StoreConfig {
-        StoreConfig {
+    fn cfg(url: &str) -> StoreOptions {
+        StoreOptions {
             url: url.to_owned(),
-            ..StoreConfig::default()
+            ..StoreOptions::default()
         }
     }
 

@@ -1,0 +1,86 @@
+//! D24's rules for a refund request: what a draft must look like, and what the payment
+//! allows. Pure.
+
+use super::*;
+
+pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    let payment = &draft.payment;
+    if payment.payment_id.is_empty() {
+        v.push(FieldViolation::new(
+            "payment.payment_id",
+            "required for D24: the deposit_id",
+        ));
+    } else if wire::deposit_id(&payment.payment_id).is_none() {
+        v.push(FieldViolation::new(
+            "payment.payment_id",
+            "must be a D24 deposit_id: a positive integer such as 300533647",
+        ));
+    }
+    if payment.invoice_id.is_empty() {
+        v.push(FieldViolation::new(
+            "payment.invoice_id",
+            "required for D24: the deposit's invoice_id",
+        ));
+    } else if payment.invoice_id.chars().count() > wire::MAX_INVOICE_ID {
+        v.push(FieldViolation::new(
+            "payment.invoice_id",
+            format!("at most {} characters for D24", wire::MAX_INVOICE_ID),
+        ));
+    }
+    if !payment.payment_method_id.is_empty() {
+        v.push(FieldViolation::new(
+            "payment.payment_method_id",
+            "not used by D24 (Compago only); leave it empty",
+        ));
+    }
+    if draft.description.chars().count() > wire::MAX_COMMENTS {
+        v.push(FieldViolation::new(
+            "description",
+            format!(
+                "at most {} characters for D24 (sent as comments)",
+                wire::MAX_COMMENTS
+            ),
+        ));
+    }
+    if let Some(amount) = draft.amount
+        && amount.currency.exponent() > wire::MAX_DECIMALS
+    {
+        v.push(FieldViolation::new(
+            "amount.currency_code",
+            format!(
+                "D24 amounts have at most {} decimals; {} has {}",
+                wire::MAX_DECIMALS,
+                amount.currency,
+                amount.currency.exponent()
+            ),
+        ));
+    }
+    v
+}
+
+pub(super) fn check_refund(
+    draft: &RefundDraft,
+    payment: &ProviderPayment,
+    amount: Money,
+) -> Result<(), ApiError> {
+    if payment.needs_bank_account && draft.bank_account.is_none() {
+        return Err(ApiError::invalid_field(
+            reason::BANK_ACCOUNT_REQUIRED,
+            "bank_account",
+            format!(
+                "deposit {} was not paid by card ({}), so D24 refunds it to a bank \
+                 account: give the beneficiary's bank_account",
+                draft.payment.payment_id, payment.provider_status
+            ),
+        ));
+    }
+    if amount.currency.exponent() > wire::MAX_DECIMALS {
+        return Err(ApiError::invalid_field(
+            reason::CURRENCY_NOT_SUPPORTED,
+            "amount.currency_code",
+            format!("D24 cannot refund amounts in {}", amount.currency),
+        ));
+    }
+    Ok(())
+}
