@@ -27,21 +27,43 @@ def top_module(path: pathlib.Path) -> str:
     return rel.parts[0].removesuffix(".rs")
 
 
+def top_level_items(body):
+    """The first path segment of each item of a `use crate::{...}` group (nesting aware)."""
+    items, depth, current = [], 0, ""
+    for ch in body:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    items.append(current)
+    names = []
+    for item in items:
+        item = item.strip()
+        if item:
+            names.append(re.split(r"[:{\s]", item, maxsplit=1)[0])
+    return names
+
+
 def dependencies():
     deps = {}
-    uses = re.compile(r"\bcrate::(?:\{\s*)?([a-z_][a-z0-9_]*)")
-    group = re.compile(r"\bcrate::\{([^;]*?)\};", re.S)
+    single = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
     for path in SRC.rglob("*.rs"):
         module = top_module(path)
         if module in ("lib", "main"):
             continue
-        text = path.read_text()
-        names = set(uses.findall(text))
-        for body in group.findall(text):
-            for item in re.split(r",(?![^{]*\})", body):
-                item = item.strip()
-                if item:
-                    names.add(re.split(r"[:{\s]", item, maxsplit=1)[0])
+        text = re.sub(r"//[^\n]*", "", path.read_text())
+        names = set(single.findall(text))
+        for start in re.finditer(r"\bcrate::\{", text):
+            depth, i = 1, start.end()
+            while depth and i < len(text):
+                depth += {"{": 1, "}": -1}.get(text[i], 0)
+                i += 1
+            names.update(top_level_items(text[start.end():i - 1]))
         names.discard(module)
         names = {n for n in names if (SRC / f"{n}.rs").exists() or (SRC / n).is_dir()}
         deps.setdefault(module, set()).update(names)
