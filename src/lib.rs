@@ -4,14 +4,30 @@
 //!
 //! # Layout
 //!
+//! Data flows one way: the edge ([`grpc`], [`http`]) turns requests into domain values and
+//! calls the application service ([`refunds`]), which uses the [`store`] and the provider
+//! accounts ([`providers`]). `docs/ARCHITECTURE.md` follows one CreateRefund through the files.
+//!
 //! - [`domain`]: money, refunds, payments, the status machine and the caller-facing error.
 //!   No I/O, no generated types.
-//! - [`pb`]: the generated `refunds.v1` types; [`grpc`] turns them into domain calls.
+//! - [`pb`]: the generated `refunds.v1` types; [`grpc`]: the thin gRPC handlers, the
+//!   conversions, the error mapping, the RPC layer (span and metrics) and the API-key check.
+//! - [`http`]: health, readiness, metrics and the webhook routes.
+//! - [`refunds`]: the service. `refunds.rs` is a facade whose methods chain stages, one file
+//!   each (validate, claim, reserve, submit, record; reconcile, webhooks, list, payments,
+//!   watch); every change of a stored refund and every submission goes through its one
+//!   writer (`refunds/writer.rs`).
+//! - [`worker`]: the durable follow-up loop that leases due refunds and has them checked.
+//! - [`events`]: the live event bus behind the watch streams.
 //! - [`store`]: the durable store behind the `RefundStore` trait (SQLite or PostgreSQL).
-//! - [`providers`]: the `Provider` trait, one module per provider, the account registry.
-//! - the provider simulators for tests and sandbox mode are the `simulators` crate
+//! - [`providers`]: the `Provider` trait, the registry of providers, the one client (tower
+//!   stack) per account, and one module per provider, each with the same files.
+//! - [`auth`]: tenants and their API keys.
+//! - [`config`]: the configuration file and its environment overrides; it knows no other
+//!   part. [`app`] turns it into each part's options and runs everything.
+//! - [`metrics`], [`telemetry`], [`cli`]: metric helpers, logging set-up, the command line.
+//! - The provider simulators for tests and sandbox mode are the `simulators` crate
 //!   (`simulators/`), written from the providers' documentation, not from [`providers`].
-//! - [`config`]: the configuration file and its environment overrides.
 
 #![forbid(unsafe_code)]
 
