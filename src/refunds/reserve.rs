@@ -58,7 +58,7 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
     match refunds
         .inner
         .store
-        .insert_refund(&refund, key, payment.amount)
+        .insert_refund(&refund, key, payment.amount, &[])
         .await?
     {
         InsertOutcome::Inserted(event) => {
