@@ -9,7 +9,7 @@ mod status;
 
 pub use error::{ApiError, ERROR_DOMAIN, ErrorCode, FieldViolation, reason};
 pub use money::{Currency, Money, MoneyError};
-pub use payment::{Payment, PaymentStatus};
+pub use payment::{HeldRefund, Payment, PaymentStatus, ReportedRefund, outside_minor};
 pub use refund::{
     BankAccount, BankAccountType, Observation, PaymentRef, Refund, RefundEvent, RefundFailure,
     RefundId, RefundReason, Submission, TenantId,

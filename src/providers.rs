@@ -99,6 +99,15 @@ pub struct ProviderPayment {
     pub amount: Money,
     /// What the provider says has been refunded, when it says.
     pub refunded: Option<Money>,
+    /// The refunds of the payment the provider reports one by one and that did not fail
+    /// there, whoever made them: what the over-refund guard counts beside the gateway's own
+    /// held refunds (see `domain::outside_minor`). PayMongo lists every refund on the
+    /// payment (pending, processing and succeeded ones, the gateway's own included, even
+    /// those whose answer the gateway has not recorded yet: they carry the gateway refund id
+    /// in their metadata). D24's deposit lookup reports no refunds (D24 refuses an excess
+    /// itself, 802) and Compago refunds only whole payments (a refunded one is no longer
+    /// refundable): both leave this empty.
+    pub refunds: Vec<crate::domain::ReportedRefund>,
     /// Whether a refund of this payment needs a destination bank account (D24 non-card).
     pub needs_bank_account: bool,
 }

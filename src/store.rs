@@ -23,7 +23,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ApiError, Money, Refund, RefundEvent, RefundId, RefundStatus, TenantId};
+use crate::domain::{
+    ApiError, Money, Refund, RefundEvent, RefundId, RefundStatus, ReportedRefund, TenantId,
+};
 
 /// How to open the store (from `[store]`; `app` builds it from the configuration).
 #[derive(Clone, PartialEq, Eq)]
@@ -123,8 +125,9 @@ pub enum RequestClaim {
 pub enum InsertOutcome {
     /// Stored, with its creation event.
     Inserted(RefundEvent),
-    /// Refused: the refunds of this payment that hold money already add up to `held`, and
-    /// `held + amount` would pass the limit. Nothing was written.
+    /// Refused: the refunds of this payment that hold money, and the refunds the provider
+    /// reports beyond them, already add up to `held`, and `held + amount` would pass the
+    /// limit. Nothing was written.
     ExceedsPayment { held: Money },
 }
 
@@ -192,12 +195,15 @@ pub trait RefundStore: Send + Sync + 'static {
 
     /// Inserts a new refund with its creation event, and links `key` to it, in one
     /// transaction, if the money held by the other refunds of the same provider account and
-    /// payment plus this one stays within `limit`.
+    /// payment, plus what the provider `reported` as refunded beyond them
+    /// ([`crate::domain::outside_minor`], computed inside that transaction from the refunds
+    /// holding money then), plus this one stays within `limit`.
     async fn insert_refund(
         &self,
         refund: &Refund,
         key: &RequestKey,
         limit: Money,
+        reported: &[ReportedRefund],
     ) -> Result<InsertOutcome, StoreError>;
 
     /// Any tenant's refund by id (callers check the tenant).

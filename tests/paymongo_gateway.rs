@@ -19,7 +19,7 @@ use simulators::{
             FAILED, FULLY_REFUNDED, PAID_25000, PAID_50000, PAID_123456, PARTLY_REFUNDED, PENDING,
             WINDOW_PASSED,
         },
-        state::{Faults, Outcome, SettingsPatch},
+        state::{Faults, Outcome, RefundStatus, SettingsPatch},
     },
 };
 use support::gateway::{Account, Gateway as Harness, Setup};
@@ -482,6 +482,75 @@ async fn amounts_the_gateway_can_refuse_never_reach_paymongo() {
     assert_eq!(payment.status, pb::PaymentStatus::PartiallyRefunded as i32);
     assert_eq!(payment.refunded_amount.unwrap().minor_units, 30000);
     assert_eq!(payment.refundable_amount.unwrap().minor_units, 70000);
+}
+
+/// A refund made outside the gateway (from PayMongo's dashboard) counts in the same atomic
+/// step as the gateway's own refunds. PayMongo here accepts refunds above what is left (the
+/// real one refuses them), so only the gateway stands in the way: after a dashboard refund of
+/// 200.00 on a payment of 500.00, six concurrent CreateRefund calls of 200.00 (their payment
+/// lookups slowed so they all see the same report before any of them is recorded) leave
+/// PayMongo holding at most 500.00; the excess is refused with AMOUNT_EXCEEDS_REFUNDABLE.
+#[tokio::test]
+async fn outside_refunds_count_atomically_against_concurrent_refunds() {
+    const CALLS: usize = 6;
+    let gw = Gateway::start().await;
+    gw.settings(SettingsPatch {
+        accept_over_refunds: Some(true),
+        ..SettingsPatch::default()
+    });
+    gw.sim()
+        .add_outside_refund(PAID_50000, 20000, RefundStatus::Succeeded)
+        .unwrap();
+    gw.faults(Faults {
+        delay_ms: 300,
+        ..Faults::default()
+    });
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..CALLS {
+        let mut client = gw.client.clone();
+        calls.spawn(async move {
+            client
+                .create_refund(pb::CreateRefundRequest {
+                    request_id: format!("req-race-{i}"),
+                    provider: ACCOUNT.into(),
+                    payment: Some(pb::PaymentReference {
+                        payment_id: PAID_50000.into(),
+                        ..Default::default()
+                    }),
+                    amount: Some(pb::Money {
+                        currency_code: "PHP".into(),
+                        minor_units: 20000,
+                    }),
+                    reason: pb::RefundReason::RequestedByCustomer as i32,
+                    ..Default::default()
+                })
+                .await
+        });
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    while let Some(answer) = calls.join_next().await {
+        match answer.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(err) => {
+                assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+                let (reason, metadata) = error_info(&err);
+                assert_eq!(reason, "AMOUNT_EXCEEDS_REFUNDABLE");
+                assert_eq!(metadata["refundableMinorUnits"], "10000");
+                refused += 1;
+            }
+        }
+    }
+    gw.sim().clear_faults();
+    let held: i64 = gw
+        .sim()
+        .refunds_of(PAID_50000)
+        .iter()
+        .filter(|r| r.status != RefundStatus::Failed)
+        .map(|r| r.amount)
+        .sum();
+    assert!(held <= 50000, "PayMongo holds {held} of a payment of 50000");
+    assert_eq!((accepted, refused), (1, CALLS - 1));
+    assert_eq!(held, 40000);
 }
 
 /// A payment that is not `paid` is refused before any refund is sent; one PayMongo refuses

@@ -334,6 +334,7 @@ mod tests {
             provider_status: "CONFIRMED".into(),
             amount: Money::new(50000, mxn),
             refunded: None,
+            refunds: Vec::new(),
             needs_bank_account: false,
         };
         let c = compago();

@@ -338,6 +338,7 @@ mod tests {
             provider_status: "COMPLETED".into(),
             amount: Money::new(10000, mxn),
             refunded: None,
+            refunds: Vec::new(),
             needs_bank_account: true,
         };
         let mut d = draft("1", "i");

@@ -338,6 +338,7 @@ mod tests {
             provider_status: "paid".into(),
             amount: php(50000),
             refunded: Some(php(0)),
+            refunds: Vec::new(),
             needs_bank_account: false,
         };
         assert_eq!(p.check_refund(&draft(), &payment, php(100)), Ok(()));

@@ -19,12 +19,8 @@ pub(super) async fn get_payment(
         .get_payment(&payment)
         .await
         .map_err(|e| e.to_api_error(&account.name))?;
-    let held = refunds
-        .inner
-        .store
-        .held_amount(&account.name, &payment.payment_id, found.amount.currency)
-        .await?;
-    let (refunded, refundable) = amounts::refunded_and_left(&found, held);
+    let (refunded, refundable) =
+        amounts::refunded_and_left(refunds, &account.name, &payment.payment_id, &found).await?;
     let status = match found.status {
         PaymentStatus::Captured | PaymentStatus::PartiallyRefunded if refunded.minor > 0 => {
             if refundable.minor == 0 {

@@ -26,16 +26,11 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
         .await
         .map_err(|e| e.to_api_error(&account.name))?;
     validate::payment_refundable(account, draft, &payment)?;
-    let held = refunds
-        .inner
-        .store
-        .held_amount(
-            &account.name,
-            &draft.payment.payment_id,
-            payment.amount.currency,
-        )
-        .await?;
-    let (_, left) = amounts::refunded_and_left(&payment, held);
+    // A pre-check for the answer's sake (and the amount of a refund of what is left): the
+    // store's guard below decides, counting the provider's report in the same atomic step.
+    let (_, left) =
+        amounts::refunded_and_left(refunds, &account.name, &draft.payment.payment_id, &payment)
+            .await?;
     let amount = validate::amount(account, draft, &payment, left)?;
     let now = Refunds::now();
     let refund = Refund {
@@ -58,7 +53,7 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
     match refunds
         .inner
         .store
-        .insert_refund(&refund, key, payment.amount)
+        .insert_refund(&refund, key, payment.amount, &payment.refunds)
         .await?
     {
         InsertOutcome::Inserted(event) => {

@@ -237,8 +237,9 @@ impl RefundStore for PostgresStore {
         refund: &Refund,
         key: &RequestKey,
         limit: Money,
+        reported: &[crate::domain::ReportedRefund],
     ) -> Result<InsertOutcome, StoreError> {
-        writes::insert_refund(&self.pool, refund, key, limit).await
+        writes::insert_refund(&self.pool, refund, key, limit, reported).await
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {

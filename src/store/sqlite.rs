@@ -253,10 +253,11 @@ impl RefundStore for SqliteStore {
         refund: &Refund,
         key: &RequestKey,
         limit: Money,
+        reported: &[crate::domain::ReportedRefund],
     ) -> Result<InsertOutcome, StoreError> {
-        let (refund, key) = (refund.clone(), key.clone());
+        let (refund, key, reported) = (refund.clone(), key.clone(), reported.to_vec());
         self.writer
-            .write(move |c| writes::insert_refund(c, &refund, &key, limit))
+            .write(move |c| writes::insert_refund(c, &refund, &key, limit, &reported))
             .await
     }
 

@@ -126,7 +126,7 @@ pub(crate) async fn record_with_limit(store: &Store, refund: &Refund, limit: Mon
         RequestClaim::Owned
     );
     match store
-        .insert_refund(refund, &key_of(refund), limit)
+        .insert_refund(refund, &key_of(refund), limit, &[])
         .await
         .expect("insert_refund")
     {
@@ -147,7 +147,7 @@ pub(crate) async fn try_insert(store: &Store, refund: &Refund, limit: Money) -> 
         RequestClaim::Owned
     );
     store
-        .insert_refund(refund, &key_of(refund), limit)
+        .insert_refund(refund, &key_of(refund), limit, &[])
         .await
         .expect("insert_refund")
 }

@@ -310,7 +310,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     let unclaimed = new_refund("acme", "compago", "pay-1", 100);
     assert!(
         store
-            .insert_refund(&unclaimed, &key_of(&unclaimed), limit)
+            .insert_refund(&unclaimed, &key_of(&unclaimed), limit, &[])
             .await
             .is_err()
     );
@@ -320,7 +320,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     assert_eq!(claim(&store, &other_key, t0()).await, RequestClaim::Owned);
     assert!(
         store
-            .insert_refund(&unclaimed, &other_key, limit)
+            .insert_refund(&unclaimed, &other_key, limit, &[])
             .await
             .is_err()
     );
@@ -331,7 +331,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     second.request_id = first.request_id.clone();
     assert!(
         store
-            .insert_refund(&second, &key_of(&first), limit)
+            .insert_refund(&second, &key_of(&first), limit, &[])
             .await
             .is_err()
     );

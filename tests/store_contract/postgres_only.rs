@@ -85,7 +85,10 @@ async fn race_for_the_last_of_a_payment(replicas: &[PostgresStore]) {
             let r = new_refund("acme", "compago", "pay-race", 300);
             assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
             barrier.wait().await;
-            store.insert_refund(&r, &key_of(&r), limit).await.unwrap()
+            store
+                .insert_refund(&r, &key_of(&r), limit, &[])
+                .await
+                .unwrap()
         });
     }
     let mut inserted = 0;

@@ -18,6 +18,8 @@ macro_rules! contract_suite {
                 guard::failed_and_canceled_refunds_release_their_amount,
                 guard::guard_never_adds_mixed_currencies,
                 guard::concurrent_inserts_never_exceed_the_payment,
+                guard::guard_counts_what_the_provider_reports_once,
+                guard::concurrent_inserts_count_what_the_provider_reports,
                 idempotency::claim_request_answers_every_state,
                 idempotency::expired_claim_with_nothing_recorded_is_taken_over,
                 idempotency::expired_claim_with_a_refund_is_done,

@@ -9,7 +9,7 @@
 //! | `GET /sandbox/refunds`, `GET /sandbox/refunds/{id}` | refunds, with the outcome each will settle into |
 //! | `POST /sandbox/refunds/{id}/settle` | settle a pending refund now: `{"outcome"?: "succeeded" \| "failed"}` (its planned one by default); sends its webhooks |
 //! | `GET /sandbox/stats` | counters: `requests`, `refund_posts`, `refund_posts_by_payment`, `refunds_created`, `refunds_by_payment` (`{count, amount_minor, currency}` of refunds made through the API), `idempotent_replays`, `payment_reads`, `refund_reads`, `refund_lists`, `webhooks_sent`, `webhooks_failed`, `webhook_attempts`, `faults_applied` |
-//! | `GET /sandbox/settings`, `POST /sandbox/settings` | `settle_delay_ms`, `default_outcome`, `webhooks_enabled`, `refund_updated_carries` (`refund` \| `payment`), `webhook_max_attempts`, `webhook_retry_ms`; a POST changes the keys it names |
+//! | `GET /sandbox/settings`, `POST /sandbox/settings` | `settle_delay_ms`, `default_outcome`, `webhooks_enabled`, `refund_updated_carries` (`refund` \| `payment`), `webhook_max_attempts`, `webhook_retry_ms`, `accept_over_refunds` (accept a refund above what is left, which PayMongo refuses: only the gateway's guard stops it); a POST changes the keys it names |
 //! | `GET /sandbox/outcomes`, `POST /sandbox/outcomes`, `DELETE /sandbox/outcomes` | outcomes of the next refunds, in order: POST `{"outcomes": ["failed", "succeeded"]}` appends |
 //! | `GET /sandbox/webhooks`, `POST /sandbox/webhooks`, `DELETE /sandbox/webhooks` | where webhooks go: POST `{"urls": [...]}` replaces the list; GET also shows the signing secret |
 //! | `GET /sandbox/faults`, `POST /sandbox/faults`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; a POST replaces them all; unknown keys are refused) |

@@ -51,6 +51,10 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     /// First wait between two deliveries of one event; doubles each time.
     pub webhook_retry_ms: u64,
+    /// Accept a refund above what is left to refund of its payment. The real PayMongo
+    /// refuses it (`parameter_above_maximum`); this switch lets a test show that the
+    /// gateway's own guard alone stops an over-refund.
+    pub accept_over_refunds: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             refund_updated_carries: RefundUpdatedCarries::Refund,
             webhook_max_attempts: 4,
             webhook_retry_ms: 200,
+            accept_over_refunds: false,
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct SettingsPatch {
     pub refund_updated_carries: Option<RefundUpdatedCarries>,
     pub webhook_max_attempts: Option<u32>,
     pub webhook_retry_ms: Option<u64>,
+    pub accept_over_refunds: Option<bool>,
 }
 
 impl Settings {
@@ -98,6 +104,9 @@ impl Settings {
         }
         if let Some(v) = patch.webhook_retry_ms {
             next.webhook_retry_ms = v;
+        }
+        if let Some(v) = patch.accept_over_refunds {
+            next.accept_over_refunds = v;
         }
         if next.settle_delay_ms > Faults::MAX_DELAY_MS
             || next.webhook_retry_ms > Faults::MAX_DELAY_MS

@@ -290,7 +290,7 @@ impl State {
             );
         }
         let remaining = self.remaining(payment);
-        if new.amount > remaining {
+        if new.amount > remaining && !self.settings.accept_over_refunds {
             return (
                 Answer::error(
                     400,

@@ -143,6 +143,7 @@ impl Payment {
             provider_status: self.status.as_str().to_owned(),
             amount,
             refunded: (self.status == PaymentStatus::Refunded).then_some(amount),
+            refunds: Vec::new(),
             needs_bank_account: false,
         })
     }

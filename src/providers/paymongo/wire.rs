@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     domain::{
         self, Currency, ErrorCode, Money, Observation, Refund, RefundFailure, RefundReason,
-        RefundStatus, reason,
+        RefundStatus, ReportedRefund, reason,
     },
     providers::{ProviderPayment, Rejection},
 };
@@ -155,12 +155,14 @@ pub fn money(amount: i64, currency: &str) -> Result<Money, String> {
 
 impl PaymentResource {
     /// The payment in the gateway's terms. What has been refunded is the sum of its refunds
-    /// that did not fail, whoever made them (so refunds made outside the gateway count).
+    /// that did not fail (pending, processing or succeeded), whoever made them (so refunds
+    /// made outside the gateway count), each also listed for the over-refund guard.
     pub fn to_provider_payment(&self) -> Result<ProviderPayment, String> {
         let a = &self.attributes;
         let amount =
             money(a.amount, &a.currency).map_err(|e| format!("payment {}: {e}", self.id))?;
         let mut refunded = Money::zero(amount.currency);
+        let mut refunds = Vec::new();
         for r in a.refunds.iter().flatten() {
             if r.attributes.status == "failed" {
                 continue;
@@ -170,12 +172,18 @@ impl PaymentResource {
             refunded = refunded
                 .checked_add(m)
                 .map_err(|e| format!("payment {}: refunds do not add up: {e}", self.id))?;
+            refunds.push(ReportedRefund {
+                provider_refund_id: r.id.clone(),
+                gateway_refund_id: r.gateway_id().map(str::to_owned),
+                amount: m,
+            });
         }
         Ok(ProviderPayment {
             status: payment_status(&a.status),
             provider_status: a.status.clone(),
             amount,
             refunded: Some(refunded),
+            refunds,
             needs_bank_account: false,
         })
     }

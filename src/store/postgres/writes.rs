@@ -112,6 +112,7 @@ pub(super) async fn insert_refund(
     refund: &Refund,
     key: &RequestKey,
     limit: Money,
+    reported: &[crate::domain::ReportedRefund],
 ) -> Result<InsertOutcome, StoreError> {
     if refund.tenant != key.tenant || refund.request_id != key.request_id {
         return Err(misuse(
@@ -136,6 +137,33 @@ pub(super) async fn insert_refund(
         } else if sum != 0 {
             foreign = true;
         }
+    }
+    // What the provider reports as refunded beyond the refunds holding money under this same
+    // lock (so a refund is never counted twice, nor an outside one left out; see
+    // `outside_minor`) counts as held.
+    if !reported.is_empty() {
+        let sql = format!(
+            "SELECT id, provider_refund_id FROM refunds \
+             WHERE provider = $1 AND payment_id = $2 AND {}",
+            *HOLDING
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&refund.provider)
+            .bind(&refund.payment.payment_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let holding = rows
+            .iter()
+            .map(|row| {
+                Ok(crate::domain::HeldRefund {
+                    id: col(row, "id")?,
+                    provider_refund_id: col(row, "provider_refund_id")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let outside = crate::domain::outside_minor(reported, &holding, limit.currency, limit.minor);
+        same = same.saturating_add(outside);
     }
     if foreign {
         // Money held in another currency cannot be added to this limit: count the payment

@@ -81,6 +81,7 @@ pub(super) fn insert_refund(
     refund: &Refund,
     key: &RequestKey,
     limit: Money,
+    reported: &[crate::domain::ReportedRefund],
 ) -> Result<InsertOutcome, StoreError> {
     if refund.tenant != key.tenant || refund.request_id != key.request_id {
         return Err(misuse(
@@ -103,6 +104,29 @@ pub(super) fn insert_refund(
         } else if sum != 0 {
             foreign = true;
         }
+    }
+    // What the provider reports as refunded beyond the refunds holding money in this same
+    // write (so a refund is never counted twice, nor an outside one left out; see
+    // `outside_minor`) counts as held.
+    if !reported.is_empty() {
+        let sql = format!(
+            "SELECT id, provider_refund_id FROM refunds \
+             WHERE provider = ? AND payment_id = ? AND {}",
+            *HOLDING
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_error)?;
+        let holding = stmt
+            .query_map(params![&refund.provider, &refund.payment.payment_id], |r| {
+                Ok(crate::domain::HeldRefund {
+                    id: r.get(0)?,
+                    provider_refund_id: r.get(1)?,
+                })
+            })
+            .map_err(sqlite_error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sqlite_error)?;
+        let outside = crate::domain::outside_minor(reported, &holding, limit.currency, limit.minor);
+        same = same.saturating_add(outside);
     }
     if foreign {
         // Money held in another currency cannot be added to this limit: count the payment

@@ -40,6 +40,26 @@ fn refunds_respect_what_is_left() {
     assert_eq!(s.stats.refunds_created, 1);
 }
 
+/// With `accept_over_refunds` the simulator takes a refund above what is left (PayMongo
+/// would not), so only the gateway's guard stands between a caller and an over-refund.
+#[test]
+fn over_refunds_accepted_only_when_switched_on() {
+    let mut s = State::with_fixtures();
+    let now = Utc::now();
+    s.settings
+        .apply(&SettingsPatch {
+            accept_over_refunds: Some(true),
+            ..SettingsPatch::default()
+        })
+        .unwrap();
+    let r = s.create_refund(&attrs(70001, PARTLY_REFUNDED), None, now);
+    assert_eq!(r.answer.status, 200);
+    assert_eq!(s.remaining(&s.payments[PARTLY_REFUNDED].clone()), -1);
+    s.settings.accept_over_refunds = false;
+    let r = s.create_refund(&attrs(100, PARTLY_REFUNDED), None, now);
+    assert_eq!(codes(&r.answer), vec!["parameter_above_maximum"]);
+}
+
 /// Only paid payments; unknown ones are resource_not_found; a payment's set refusal.
 #[test]
 fn payment_rules() {

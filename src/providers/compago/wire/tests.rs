@@ -106,6 +106,7 @@ fn s002_payment_parses() {
             provider_status: "CONFIRMED".into(),
             amount: mxn(50000),
             refunded: None,
+            refunds: Vec::new(),
             needs_bank_account: false,
         }
     );

@@ -126,6 +126,7 @@ impl Deposit {
             provider_status: self.status.clone(),
             amount: money(self.local_amount, &self.currency)?,
             refunded: None,
+            refunds: Vec::new(),
             needs_bank_account: self
                 .payment_type
                 .as_deref()

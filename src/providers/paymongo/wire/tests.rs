@@ -217,6 +217,18 @@ fn payment_parses_with_refunds() {
             provider_status: "paid".into(),
             amount: php(100000),
             refunded: Some(php(31000)),
+            refunds: vec![
+                domain::ReportedRefund {
+                    provider_refund_id: "ref_a".into(),
+                    gateway_refund_id: None,
+                    amount: php(30000),
+                },
+                domain::ReportedRefund {
+                    provider_refund_id: "ref_c".into(),
+                    gateway_refund_id: None,
+                    amount: php(1000),
+                },
+            ],
             needs_bank_account: false,
         }
     );
