@@ -294,8 +294,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     {
         let stop = stop_accepting.clone();
         let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        // gRPC-Web for browsers: HTTP/1.1 accepted, CORS only for the configured origins.
+        let cors = crate::grpc::web::cors_layer(&config.server.cors_allowed_origins)
+            .map_err(anyhow::Error::msg)?;
         tasks.spawn(async move {
             Server::builder()
+                .accept_http1(true)
+                .layer(
+                    tower::ServiceBuilder::new()
+                        .option_layer(cors)
+                        .layer(crate::grpc::web::GrpcWebLayer::new()),
+                )
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)

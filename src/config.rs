@@ -56,6 +56,11 @@ pub struct ServerConfig {
     /// is this process's alone (SQLite); with a shared store GetRefund reads the store.
     #[serde(default = "default_refund_cache_entries")]
     pub refund_cache_entries: u64,
+    /// Web origins whose pages may call the gRPC listener through gRPC-Web from a browser
+    /// (`"https://console.example.com"`, or `"*"` for any). Default: none, so only pages of
+    /// the gateway's own origin may (no CORS headers are sent).
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: default_shutdown_grace_ms(),
             event_buffer: default_event_buffer(),
             refund_cache_entries: default_refund_cache_entries(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -395,6 +401,9 @@ impl Config {
             return Err(ConfigError(
                 "server.event_buffer must be above 0".to_owned(),
             ));
+        }
+        for origin in &self.server.cors_allowed_origins {
+            crate::grpc::web::check_origin(origin).map_err(ConfigError)?;
         }
         if !(self.store.url.starts_with("sqlite:")
             || self.store.url.starts_with("postgres:")

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod convert;
 pub mod layer;
 pub mod status;
+pub mod web;
 
 use std::{
     pin::Pin,

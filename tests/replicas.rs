@@ -4,7 +4,9 @@
 //! over-refund guard hold across replicas, webhooks may land on any replica, a dead
 //! replica's work is taken over, and a database restart is survived.
 //!
-//! The tests in this file run one at a time (one of them restarts the PostgreSQL server).
+//! The tests in this file run one at a time (one of them restarts the PostgreSQL server). They
+//! use this test binary's own throwaway PostgreSQL server (tests/support/postgres.rs), also
+//! when `DATABASE_URL` is set: the restart must never hit a server someone else runs.
 
 mod support;
 
@@ -58,7 +60,7 @@ struct Deployment {
 impl Deployment {
     async fn new(worker: &str) -> Deployment {
         let sandbox = Sandbox::start();
-        let db = TestDatabase::create().await;
+        let db = TestDatabase::create_on_own_server().await;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("gateway.toml");
         std::fs::write(
@@ -524,28 +526,11 @@ async fn the_gateway_survives_a_database_restart_under_load() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    // Stop the server for a couple of seconds, then start it again.
-    let version = std::fs::read_dir("/etc/postgresql")
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let pg_ctl = |action: &str| {
-        let ok = std::process::Command::new("pg_ctlcluster")
-            .args([
-                "--skip-systemctl-redirect",
-                version.to_str().unwrap(),
-                "main",
-                action,
-            ])
-            .status()
-            .expect("pg_ctlcluster")
-            .success();
-        assert!(ok, "pg_ctlcluster {action}");
-    };
-    pg_ctl("stop");
-    let restart = scopeguard(|| pg_ctl("start"));
+    // Stop the server for a couple of seconds, then start it again: this test binary's own
+    // throwaway server, never one someone else runs.
+    let server = support::postgres::own_server();
+    server.stop();
+    let restart = scopeguard(|| server.start_again());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut saw_unready = false;
     for gw in &replicas {

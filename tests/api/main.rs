@@ -9,6 +9,7 @@ mod helpers;
 
 mod create_refund;
 mod errors;
+mod grpc_web;
 mod idempotency;
 mod list_refunds;
 mod restart;

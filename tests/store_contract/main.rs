@@ -12,10 +12,11 @@
 //! Every test runs on its own fresh database, so counts and sequences are exact. All use the
 //! multi-thread runtime: the races need real parallelism, and one flavor keeps it simple.
 //!
-//! The PostgreSQL tests run by default against `DATABASE_URL`, or
-//! `postgres://postgres@127.0.0.1:5432/test` when it is unset: each creates its own database
-//! `refund_gateway_test_<uuid>` there and drops it afterwards. A server that cannot be
-//! reached fails them, with a message saying how to start one; they never pass silently.
+//! The PostgreSQL tests run against `DATABASE_URL` when it is set, otherwise against a
+//! throwaway server this test binary starts itself from the installed PostgreSQL binaries
+//! (tests/support/postgres.rs): each test creates its own database
+//! `refund_gateway_test_<uuid>` there and drops it afterwards. Without the binaries they fail
+//! with one line saying how to install them; they never pass silently.
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -141,6 +141,8 @@ pub struct Setup {
     pub event_buffer: Option<usize>,
     /// Further TOML appended to the config.
     pub extra: String,
+    /// Further `[server]` keys (`cors_allowed_origins = [...]`).
+    pub server: String,
 }
 
 impl Default for Setup {
@@ -162,13 +164,17 @@ impl Default for Setup {
             shutdown_grace_ms: Some(1_000),
             event_buffer: None,
             extra: String::new(),
+            server: String::new(),
         }
     }
 }
 
 impl Setup {
     fn config(&self, dir: &tempfile::TempDir, own: Option<&OwnSims>) -> String {
-        let mut server = String::new();
+        let mut server = self.server.clone();
+        if !server.is_empty() {
+            server.push('\n');
+        }
         if let Some(grace) = self.shutdown_grace_ms {
             server.push_str(&format!("shutdown_grace_ms = {grace}\n"));
         }
