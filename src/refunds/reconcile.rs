@@ -103,9 +103,14 @@ async fn absent(
     // The clock starts at the latest attempt (a refund stored before attempts were recorded:
     // at its latest change).
     let last_sent = refund.sent_at.unwrap_or(refund.updated_at);
-    let attempt_over = attempt_over_at(account, last_sent) <= now;
-    if !attempt_over || !account.provider.resubmit_is_safe() {
+    if !account.provider.resubmit_is_safe() {
         return unchanged(refunds, refund, None).await;
+    }
+    let over_at = attempt_over_at(account, last_sent);
+    if over_at > now {
+        // Look again once the attempt is surely over, not before: a check meanwhile could
+        // not send it again and would only use up the refund's checks.
+        return unchanged(refunds, refund, (over_at - now).to_std().ok()).await;
     }
     // The earlier attempt is over and left no trace, and sending again is harmless.
     tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
