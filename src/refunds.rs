@@ -326,8 +326,12 @@ impl Refunds {
     }
 }
 
-/// When an attempt that started at `started` is surely over at the provider as well: twice
-/// the timeout (our side gave up after one), and at least a second.
+/// When an attempt recorded at `started` is surely over at the provider as well: it may wait
+/// for a slot of the account's stack (its queue timeout), then the whole call is cut off
+/// after the stack's deadline (twice the timeout, at least a second: our side gave up
+/// after one).
 fn attempt_over_at(account: &ProviderAccount, started: DateTime<Utc>) -> DateTime<Utc> {
-    started + (account.timeout * 2).max(Duration::from_secs(1))
+    let limits = account.guard.limits();
+    let window = limits.queue_timeout + (account.timeout * 2).max(Duration::from_secs(1));
+    started + window
 }

@@ -1019,3 +1019,356 @@ async fn notification_to_subscriber_latency() {
     );
     assert!(samples[samples.len() - 1] < Duration::from_secs(1));
 }
+
+/// A code D24 does not document, answered to a refund create, proves nothing about the
+/// refund: CreateRefund answers it PENDING (not FAILED, nothing released), the gateway keeps
+/// asking, and when the outcome stays unknown the refund goes to REQUIRES_REVIEW with its
+/// amount still held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undocumented_code_is_an_unknown_outcome() {
+    let gw = Gateway::with(Setup {
+        timeout_ms: 300,
+        first_check_ms: 50,
+        max_check_interval_ms: 100,
+        max_reconcile_attempts: Some(3),
+        ..setup()
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        refund_error_code: Some(999),
+        ..Timing::default()
+    });
+    let created = gw
+        .create(request("undocumented-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .expect("an undocumented code is no refusal");
+    assert_eq!(status_of(&created), pb::RefundStatus::Pending);
+    let review = gw
+        .wait_for(&created.id, Duration::from_secs(15), |r| {
+            status_of(r) == pb::RefundStatus::RequiresReview
+        })
+        .await;
+    assert_eq!(review.failure.unwrap().code, "OUTCOME_UNKNOWN");
+    let payment = gw.payment(CARD_MXN, CARD_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 0)));
+    assert!(
+        gw.events_of(&created.id)
+            .await
+            .iter()
+            .all(|e| event_status(e) != pb::RefundStatus::Failed),
+        "never FAILED"
+    );
+}
+
+/// A TCP relay in front of the test PostgreSQL server that can be cut (every connection
+/// dropped, nothing listening) and restored on the same port: the store becoming
+/// unavailable, for real, at a chosen moment.
+struct Relay {
+    addr: std::net::SocketAddr,
+    target: (String, u16),
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(target: (String, u16)) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            target,
+            tasks: Default::default(),
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (target, tasks) = (self.target.clone(), self.tasks.clone());
+        let accept = tokio::spawn({
+            let tasks = tasks.clone();
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    let target = target.clone();
+                    let pipe = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    tasks.lock().unwrap().push(pipe.abort_handle());
+                }
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    async fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    async fn restore(&self) {
+        self.serve(tokio::net::TcpListener::bind(self.addr).await.unwrap());
+    }
+
+    /// The URL of `database` reached through this relay.
+    fn url(&self, database: &support::postgres::TestDatabase) -> String {
+        let mut url = reqwest::Url::parse(&database.url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(self.addr.port())).unwrap();
+        url.to_string()
+    }
+}
+
+/// A fresh PostgreSQL database behind a relay.
+async fn database_behind_relay() -> (support::postgres::TestDatabase, Relay) {
+    let database = support::postgres::TestDatabase::create().await;
+    let url = reqwest::Url::parse(&database.url).unwrap();
+    let target = (
+        url.host_str().unwrap_or("127.0.0.1").to_owned(),
+        url.port().unwrap_or(5432),
+    );
+    let relay = Relay::start(target).await;
+    (database, relay)
+}
+
+/// A gateway on PostgreSQL through `relay`, failing fast while it is cut.
+fn on_relay(relay: &Relay, database: &support::postgres::TestDatabase) -> Setup {
+    Setup {
+        store: support::gateway::Store::Postgres(relay.url(database)),
+        store_keys: "connect_timeout_ms = 300\nstatement_timeout_ms = 2000\n".to_owned(),
+        timeout_ms: 3_000,
+        ..setup()
+    }
+}
+
+/// Starts CreateRefund `req` in a task, and cuts the store once D24 has applied the refund
+/// (its answer is held back by `refund_delay_ms`), so the outcome cannot be recorded. The
+/// store comes back once CreateRefund has answered. Returns its answer.
+async fn create_while_the_store_goes_away(
+    gw: &Gateway,
+    relay: &Relay,
+    deposit: u64,
+    req: pb::CreateRefundRequest,
+) -> Result<pb::Refund, Status> {
+    gw.sim
+        .set_faults(Faults {
+            refund_delay_ms: 1_000,
+            times: Some(1),
+            ..Faults::default()
+        })
+        .unwrap();
+    let mut client = gw.client.clone();
+    let call = tokio::spawn(async move {
+        client
+            .create_refund(req)
+            .await
+            .map(|r| r.into_inner().refund.expect("a refund"))
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.sim.refunds_of(deposit).is_empty() {
+        assert!(Instant::now() < deadline, "D24 never applied the refund");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.cut().await;
+    let answer = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("CreateRefund answers while the store is away")
+        .unwrap();
+    relay.restore().await;
+    answer
+}
+
+/// D24 accepted the refund, and then the store went away before the outcome was recorded:
+/// CreateRefund answers the refund as last known (PENDING, with its id), not an error that
+/// would invite a retry under a new request_id; a repeat with the same request_id answers
+/// the same refund, and D24 holds exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_refund_whose_outcome_cannot_be_recorded_is_answered() {
+    let (database, relay) = database_behind_relay().await;
+    let gw = Gateway::with(Setup {
+        max_reconcile_attempts: Some(1000),
+        ..on_relay(&relay, &database)
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    let req = request("store-away-1", CARD_MXN, CARD_MXN_INVOICE, None);
+    let answered = create_while_the_store_goes_away(&gw, &relay, CARD_MXN, req.clone())
+        .await
+        .expect("the refund, not an error");
+    assert_eq!(status_of(&answered), pb::RefundStatus::Pending);
+    assert!(!answered.id.is_empty());
+    // Once the claim on the request runs out, a repeat replays what the store holds.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let again = loop {
+        match gw.create(req.clone()).await {
+            Ok(refund) => break refund,
+            Err(status) if status.code() == Code::Aborted => {
+                assert!(Instant::now() < deadline, "{status:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("the repeat got an error: {status:?}"),
+        }
+    };
+    assert_eq!(again.id, answered.id);
+    assert_eq!(gw.sim.stats().refunds_created, 1);
+    assert_eq!(gw.sim.refunds_of(CARD_MXN).len(), 1);
+    drop(gw);
+}
+
+/// A D24 cash refund of the whole deposit is applied, and its answer is lost (the store went
+/// away before the outcome was recorded, so the refund stays "sending" with no D24 id).
+/// The worker sends it again under the same idempotency key; D24 answers 104 (key checked
+/// first) or 802 (amount checked first: the deposit is used up by the first attempt). Either
+/// way the refund never becomes FAILED nor releases its amount: it ends in REQUIRES_REVIEW
+/// with the amount held, and D24 holds one refund.
+async fn lost_answer_of_a_full_refund_is_never_failed(amount_before_key: bool) {
+    let (database, relay) = database_behind_relay().await;
+    let gw = Gateway::with(Setup {
+        first_check_ms: 50,
+        max_check_interval_ms: 100,
+        max_reconcile_attempts: Some(3),
+        ..on_relay(&relay, &database)
+    })
+    .await;
+    gw.set_timing(Timing {
+        notifications: false,
+        amount_before_key,
+        ..Timing::default()
+    });
+    let req = pb::CreateRefundRequest {
+        bank_account: Some(bank_account()),
+        ..request(
+            &format!("full-lost-{amount_before_key}"),
+            CASH_MXN,
+            CASH_MXN_INVOICE,
+            None,
+        )
+    };
+    // Whatever CreateRefund answered (that is another guarantee), the refund is stored.
+    let _ = create_while_the_store_goes_away(&gw, &relay, CASH_MXN, req).await;
+    let id = gw.sim.refunds_of(CASH_MXN)[0]
+        .idempotency_key
+        .clone()
+        .expect("sent with the gateway's id as key");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let refund = gw.get(&id).await;
+        assert_ne!(
+            status_of(&refund),
+            pb::RefundStatus::Failed,
+            "a refund D24 holds was marked FAILED: {refund:?}"
+        );
+        if status_of(&refund) == pb::RefundStatus::RequiresReview {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {refund:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = gw.sim.stats();
+    assert!(
+        stats.refund_posts >= 2,
+        "the worker sent it again: {stats:?}"
+    );
+    if amount_before_key {
+        assert_eq!(stats.idempotency_key_reuses, 0, "{stats:?}");
+    } else {
+        assert!(stats.idempotency_key_reuses >= 1, "{stats:?}");
+    }
+    assert_eq!(stats.refunds_created, 1);
+    let payment = gw.payment(CASH_MXN, CASH_MXN_INVOICE).await;
+    assert_eq!(payment.refundable_amount, Some(money("MXN", 0)));
+    assert!(
+        gw.events_of(&id)
+            .await
+            .iter()
+            .all(|e| event_status(e) != pb::RefundStatus::Failed),
+        "never FAILED"
+    );
+    drop(gw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_of_a_full_refund_is_never_failed_key_checked_first() {
+    lost_answer_of_a_full_refund_is_never_failed(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_of_a_full_refund_is_never_failed_amount_checked_first() {
+    lost_answer_of_a_full_refund_is_never_failed(true).await;
+}
+
+/// Resends are fenced: two gateways on one PostgreSQL database, leases far shorter than a
+/// check, D24 answering every create near the timeout with a 503 (so every attempt's outcome
+/// stays unknown and the refund keeps being reconciled), and SyncRefund called over and
+/// over on both gateways: D24 never sees two submissions of the refund in flight at once,
+/// and holds one refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resends_are_fenced_across_replicas_and_sync() {
+    let database = support::postgres::TestDatabase::create().await;
+    let replica = |accounts| Setup {
+        accounts,
+        store: support::gateway::Store::Postgres(database.url.clone()),
+        timeout_ms: 1_000,
+        first_check_ms: 50,
+        max_check_interval_ms: 200,
+        max_reconcile_attempts: Some(1000),
+        lease_ms: Some(100),
+        ..setup()
+    };
+    let first = Gateway::with(replica(accounts(Endpoint::OwnSim))).await;
+    let second = Harness::start(replica(accounts(Endpoint::Url(format!(
+        "{}/d24",
+        first.sandbox_url
+    )))))
+    .await;
+    first.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    first
+        .sim
+        .set_faults(Faults {
+            refund_delay_before_apply_ms: 800,
+            fail_after_apply_status: Some(503),
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = first
+        .create(request("fenced-1", CARD_MXN, CARD_MXN_INVOICE, None))
+        .await
+        .unwrap();
+    assert_eq!(status_of(&created), pb::RefundStatus::Pending);
+
+    let until = Instant::now() + Duration::from_secs(10);
+    let sync = |client: support::gateway::Client, id: String| async move {
+        let mut client = client;
+        while Instant::now() < until {
+            let _ = client
+                .sync_refund(pb::SyncRefundRequest { id: id.clone() })
+                .await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    };
+    tokio::join!(
+        sync(first.client.clone(), created.id.clone()),
+        sync(second.client.clone(), created.id.clone()),
+        sync(first.new_client().await, created.id.clone()),
+    );
+    // Let the attempts in flight end.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let stats = first.sim.stats();
+    assert!(stats.refund_posts >= 3, "it was sent again: {stats:?}");
+    assert_eq!(
+        stats.max_in_flight_per_key, 1,
+        "two submissions of one refund in flight at once: {stats:?}"
+    );
+    assert_eq!(stats.refunds_created, 1);
+    assert_eq!(first.sim.refunds_of(CARD_MXN).len(), 1);
+    drop(second);
+}

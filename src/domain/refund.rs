@@ -250,6 +250,11 @@ pub struct Refund {
     pub next_check_at: Option<DateTime<Utc>>,
     /// How many times the worker has asked since the last change.
     pub check_attempts: i32,
+    /// When the latest submission attempt was recorded, just before it was sent (the first
+    /// one with the refund itself, a resend by compare-and-set). Another attempt may start
+    /// only once this one is surely over at the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// What a provider reported about a refund, in the gateway's terms.
@@ -354,6 +359,7 @@ impl Refund {
             submission: Submission::Sending,
             next_check_at: None,
             check_attempts: 0,
+            sent_at: None,
         }
     }
 

@@ -4,7 +4,10 @@
 //!
 //! A refund whose submission outcome is unknown is reconciled from the provider's answer,
 //! never guessed. It is sent again only when the provider shows no trace of it, the earlier
-//! attempt is surely over, and the provider makes a second send harmless.
+//! attempt is surely over (counted from its `sent_at`), and the provider makes a second send
+//! harmless; the resend is fenced by the writer (recorded by compare-and-set before it is
+//! sent). A refusal answering a resend proves nothing about the earlier attempt: the outcome
+//! stays unknown, never FAILED.
 
 use std::{sync::Arc, time::Duration};
 
@@ -97,13 +100,24 @@ async fn absent(
         }
         return unchanged(refunds, refund, None).await;
     }
-    let attempt_over = attempt_over_at(account, refund.updated_at) <= now;
-    if !attempt_over || !account.provider.resubmit_is_safe() {
+    // The clock starts at the latest attempt (a refund stored before attempts were recorded:
+    // at its latest change).
+    let last_sent = refund.sent_at.unwrap_or(refund.updated_at);
+    if !account.provider.resubmit_is_safe() {
         return unchanged(refunds, refund, None).await;
+    }
+    let over_at = attempt_over_at(account, last_sent);
+    if over_at > now {
+        // Look again once the attempt is surely over, not before: a check meanwhile could
+        // not send it again and would only use up the refund's checks.
+        return unchanged(refunds, refund, (over_at - now).to_std().ok()).await;
     }
     // The earlier attempt is over and left no trace, and sending again is harmless.
     tracing::info!(refund_id = %refund.id, provider = %account.name, "no trace of the refund at the provider; sending it again");
-    let outcome = writer::submit(account, &refund).await;
+    let Some((refund, outcome)) = writer::resend(refunds, account, &refund).await? else {
+        // Someone else changed or leased it meanwhile: they carry it on.
+        return Ok(refund);
+    };
     match outcome {
         SubmitOutcome::Accepted(obs) => observed(refunds, &refund.id, &obs, "resubmit").await,
         // "Not now" (rate limited) proves nothing about the earlier attempt: look again later,
@@ -113,8 +127,9 @@ async fn absent(
             unchanged(refunds, refund, rejection.retry_after).await
         }
         SubmitOutcome::Rejected(rejection) => {
-            // A refusal now may be the earlier attempt having landed meanwhile: look again
-            // before calling it failed.
+            // A refusal answers this resend only: the earlier attempt may have landed (and,
+            // say, used the amount up). Look again; still no trace keeps the outcome unknown
+            // (followed up, then REQUIRES_REVIEW), never FAILED.
             match account.fetch_refund(&refund).await {
                 Ok(RefundLookup::Found(obs)) => {
                     observed(refunds, &refund.id, &obs, "resubmit").await

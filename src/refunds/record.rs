@@ -6,6 +6,11 @@
 //! later. The key is settled in the same transaction that records the outcome when it can be
 //! (with the refund, or with the error when the outcome is one for its caller); otherwise
 //! here, afterwards.
+//!
+//! Once the refund is recorded and was sent, the caller gets the refund: when recording the
+//! outcome fails (the store is unavailable, the refund kept changing), the provider may hold
+//! it, so the caller gets it as last known (PENDING, followed up by the worker) rather than
+//! an error that would invite a retry under a new `request_id`.
 
 use super::{Refunds, submit::Submitted, validate::Request, writer};
 use crate::{
@@ -28,14 +33,18 @@ pub(super) async fn record(
                 outcome: &outcome,
                 key,
             };
-            match writer::write(refunds, writer::Start::Known(Box::new(refund)), change).await {
+            let known = Box::new(refund.clone());
+            match writer::write(refunds, writer::Start::Known(known), change).await {
                 Ok(written) => {
                     let result = written
                         .reply
                         .map_or_else(|| Ok(written.refund.public_view()), Err);
                     (result, true, written.settled)
                 }
-                Err(err) => (Err(err), true, false),
+                Err(err) => {
+                    tracing::warn!(refund_id = %refund.id, provider = %request.account.name, error = %err.message, "could not record the submission's outcome; answering the refund as last known, the worker follows it up");
+                    (Ok(last_known(refunds, refund).await), true, false)
+                }
             }
         }
         Err(err) => (Err(err), false, false),
@@ -63,4 +72,12 @@ pub(super) async fn record(
         tracing::warn!(request_id = %key.request_id, error = %err, "could not settle the request key");
     }
     result
+}
+
+/// `refund` as stored now if the store answers, else as this call last knew it.
+async fn last_known(refunds: &Refunds, refund: Refund) -> Refund {
+    match refunds.inner.store.get_refund(&refund.id).await {
+        Ok(Some(stored)) => stored.into_public_view(),
+        _ => refund.into_public_view(),
+    }
 }

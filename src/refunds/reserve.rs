@@ -41,6 +41,9 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
         // The safety net: if this process stops before recording the outcome, the worker
         // asks the provider once the attempt is surely over.
         next_check_at: Some(now + account.timeout + ATTEMPT_MARGIN),
+        // The first submission attempt, recorded with the refund before it is sent: nobody
+        // sends it again before this attempt is surely over.
+        sent_at: Some(now),
         ..Refund::new_pending(
             draft.tenant.clone(),
             draft.request_id.clone(),

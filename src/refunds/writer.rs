@@ -6,6 +6,14 @@
 //! domain's status machine ([`change`]), schedule the next check ([`schedule`]), save it with
 //! compare-and-set (deciding again on the reloaded refund after a lost race), then update the
 //! views and publish the event.
+//!
+//! Submissions are fenced: at most one attempt of a refund is in flight anywhere (the
+//! worker, SyncRefund, every replica). Each attempt is recorded (`sent_at`) before it is
+//! sent: the first one with the refund itself, a resend by compare-and-set on the refund as
+//! its sender read it ([`resend`]), which also pushes the next check out to the end of the
+//! attempt window. Whoever read the refund before someone else changed or leased it loses
+//! that race and sends nothing; and nobody sends again before the latest attempt is surely
+//! over (`attempt_over_at` of `sent_at`), however long a check or its lease lasts.
 
 mod change;
 mod schedule;
@@ -106,10 +114,33 @@ pub(super) async fn write(
     Err(change.busy())
 }
 
-/// Sends `refund` to its provider: the only place a submission starts, the first one
-/// (CreateRefund) or a reconciliation's resend.
+/// Sends `refund` to its provider the first time (CreateRefund): the refund was inserted
+/// with this attempt recorded (`sent_at`), so nobody else sends it before the attempt is
+/// surely over.
 pub(super) async fn submit(account: &ProviderAccount, refund: &Refund) -> SubmitOutcome {
     account.submit_refund(refund).await
+}
+
+/// Sends `refund` (as its caller read it) to its provider again, a reconciliation's resend:
+/// records the attempt first (compare-and-set on the refund as read), then sends. `None`:
+/// someone else changed or leased the refund since it was read, so nothing was sent. The
+/// refund returned is the one recorded before the send.
+pub(super) async fn resend(
+    refunds: &Refunds,
+    account: &ProviderAccount,
+    refund: &Refund,
+) -> Result<Option<(Refund, SubmitOutcome)>, ApiError> {
+    let now = Refunds::now();
+    let mut next = refund.clone();
+    next.sent_at = Some(now);
+    // Nobody looks again before this attempt is surely over.
+    next.next_check_at = Some(super::attempt_over_at(account, now));
+    let Some(recorded) = save(refunds, refund, &next, None).await? else {
+        tracing::info!(refund_id = %refund.id, provider = %account.name, "the refund changed since it was read; not sending it again");
+        return Ok(None);
+    };
+    let outcome = account.submit_refund(&recorded).await;
+    Ok(Some((recorded, outcome)))
 }
 
 /// The refund as stored now.

@@ -15,7 +15,7 @@ use crate::store::StoreError;
 pub(crate) const REFUND_COLUMNS: &str = "id, tenant_id, request_id, provider, payment_id, \
      payment_method_id, invoice_id, currency, amount_minor, status, provider_refund_id, \
      provider_status, reason, description, metadata, bank_account, failure, created_at, \
-     updated_at, version, submission, next_check_at, check_attempts";
+     updated_at, version, submission, next_check_at, check_attempts, sent_at";
 
 /// Every column of `refund_events`.
 pub(crate) const EVENT_COLUMNS: &str =
@@ -59,6 +59,7 @@ pub(crate) fn truncated(refund: &Refund) -> Refund {
     r.created_at = truncate(r.created_at);
     r.updated_at = truncate(r.updated_at);
     r.next_check_at = r.next_check_at.map(truncate);
+    r.sent_at = r.sent_at.map(truncate);
     r
 }
 

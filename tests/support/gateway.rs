@@ -126,6 +126,8 @@ pub struct Setup {
     pub d24: String,
     pub paymongo: String,
     pub store: Store,
+    /// Further keys of `[store]` (`connect_timeout_ms = 300`, ...).
+    pub store_keys: String,
     /// `[[tenants]]` tables; empty for an open gateway (every caller is tenant "default").
     pub tenants: String,
     /// The worker's tick.
@@ -155,6 +157,7 @@ impl Default for Setup {
             d24: String::new(),
             paymongo: String::new(),
             store: Store::Sqlite,
+            store_keys: String::new(),
             tenants: String::new(),
             tick_ms: 50,
             first_check_ms: 100,
@@ -204,6 +207,7 @@ http_listen = "127.0.0.1:0"
 {server}
 [store]
 url = "{store}"
+{store_keys}
 
 [sandbox]
 listen = "127.0.0.1:0"
@@ -216,6 +220,7 @@ listen = "127.0.0.1:0"
 {extra}
 "#,
             tenants = self.tenants,
+            store_keys = self.store_keys,
             extra = self.extra,
         )
     }

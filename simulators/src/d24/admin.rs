@@ -10,10 +10,10 @@
 //! | `GET /sandbox/refunds/{id}` | one refund |
 //! | `POST /sandbox/refunds/{id}/status` | force a status: `{"status": "REJECTED"}` (e.g. a bank reversing a COMPLETED refund); notified like any change |
 //! | `POST /sandbox/refunds/{id}/notify` | send its notification now, even with notifications off (D24's manual resend) |
-//! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit` (and the same as `refund_posts_by_payment`), `refunds_created`, `refunds_by_payment` (by deposit: `{count, amount_minor, currency}`), `idempotency_key_reuses`, `notifications_sent` (and the same as `webhooks_sent`), `notifications_failed`, `faults_applied` |
+//! | `GET /sandbox/stats` | counters: `requests`, `header_errors`, `refund_posts`, `refund_posts_by_deposit` (and the same as `refund_posts_by_payment`), `refunds_created`, `refunds_by_payment` (by deposit: `{count, amount_minor, currency}`), `idempotency_key_reuses`, `notifications_sent` (and the same as `webhooks_sent`), `notifications_failed`, `faults_applied`, `max_in_flight_by_key` and `max_in_flight_per_key` (the most refund POSTs of one `X-Idempotency-Key` in flight at once) |
 //! | `GET /sandbox/notifications` | the notification attempts (last 1000), with when each started and what it was answered |
 //! | `GET`, `POST`, `DELETE /sandbox/faults` | the shared fault switches ([`crate::faults`]; POST replaces them all, unknown keys refused) |
-//! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries (`state::Timing`) |
+//! | `GET`, `POST`, `DELETE /sandbox/timing` | status delays, the IN_PROGRESS switch, notifications on/off and their retries, the order of the amount and key checks (`amount_before_key`), a forced error code (`refund_error_code`) (`state::Timing`) |
 //! | `POST /sandbox/reset` | back to the fixtures, default timing, no faults, counters at zero |
 
 use axum::{

@@ -203,6 +203,8 @@ pub(super) async fn create_refund(
     let parsed = serde_json::from_slice::<RefundBody>(&body);
     sim.lock()
         .count_refund_post(parsed.as_ref().ok().map(|b| b.deposit_id));
+    let key = header_text(&headers, "x-idempotency-key").map(str::to_owned);
+    let _in_flight = key.as_deref().map(|key| InFlight::start(&sim, key));
     let faults = CreateFaults::take(&sim.faults, &SPEC);
     if let Some(answer) = faults.before_apply().await {
         return answer;
@@ -210,7 +212,6 @@ pub(super) async fn create_refund(
     let Ok(body) = parsed else {
         return error(202);
     };
-    let key = header_text(&headers, "x-idempotency-key").map(str::to_owned);
     let new = NewRefund {
         deposit_id: body.deposit_id,
         invoice_id: body.invoice_id,
@@ -234,6 +235,28 @@ pub(super) async fn create_refund(
         Err(code) => error(code),
     };
     faults.after_apply(answer).await
+}
+
+/// A refund POST in flight, by idempotency key, until dropped (the stats' high-water mark).
+struct InFlight {
+    sim: D24Sim,
+    key: String,
+}
+
+impl InFlight {
+    fn start(sim: &D24Sim, key: &str) -> Self {
+        sim.lock().post_started(key);
+        Self {
+            sim: sim.clone(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.sim.lock().post_ended(&self.key);
+    }
 }
 
 /// The status read-back body (D24-RS): no `amount` while PENDING, as D24's example.

@@ -14,6 +14,8 @@
 //! was created under it, and is then remembered for the simulator's life; any later request
 //! with it answers 104 whatever its body, and before any other rule (so a repeat of a landed
 //! request is never judged again). A request refused with an error does not use its key.
+//! `Timing::amount_before_key` plays the other order: the amount is judged first (802), then
+//! the key.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -126,6 +128,12 @@ pub struct Timing {
     pub notify_retry_ms: u64,
     /// How many times a notification is sent again (D24: 5).
     pub notify_max_retries: u32,
+    /// Refund creates judge the amount before the `X-Idempotency-Key` (D24 does not document
+    /// the order): a repeat of a landed full refund then answers 802 instead of 104.
+    pub amount_before_key: bool,
+    /// Refund creates answer this D24 error code (HTTP 400 unless the code is documented
+    /// with another status), applying nothing: e.g. a code D24 does not document.
+    pub refund_error_code: Option<u32>,
 }
 
 impl Default for Timing {
@@ -138,6 +146,8 @@ impl Default for Timing {
             notifications: true,
             notify_retry_ms: 100,
             notify_max_retries: 5,
+            amount_before_key: false,
+            refund_error_code: None,
         }
     }
 }
@@ -209,6 +219,11 @@ pub struct Stats {
     pub notifications_failed: u64,
     /// Requests and notifications a fault switch acted on (filled when read).
     pub faults_applied: u64,
+    /// The most refund POSTs with one `X-Idempotency-Key` (one gateway refund) in flight at
+    /// once, by key: from the request's arrival to its answer, delays included.
+    pub max_in_flight_by_key: BTreeMap<String, u64>,
+    /// The largest of `max_in_flight_by_key` (0 before any refund POST with a key).
+    pub max_in_flight_per_key: u64,
 }
 
 /// Everything the simulator holds.
@@ -218,6 +233,8 @@ pub struct State {
     pub refunds: BTreeMap<u64, Refund>,
     /// Idempotency keys that created a refund, with its id.
     pub used_keys: HashMap<String, u64>,
+    /// Refund POSTs in flight now, by idempotency key.
+    pub in_flight_by_key: HashMap<String, u64>,
     pub timing: Timing,
     /// Notifications held back by `reorder_webhooks`: (refund id, URL).
     pub webhook_hold: WebhookHold<(u64, String)>,
@@ -235,6 +252,7 @@ impl Default for State {
             deposits: BTreeMap::new(),
             refunds: BTreeMap::new(),
             used_keys: HashMap::new(),
+            in_flight_by_key: HashMap::new(),
             timing: Timing::default(),
             webhook_hold: WebhookHold::default(),
             stats: Stats::default(),
@@ -331,6 +349,41 @@ impl State {
         *self.stats.refund_posts_by_payment.entry(key).or_default() += 1;
     }
 
+    /// A refund POST with `key` arrived: counts it in flight (and its high-water mark).
+    pub fn post_started(&mut self, key: &str) {
+        let now = self.in_flight_by_key.entry(key.to_owned()).or_default();
+        *now += 1;
+        let now = *now;
+        let max = self
+            .stats
+            .max_in_flight_by_key
+            .entry(key.to_owned())
+            .or_default();
+        *max = (*max).max(now);
+        self.stats.max_in_flight_per_key = self.stats.max_in_flight_per_key.max(now);
+    }
+
+    /// A refund POST with `key` was answered.
+    pub fn post_ended(&mut self, key: &str) {
+        if let Some(now) = self.in_flight_by_key.get_mut(key) {
+            *now = now.saturating_sub(1);
+            if *now == 0 {
+                self.in_flight_by_key.remove(key);
+            }
+        }
+    }
+
+    /// 104 if `key` already created a refund.
+    fn key_unused(&mut self, idempotency_key: Option<&str>) -> Result<(), u32> {
+        if let Some(key) = idempotency_key
+            && self.used_keys.contains_key(key)
+        {
+            self.stats.idempotency_key_reuses += 1;
+            return Err(wire::IDEMPOTENCY_KEY_ALREADY_USED);
+        }
+        Ok(())
+    }
+
     /// Applies the refund rules; the created refund, or the D24 error code.
     pub fn create_refund(
         &mut self,
@@ -338,11 +391,11 @@ impl State {
         idempotency_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Refund, u32> {
-        if let Some(key) = idempotency_key
-            && self.used_keys.contains_key(key)
-        {
-            self.stats.idempotency_key_reuses += 1;
-            return Err(wire::IDEMPOTENCY_KEY_ALREADY_USED);
+        if let Some(code) = self.timing.refund_error_code {
+            return Err(code);
+        }
+        if !self.timing.amount_before_key {
+            self.key_unused(idempotency_key)?;
         }
         if new
             .comments
@@ -381,6 +434,9 @@ impl State {
             || self.refunded(deposit.id) + amount > deposit.amount
         {
             return Err(802);
+        }
+        if self.timing.amount_before_key {
+            self.key_unused(idempotency_key)?;
         }
         let card = deposit.is_card();
         let card_result = card.then_some(if self.timing.card_in_progress {

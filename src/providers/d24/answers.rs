@@ -117,6 +117,14 @@ pub(super) fn submit_failure(status: StatusCode, headers: &HeaderMap, body: &str
         if let Some(error) = wire::parse_error(body)
             && let Some(code) = error.code
         {
+            // Only a documented refusal releases money: a code D24 does not document says
+            // nothing about whether the refund was made.
+            if wire::code_info(code).is_none() {
+                return SubmitOutcome::Unknown(format!(
+                    "D24 answered HTTP {status} with code {code}, which it does not document;                      the refund may or may not have been created ({})",
+                    shorten(&error.message)
+                ));
+            }
             return match code_rejection(code, &error) {
                 Some(rejection) => SubmitOutcome::Rejected(rejection),
                 None => SubmitOutcome::Unknown(format!(
@@ -230,6 +238,13 @@ mod tests {
             assert!(
                 matches!(outcome(status, &body(802)), SubmitOutcome::Unknown(_)),
                 "{status}"
+            );
+        }
+        // A code D24 does not document proves nothing: unknown, never a refusal.
+        for code in [0, 106, 806, 999] {
+            assert!(
+                matches!(outcome(400, &body(code)), SubmitOutcome::Unknown(_)),
+                "{code}"
             );
         }
     }

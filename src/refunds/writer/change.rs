@@ -47,7 +47,12 @@ pub(in crate::refunds) enum Change<'a> {
         provider_refund_id: &'a str,
         obs: &'a Observation,
     },
-    /// The provider proved the refund absent and refused it when sent again.
+    /// The provider showed no trace of the refund and refused it when sent again. The
+    /// refusal answers the resend only: the earlier attempt may have landed (D24 may judge
+    /// the amount before the idempotency key and refuse a repeat of a refund it made), so
+    /// the outcome stays unknown, followed up like any unknown outcome and, when still
+    /// unknown after the configured checks, REQUIRES_REVIEW with its amount held. Never
+    /// FAILED.
     Refused { failure: &'a RefundFailure },
     /// Nothing new was learned: count the check and push the next one out, no earlier than
     /// `at_least` from now (a provider's `Retry-After`). `unknown`: a resend ended without an
@@ -142,13 +147,18 @@ pub(super) fn decide(
             if !(current.status == RefundStatus::Pending && current.submission.is_uncertain()) {
                 return Decision::keep();
             }
+            tracing::warn!(
+                refund_id = %current.id,
+                provider = %current.provider,
+                code = %failure.code,
+                provider_code = %failure.provider_code,
+                "the provider refused a resend of a refund whose earlier attempt may have landed; the outcome stays unknown"
+            );
             let mut next = current.clone();
-            next.status = RefundStatus::Failed;
-            next.failure = Some(failure.clone());
-            next.submission = Submission::Rejected;
-            next.updated_at = now;
-            schedule(settings, &mut next, true, now);
-            Decision::save(next)
+            if first {
+                next.submission = Submission::Unknown;
+            }
+            unchanged(settings, current, next, None, now)
         }
         Change::Unchanged { at_least, unknown } => {
             let mut next = current.clone();

@@ -63,6 +63,9 @@ pub(super) fn refund_from_row(row: &PgRow) -> Result<Refund, StoreError> {
             .map(|us| time_from_micros("next_check_at", us))
             .transpose()?,
         check_attempts: col(row, "check_attempts")?,
+        sent_at: col::<Option<i64>>(row, "sent_at")?
+            .map(|us| time_from_micros("sent_at", us))
+            .transpose()?,
     })
 }
 

@@ -185,7 +185,7 @@ pub(super) async fn insert_refund(
 
     let sql = format!(
         "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     );
     sqlx::query(&sql)
         .bind(refund.id.as_str())
@@ -223,6 +223,7 @@ pub(super) async fn insert_refund(
         .bind(refund.submission.as_str())
         .bind(refund.next_check_at.map(micros))
         .bind(refund.check_attempts)
+        .bind(refund.sent_at.map(micros))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -270,8 +271,8 @@ pub(super) async fn update_refund(
     let sql = format!(
         "UPDATE refunds SET status = $1, provider_refund_id = $2, provider_status = $3, \
          failure = $4, updated_at = $5, submission = $6, next_check_at = $7, \
-         check_attempts = $8, version = version + 1 \
-         WHERE id = $9 AND version = $10 AND status = $11 RETURNING {REFUND_COLUMNS}"
+         check_attempts = $8, sent_at = $9, version = version + 1 \
+         WHERE id = $10 AND version = $11 AND status = $12 RETURNING {REFUND_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(next.status.as_str())
@@ -287,6 +288,7 @@ pub(super) async fn update_refund(
         .bind(next.submission.as_str())
         .bind(next.next_check_at.map(micros))
         .bind(next.check_attempts)
+        .bind(next.sent_at.map(micros))
         .bind(prev.id.as_str())
         .bind(prev.version)
         .bind(prev.status.as_str())

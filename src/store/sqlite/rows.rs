@@ -19,7 +19,7 @@ pub(super) use crate::store::codec::{
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 
 /// [`REFUND_COLUMNS`], one name per position.
-const REFUND_FIELDS: [&str; 23] = [
+const REFUND_FIELDS: [&str; 24] = [
     "id",
     "tenant_id",
     "request_id",
@@ -43,6 +43,7 @@ const REFUND_FIELDS: [&str; 23] = [
     "submission",
     "next_check_at",
     "check_attempts",
+    "sent_at",
 ];
 
 /// [`EVENT_COLUMNS`], one name per position.
@@ -133,6 +134,10 @@ pub(super) fn refund_from_row(row: &rusqlite::Row<'_>) -> Result<Refund, StoreEr
             .transpose()?,
         check_attempts: i32::try_from(row.int("check_attempts")?)
             .map_err(|e| StoreError::Corrupt(format!("check_attempts: {e}")))?,
+        sent_at: row
+            .opt_int("sent_at")?
+            .map(|us| time_from_micros("sent_at", us))
+            .transpose()?,
     })
 }
 

@@ -146,7 +146,7 @@ pub(super) fn insert_refund(
 
     let sql = format!(
         "INSERT INTO refunds ({REFUND_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     conn.prepare_cached(&sql)
         .map_err(sqlite_error)?
@@ -182,6 +182,7 @@ pub(super) fn insert_refund(
             refund.submission.as_str(),
             refund.next_check_at.map(micros),
             refund.check_attempts,
+            refund.sent_at.map(micros),
         ])
         .map_err(sqlite_error)?;
     let event = insert_event(conn, &refund, None, refund.created_at)?;
@@ -224,7 +225,7 @@ pub(super) fn update_refund(
     let sql = format!(
         "UPDATE refunds SET status = ?, provider_refund_id = ?, provider_status = ?, \
          failure = ?, updated_at = ?, submission = ?, next_check_at = ?, check_attempts = ?, \
-         leased = 0, version = version + 1 \
+         sent_at = ?, leased = 0, version = version + 1 \
          WHERE id = ? AND version = ? AND status = ? RETURNING {REFUND_COLUMNS}"
     );
     let refund = conn
@@ -243,6 +244,7 @@ pub(super) fn update_refund(
                 next.submission.as_str(),
                 next.next_check_at.map(micros),
                 next.check_attempts,
+                next.sent_at.map(micros),
                 prev.id.as_str(),
                 prev.version,
                 prev.status.as_str(),

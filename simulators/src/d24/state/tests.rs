@@ -212,3 +212,47 @@ fn timing_is_checked() {
         .is_err()
     );
 }
+
+/// The order of the key and amount checks: by default a repeat of a landed full refund
+/// answers 104; with `amount_before_key` it answers 802 (the deposit is used up). A forced
+/// error code answers every create without applying anything.
+#[test]
+fn check_order_and_forced_codes() {
+    let now = Utc::now();
+    for (amount_first, repeat) in [(false, 104), (true, 802)] {
+        let mut s = State::with_fixtures();
+        s.timing.amount_before_key = amount_first;
+        s.create_refund(new(CARD_MXN, CARD_MXN_INVOICE, None), Some("k"), now)
+            .unwrap();
+        assert_eq!(
+            s.create_refund(new(CARD_MXN, CARD_MXN_INVOICE, None), Some("k"), now),
+            Err(repeat)
+        );
+        assert_eq!(s.stats.refunds_created, 1);
+    }
+    let mut s = State::with_fixtures();
+    s.timing.refund_error_code = Some(999);
+    assert_eq!(
+        s.create_refund(new(CARD_MXN, CARD_MXN_INVOICE, None), Some("k"), now),
+        Err(999)
+    );
+    assert!(s.refunds.is_empty());
+}
+
+/// The in-flight high-water mark counts the POSTs of one key at the same time.
+#[test]
+fn in_flight_high_water_per_key() {
+    let mut s = State::with_fixtures();
+    s.post_started("a");
+    s.post_started("a");
+    s.post_ended("a");
+    s.post_started("b");
+    s.post_ended("a");
+    s.post_started("a");
+    s.post_ended("a");
+    s.post_ended("b");
+    assert_eq!(s.stats.max_in_flight_by_key.get("a"), Some(&2));
+    assert_eq!(s.stats.max_in_flight_by_key.get("b"), Some(&1));
+    assert_eq!(s.stats.max_in_flight_per_key, 2);
+    assert!(s.in_flight_by_key.is_empty());
+}

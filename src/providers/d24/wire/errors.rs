@@ -143,7 +143,8 @@ pub enum CodeMeaning {
 
 /// The meaning of every code. Configuration problems (100-103, 105, 200, 201, 203, 800) are
 /// FAILED_PRECONDITION: an operator has to fix the provider account; they are never a failed
-/// refund. Unknown codes are a plain refusal.
+/// refund. Unknown codes read as a plain refusal here; a refund create does not take them
+/// as one (`answers::submit_failure`: undocumented means unknown outcome).
 pub fn meaning(code: u32) -> CodeMeaning {
     use ErrorCode::{FailedPrecondition, InvalidArgument, NotFound};
     let refused = |code, reason, explanation| CodeMeaning::Refused {

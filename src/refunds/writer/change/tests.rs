@@ -186,17 +186,19 @@ fn linking_takes_only_a_refund_in_doubt() {
     );
 }
 
-/// A refusal after the provider proved the refund absent fails only a refund still in doubt.
+/// A refusal answering a resend proves nothing about the earlier attempt: a refund in doubt
+/// stays PENDING with its outcome unknown (the check is counted), never FAILED.
 #[test]
-fn a_refused_resend_fails_only_a_refund_in_doubt() {
+fn a_refused_resend_leaves_the_outcome_unknown() {
     let failure = RefundFailure::new("DECLINED", "no");
     let change = Change::Refused { failure: &failure };
-    let in_doubt = refund(RefundStatus::Pending, Submission::Unknown, None);
+    let in_doubt = refund(RefundStatus::Pending, Submission::Sending, None);
     let next = decide(&settings(), &in_doubt, &change, Utc::now(), true)
         .next
         .expect("saved");
-    assert_eq!(next.status, RefundStatus::Failed);
-    assert_eq!(next.submission, Submission::Rejected);
+    assert_eq!(next.status, RefundStatus::Pending);
+    assert_eq!(next.submission, Submission::Unknown);
+    assert_eq!(next.check_attempts, in_doubt.check_attempts + 1);
     let accepted = refund(RefundStatus::Processing, Submission::Accepted, Some("1"));
     assert!(
         decide(&settings(), &accepted, &change, Utc::now(), true)
