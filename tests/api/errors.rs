@@ -469,3 +469,57 @@ async fn provider_failures_reach_callers_without_internal_text() {
     let text = format!("{:?}", refund.failure);
     assert!(leaks(&text, closed).is_empty(), "{text}");
 }
+
+/// Store failures reach callers as stable descriptions too: with the gateway's PostgreSQL
+/// database dropped under it (every connection ended), CreateRefund, GetRefund and
+/// ListRefunds fail without the database's name, address, port or the driver's text in the
+/// Status message or ErrorInfo metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_reach_callers_without_internal_text() {
+    use crate::support::{gateway::Store, postgres::TestDatabase};
+    let db = TestDatabase::create().await;
+    let gw = spawn_with(Setup {
+        store: Store::Postgres(db.url.clone()),
+        ..setup()
+    })
+    .await;
+    let mut client = gw.acme().await;
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let made = client
+        .create_refund(create(&rid(), "compago", &payment))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    db.drop_now().await;
+    let port = 5432;
+    let mut statuses = Vec::new();
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    statuses.push(
+        client
+            .create_refund(create(&rid(), "compago", &payment))
+            .await
+            .expect_err("no store"),
+    );
+    statuses.push(
+        client
+            .list_refunds(pb::ListRefundsRequest::default())
+            .await
+            .expect_err("no store"),
+    );
+    // GetRefund may answer from its cache of recent views; a refund it never saw cannot.
+    let unseen = made.id.replace(|c: char| c.is_ascii_digit(), "7");
+    statuses.push(
+        client
+            .get_refund(pb::GetRefundRequest { id: unseen })
+            .await
+            .expect_err("no store"),
+    );
+    for status in &statuses {
+        assert_clean_status(status, port);
+        for needle in [&db.name, "postgres", "database", "connection"] {
+            assert!(!status.message().contains(needle), "{needle} in {status:?}");
+        }
+    }
+}
