@@ -158,6 +158,11 @@ async fn webhook(
             tracing::debug!(kind = %kind, "webhook for an account that is not configured");
             UNKNOWN_ACCOUNT_LABEL.to_owned()
         }
+        // Asked to deliver again (a budget spent, the store away: logged where it happened).
+        Err(err @ WebhookFailure::Retry(_)) => {
+            tracing::info!(provider, kind = %kind, error = %err, "webhook to be delivered again");
+            provider
+        }
         Err(err) => {
             tracing::warn!(provider, kind = %kind, error = %err, "webhook not taken");
             provider

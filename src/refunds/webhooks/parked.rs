@@ -19,7 +19,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use tokio::{sync::broadcast::error::RecvError, time::Instant};
 
-use super::{Outcome, refetch};
+use super::{Outcome, WebhookFailure, refetch};
 use crate::{
     domain::{Refund, RefundId, RefundStatus, Submission},
     providers::ProviderAccount,
@@ -31,6 +31,10 @@ pub const MAX_PARKED: usize = 256;
 
 /// How often a parked notification looks at its refunds when no event wakes it.
 const RECHECK: Duration = Duration::from_millis(100);
+
+/// How many more times a parked notification is handled when the provider or the store
+/// cannot be asked at first.
+const REPLAY_TRIES: usize = 5;
 
 /// Beyond the account's attempt window, how long a refund still counts as being sent.
 const MARGIN: Duration = Duration::from_secs(1);
@@ -84,7 +88,15 @@ pub(super) fn park(
     let refunds = refunds.clone();
     tokio::spawn(async move {
         wait_until_sent(&refunds, &account, &candidates).await;
-        let result = refetch(&refunds, &account, &provider_refund_id, false).await;
+        // The delivery was answered 200 already: a read over budget waits and tries again.
+        let mut result = refetch(&refunds, &account, &provider_refund_id, false).await;
+        for _ in 0..REPLAY_TRIES {
+            if !matches!(result, Err(WebhookFailure::Retry(_))) {
+                break;
+            }
+            tokio::time::sleep(RECHECK * 5).await;
+            result = refetch(&refunds, &account, &provider_refund_id, false).await;
+        }
         refunds
             .inner
             .parked
