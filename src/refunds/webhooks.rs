@@ -24,7 +24,8 @@
 //!
 //! A notification that arrives while the refund it names is still being sent (D24 notifies a
 //! creation before its answer comes back) is parked until the answer is recorded, then
-//! handled ([`parked`]). Provider reads caused by notifications have a budget of their own
+//! handled ([`parked`]); it is answered "deliver again" all the same, so that a process that
+//! stops meanwhile loses nothing. Provider reads caused by notifications have a budget of their own
 //! per account and are shared per refund ([`reads`]), so a flood of notifications cannot take
 //! the account's capacity from submissions.
 //!
@@ -123,13 +124,14 @@ pub(super) async fn handle(
                 match refetch(refunds, &account, &provider_refund_id, true).await? {
                     Outcome::Known => known += 1,
                     Outcome::Unknown => {}
+                    // Handled here once the answer is recorded, and still answered "deliver
+                    // again": a parked notification lives in memory only, and the provider's
+                    // next delivery must not be lost with it if this process stops.
                     Outcome::Park(candidates) => {
-                        if !parked::park(refunds, account.clone(), provider_refund_id, candidates) {
-                            return Err(WebhookFailure::Retry(
-                                "too many notifications are waiting for their refund's answer"
-                                    .to_owned(),
-                            ));
-                        }
+                        parked::park(refunds, account.clone(), provider_refund_id, candidates);
+                        return Err(WebhookFailure::Retry(
+                            "the refund it names is still being sent".to_owned(),
+                        ));
                     }
                 }
             }

@@ -7,8 +7,11 @@
 //! refund is PENDING) and dropping it loses the news. So the notification is parked: a task
 //! waits until the refunds it may be for are no longer being sent (their answer recorded, or
 //! their attempt window over), then handles the notification again, as if D24 had just
-//! delivered it. At most [`MAX_PARKED`] notifications wait at once, one per provider refund id;
-//! beyond that the delivery is answered "deliver again later".
+//! delivered it. At most [`MAX_PARKED`] notifications wait at once, one per provider refund id.
+//! Every delivery parked (or not, beyond that) is answered "deliver again later" all the same:
+//! a parked notification lives only in this process, so the provider's next delivery is what
+//! makes it durable; when the parked one was handled first, that delivery is a harmless
+//! repeat.
 
 use std::{
     collections::HashSet,
@@ -60,8 +63,8 @@ pub(super) fn being_sent(refund: &Refund, account: &ProviderAccount, now: DateTi
         && refund.updated_at + window(account) > now
 }
 
-/// Parks the notification of `provider_refund_id`, which may be one of `candidates`. `false`:
-/// too many are parked already (or this one is), so the delivery should come again.
+/// Parks the notification of `provider_refund_id`, which may be one of `candidates` (unless it
+/// is parked already, or too many are). `false`: not parked.
 pub(super) fn park(
     refunds: &Refunds,
     account: Arc<ProviderAccount>,
@@ -73,7 +76,7 @@ pub(super) fn park(
         let mut waiting = refunds.inner.parked.waiting.lock().expect("parked lock");
         if waiting.contains(&key) {
             // Parked already: the task handles it once, which covers this delivery too.
-            return true;
+            return false;
         }
         if waiting.len() >= MAX_PARKED {
             return false;
