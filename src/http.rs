@@ -1,10 +1,16 @@
 //! The HTTP side on `http_listen`: liveness, readiness, Prometheus metrics and the provider
 //! webhook routes (CONTRACT.md section 2).
+//!
+//! The webhook routes are open to anyone who can reach the port, so nothing a request names
+//! is trusted before the account is known: a body larger than [`WEBHOOK_BODY_LIMIT`] is
+//! refused with 413 before it is read, and a delivery for an account that is not configured
+//! is counted under the fixed label `provider="unknown"` (a label per name sent would grow
+//! the metrics without bound).
 
 use axum::{
     Router,
     body::Bytes,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -17,6 +23,13 @@ use crate::{
     providers::{ProviderKind, REGISTRY, WebhookError},
     refunds::{Refunds, WebhookFailure},
 };
+
+/// The largest webhook body taken, in bytes (64 KiB: a D24 notification is a few dozen bytes,
+/// a PayMongo event a few kilobytes). Larger: 413, nothing read or recorded.
+pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
+
+/// The `provider` label of deliveries for an account that is not configured.
+const UNKNOWN_ACCOUNT_LABEL: &str = "unknown";
 
 #[derive(Clone, Debug)]
 struct HttpState {
@@ -41,7 +54,8 @@ pub fn router(refunds: Refunds, metrics: PrometheusHandle, shutdown: Cancellatio
                       Path(provider): Path<String>,
                       headers: HeaderMap,
                       body: Bytes| webhook(state, provider, kind, headers, body),
-            ),
+            )
+            .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         );
     }
     router.with_state(HttpState {
@@ -134,11 +148,27 @@ async fn webhook(
             "could not process now; deliver again\n".to_owned(),
         ),
     };
-    match &result {
-        Ok(known) => tracing::info!(provider, kind = %kind, known, "webhook accepted"),
-        Err(err) => tracing::warn!(provider, kind = %kind, error = %err, "webhook not taken"),
-    }
-    metrics::counter!("refund_gateway_webhooks_total", "provider" => provider, "outcome" => outcome)
+    let label = match &result {
+        Ok(known) => {
+            tracing::info!(provider, kind = %kind, known, "webhook accepted");
+            provider
+        }
+        Err(WebhookFailure::UnknownAccount) => {
+            // Anyone can send these: no warning per request, and no label from the URL.
+            tracing::debug!(kind = %kind, "webhook for an account that is not configured");
+            UNKNOWN_ACCOUNT_LABEL.to_owned()
+        }
+        // Asked to deliver again (a budget spent, the store away: logged where it happened).
+        Err(err @ WebhookFailure::Retry(_)) => {
+            tracing::info!(provider, kind = %kind, error = %err, "webhook to be delivered again");
+            provider
+        }
+        Err(err) => {
+            tracing::warn!(provider, kind = %kind, error = %err, "webhook not taken");
+            provider
+        }
+    };
+    metrics::counter!("refund_gateway_webhooks_total", "provider" => label, "outcome" => outcome)
         .increment(1);
     (status, text).into_response()
 }

@@ -10,7 +10,8 @@
 //! - `watch_subscribers{rpc}` (gauge)
 //! - `refund_transitions_refused_total{provider,from,to}`
 //! - `refunds_requires_review_total{provider,reason}`
-//! - `webhooks_total{provider,outcome}`
+//! - `webhooks_total{provider,outcome}` (`provider="unknown"` for every account that is not
+//!   configured: never a label taken from the URL)
 //! - `worker_checks_total{provider,outcome}`
 //! - `refunds_linked_total{provider}` (refunds whose lost submission answer was recognised
 //!   from a provider notification)

@@ -103,6 +103,10 @@ struct Inner {
     /// Wakes the worker when a refund becomes due sooner than its next tick.
     wake_worker: Arc<Notify>,
     shutdown: CancellationToken,
+    /// Provider reads caused by webhooks: their own budget per account, shared per refund.
+    webhook_reads: webhooks::Reads,
+    /// Notifications waiting for their refund's submission answer.
+    parked: webhooks::Parked,
 }
 
 /// A ListRefunds request in domain terms.
@@ -164,6 +168,8 @@ impl Refunds {
                 views,
                 wake_worker: Arc::new(Notify::new()),
                 shutdown,
+                webhook_reads: webhooks::Reads::default(),
+                parked: webhooks::Parked::default(),
             }),
         })
     }

@@ -1372,3 +1372,247 @@ async fn resends_are_fenced_across_replicas_and_sync() {
     assert_eq!(first.sim.refunds_of(CARD_MXN).len(), 1);
     drop(second);
 }
+
+/// A deposit of the test's own in the simulator (an id no other test uses, so log lines can
+/// be told apart), like fixture `like` but for `amount`. Returns its id and invoice.
+async fn own_deposit(gw: &Gateway, like: u64, amount: &str) -> (u64, String) {
+    let like = gw.sim.deposit(like).expect("a fixture deposit");
+    let id = 320_000_000 + u64::from(uuid::Uuid::new_v4().as_u128() as u32 % 9_000_000);
+    let invoice = format!("inv-own-{id}");
+    gw.http
+        .post(format!("{}/d24/sandbox/deposits", gw.sandbox_url))
+        .json(&serde_json::json!({
+            "id": id,
+            "invoice_id": invoice,
+            "amount": amount,
+            "currency": like.currency,
+            "country": like.country,
+            "payment_type": like.payment_type,
+            "payment_method": like.payment_method,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .expect("deposit created");
+    (id, invoice)
+}
+
+/// D24 notifies a refund's creation (and here its next two status changes) before it answers
+/// the submission (the simulator holds its answer back for a second after applying it), so
+/// every notification names an id the gateway has not recorded yet, the first one while D24
+/// still omits the amount. They are matched once the answer is recorded, not dropped (parked
+/// until then, and answered "deliver again" so that D24's next delivery keeps them safe): the
+/// refund reaches SUCCEEDED through them alone (the worker's first check is ten minutes
+/// away), and nothing "names a refund the gateway has no id for" is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_before_the_answer_is_matched_not_dropped() {
+    let gw = Gateway::with(Setup {
+        first_check_ms: 600_000,
+        max_check_interval_ms: 600_000,
+        timeout_ms: 5_000,
+        ..setup()
+    })
+    .await;
+    assert!(
+        support::logs::install(),
+        "the gateway's log lines are captured"
+    );
+    let (deposit, invoice) = own_deposit(&gw, CASH_MXN, "250.00").await;
+    gw.set_timing(Timing {
+        delivered_after_ms: Some(100),
+        completed_after_ms: Some(100),
+        ..Timing::default()
+    });
+    gw.sim
+        .set_faults(Faults {
+            refund_delay_ms: 1_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let created = gw
+        .create(pb::CreateRefundRequest {
+            bank_account: Some(bank_account()),
+            ..request("race-1", deposit, &invoice, None)
+        })
+        .await
+        .unwrap();
+    // D24 had the refund COMPLETED (and notified it) before it answered.
+    let at_d24 = gw.sim.refunds_of(deposit);
+    assert_eq!(at_d24.len(), 1);
+    assert_eq!(at_d24[0].status, RefundState::Completed);
+    let done = gw
+        .wait_for(&created.id, Duration::from_secs(5), |r| {
+            status_of(r) == pb::RefundStatus::Succeeded
+        })
+        .await;
+    assert_eq!(done.provider_refund_id, at_d24[0].id.to_string());
+    let stats = gw.sim.stats();
+    assert_eq!((stats.refunds_created, stats.refund_posts), (1, 1));
+    // Creation, DELIVERED, COMPLETED: each delivered at least once (those that came while the
+    // answer was outstanding were answered "deliver again").
+    assert!(
+        stats.notifications_sent + stats.notifications_failed >= 3,
+        "{stats:?}"
+    );
+    let logs = support::logs::captured();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(&created.id) && l.contains("refund status changed")),
+        "the gateway's lines are in the capture"
+    );
+    let payment = format!("payment_id={deposit}");
+    let dropped: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(&payment) && l.contains("WARN"))
+        .collect();
+    assert!(dropped.is_empty(), "{dropped:#?}");
+}
+
+/// Sends notifications one after the other until `stop` (at most 3000), alternating an
+/// account that does not exist (a new random name each time), a D24 id nobody holds on the
+/// real account, and `real` (an id the gateway knows) on the real account. Returns the names
+/// it made up.
+async fn flood(
+    http_addr: std::net::SocketAddr,
+    real: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut names = Vec::new();
+    for round in 0..3000 {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let (account, body) = match round % 3 {
+            0 => {
+                let name = format!("flood{}", uuid::Uuid::new_v4().simple());
+                names.push(name.clone());
+                (name, r#"{"refund_id": 1}"#.to_owned())
+            }
+            1 => (
+                "d24".to_owned(),
+                format!(r#"{{"refund_id": {}}}"#, 900_000_000 + round),
+            ),
+            _ => ("d24".to_owned(), format!(r#"{{"refund_id": {real}}}"#)),
+        };
+        let answer = client
+            .post(format!("http://{http_addr}/webhooks/d24/{account}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the webhook port answers");
+        assert!(
+            matches!(answer.status().as_u16(), 200 | 404 | 503),
+            "{answer:?}"
+        );
+    }
+    names
+}
+
+/// The webhook endpoints cannot be turned against the gateway. While eight senders flood
+/// D24's webhook (random account names, random D24 ids on the real account, and a known
+/// refund's id again and again), every CreateRefund of the real account succeeds: the reads
+/// those notifications cause have a budget of their own, apart from submissions (the account
+/// has 4 slots, D24 answers each request after 150 ms). The made-up account names never
+/// appear in /metrics (their deliveries count under `provider="unknown"`), and a body over
+/// the webhook limit is refused with 413 before anything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_flood_never_fails_a_create_refund() {
+    let gw = Gateway::with(Setup {
+        d24: "max_in_flight = 4\nqueue_timeout_ms = 200\n".to_owned(),
+        timeout_ms: 3_000,
+        ..setup()
+    })
+    .await;
+    // D24's own notifications (and their redeliveries) stay out of the counts below.
+    gw.set_timing(Timing {
+        notifications: false,
+        ..Timing::default()
+    });
+    let (deposit, invoice) = own_deposit(&gw, CARD_MXN, "1000.00").await;
+    let first = gw
+        .create(request(
+            "flood-0",
+            deposit,
+            &invoice,
+            Some(money("MXN", 10000)),
+        ))
+        .await
+        .unwrap();
+    gw.sim
+        .set_faults(Faults {
+            delay_ms: 150,
+            ..Faults::default()
+        })
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(flood(
+                gw.running.http_addr,
+                first.provider_refund_id.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    // The flood is under way before the first CreateRefund.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 1..=6 {
+        let refund = gw
+            .create(request(
+                &format!("flood-{n}"),
+                deposit,
+                &invoice,
+                Some(money("MXN", 10000)),
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("CreateRefund {n} failed under the flood: {status:?}"));
+        assert_eq!(
+            status_of(&refund),
+            pb::RefundStatus::Succeeded,
+            "{refund:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut names = Vec::new();
+    for sender in senders {
+        names.extend(sender.await.unwrap());
+    }
+    assert_eq!(gw.sim.refunds_of(deposit).len(), 7);
+
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("refund_gateway_webhooks_total{")
+                && l.contains(r#"provider="unknown""#)
+                && l.contains(r#"outcome="unknown_account""#)),
+        "deliveries for unknown accounts are counted under one label"
+    );
+    let leaked: Vec<&String> = names
+        .iter()
+        .filter(|n| metrics.contains(n.as_str()))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "{} made-up names became series",
+        leaked.len()
+    );
+
+    // Over the limit: 413, and nothing read (D24 sees no request).
+    gw.sim.clear_faults();
+    // Reads the flood started may still be landing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = gw.sim.stats().requests;
+    // 64 KiB is the documented limit.
+    let padding = "x".repeat(64 * 1024);
+    let body = format!(
+        r#"{{"refund_id": {}, "padding": "{padding}"}}"#,
+        first.provider_refund_id
+    );
+    assert_eq!(gw.notify("d24", &body).await, 413);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gw.sim.stats().requests, before);
+}

@@ -48,6 +48,9 @@ pub mod reason {
     /// The provider cancelled a refund it had accepted (a refund failure code).
     pub const REFUND_CANCELED: &str = "REFUND_CANCELED";
     pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
+    /// WatchRefunds resumed after a sequence the store has not reached (metadata
+    /// `head_sequence`: the newest stored sequence).
+    pub const SEQUENCE_OUT_OF_RANGE: &str = "SEQUENCE_OUT_OF_RANGE";
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
     pub const INTERNAL: &str = "INTERNAL";
@@ -66,6 +69,7 @@ pub enum ErrorCode {
     FailedPrecondition,
     ResourceExhausted,
     Aborted,
+    OutOfRange,
     Unavailable,
     DeadlineExceeded,
     Unimplemented,

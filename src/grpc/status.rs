@@ -18,6 +18,7 @@ fn code(c: ErrorCode) -> Code {
         ErrorCode::FailedPrecondition => Code::FailedPrecondition,
         ErrorCode::ResourceExhausted => Code::ResourceExhausted,
         ErrorCode::Aborted => Code::Aborted,
+        ErrorCode::OutOfRange => Code::OutOfRange,
         ErrorCode::Unavailable => Code::Unavailable,
         ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
         ErrorCode::Unimplemented => Code::Unimplemented,

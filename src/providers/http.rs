@@ -31,14 +31,17 @@ pub enum SendFailure {
 
 /// Classifies a reqwest error. Only a failure to connect proves the request was never sent;
 /// everything else (a timeout after connecting, a reset connection, a body cut short) may
-/// have reached the provider.
+/// have reached the provider. The text is a stable description that callers may see (in a
+/// refund's failure message): reqwest's own text names the URL, so it goes to the log only.
 pub fn classify(err: &reqwest::Error) -> SendFailure {
     // reqwest's Display includes the URL but never headers, so no credentials leak here.
-    let text = err.to_string();
+    tracing::debug!(error = %err, "provider request failed");
     if err.is_connect() {
-        SendFailure::NotSent(text)
+        SendFailure::NotSent("the connection could not be made".to_owned())
+    } else if err.is_timeout() {
+        SendFailure::Unknown("no answer within the timeout".to_owned())
     } else {
-        SendFailure::Unknown(text)
+        SendFailure::Unknown("the connection ended before an answer".to_owned())
     }
 }
 
@@ -68,11 +71,24 @@ impl BuildError {
                      value"
                 ),
             ),
-            Self::Other { provider, why } => super::Rejection::new(
+            // `why` may name the base URL: it goes to the log only (`log`).
+            Self::Other { provider, .. } => super::Rejection::new(
                 ErrorCode::FailedPrecondition,
                 reason::PROVIDER_MISCONFIGURED,
-                format!("the {provider} provider account cannot be used: {why}"),
+                format!(
+                    "the {provider} provider account cannot be used: its requests cannot be \
+                     built (see the gateway's log)"
+                ),
             ),
+        }
+    }
+}
+
+impl BuildError {
+    /// Logs the detail a caller never sees.
+    fn log(&self) {
+        if let Self::Other { provider, why } = self {
+            tracing::error!(provider, why, "a provider request could not be built");
         }
     }
 }
@@ -172,7 +188,10 @@ impl Answer {
         client: &reqwest::Client,
         request: Result<reqwest::Request, BuildError>,
     ) -> Result<Self, super::ProviderError> {
-        let request = request.map_err(|e| super::ProviderError::Rejected(e.rejection()))?;
+        let request = request.map_err(|e| {
+            e.log();
+            super::ProviderError::Rejected(e.rejection())
+        })?;
         let response = client.execute(request).await.map_err(|e| {
             tracing::debug!(error = %e, provider, "provider read failed");
             super::ProviderError::Unreachable(format!("{provider} could not be reached: {e}"))
@@ -220,7 +239,10 @@ pub async fn submit<T: serde::de::DeserializeOwned>(
     use super::SubmitOutcome;
     let request = match request {
         Ok(request) => request,
-        Err(why) => return (SubmitOutcome::NotSent(why.to_string()), None),
+        Err(why) => {
+            why.log();
+            return (SubmitOutcome::NotSent(why.to_string()), None);
+        }
     };
     let response = match client.execute(request).await {
         Ok(response) => response,
@@ -242,15 +264,20 @@ pub async fn submit<T: serde::de::DeserializeOwned>(
     let outcome = if status.is_success() {
         // The provider may have acted: from here on, anything unreadable is unknown.
         match answer.body {
-            Err(e) => SubmitOutcome::Unknown(format!(
-                "{provider} answered {status} but the body could not be read: {e}"
-            )),
+            Err(e) => {
+                tracing::warn!(provider, %status, error = e, "provider answer body could not be read");
+                SubmitOutcome::Unknown(format!(
+                    "{provider} answered {status} but the body could not be read"
+                ))
+            }
             Ok(body) => match serde_json::from_str::<T>(&body) {
                 Ok(taken) => SubmitOutcome::Accepted(accepted(taken)),
-                Err(e) => SubmitOutcome::Unknown(format!(
-                    "{provider} answered {status} with an unreadable body ({e}): {}",
-                    shorten(&body)
-                )),
+                Err(e) => {
+                    tracing::warn!(provider, %status, error = %e, body = shorten(&body), "provider answer unreadable");
+                    SubmitOutcome::Unknown(format!(
+                        "{provider} answered {status} with a body the gateway could not read"
+                    ))
+                }
             },
         }
     } else {

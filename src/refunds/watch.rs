@@ -18,7 +18,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::Refunds;
 use crate::{
     auth::Caller,
-    domain::{ApiError, RefundEvent, RefundStatus},
+    domain::{ApiError, ErrorCode, RefundEvent, RefundStatus, reason},
     metrics::SubscriberGauge,
     store::EventScope,
 };
@@ -115,9 +115,13 @@ pub(super) async fn feed(
         refunds.account(caller, provider, "provider")?;
     }
     let mut bus = refunds.inner.bus.subscribe();
-    let start = filter
-        .after_sequence
-        .unwrap_or_else(|| refunds.inner.bus.head());
+    let start = match filter.after_sequence {
+        Some(after) => {
+            check_not_ahead(refunds, after).await?;
+            after
+        }
+        None => refunds.inner.bus.head(),
+    };
     let this = refunds.clone();
     let caller = caller.clone();
     Ok(Box::pin(async_stream::stream! {
@@ -170,6 +174,31 @@ pub(super) async fn feed(
             }
         }
     }))
+}
+
+/// A feed resumed after a sequence the store has not reached would wait silently for events
+/// that may never come (a sequence from another store, a typo): `OUT_OF_RANGE` instead, with
+/// the newest stored sequence in `head_sequence`. Checked after subscribing, so an event
+/// stored meanwhile is not missed.
+async fn check_not_ahead(refunds: &Refunds, after: u64) -> Result<(), ApiError> {
+    let head = refunds
+        .inner
+        .store
+        .last_sequence()
+        .await?
+        .max(refunds.inner.bus.head());
+    if after <= head {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::OutOfRange,
+        reason::SEQUENCE_OUT_OF_RANGE,
+        format!(
+            "after_sequence {after} is above the newest stored sequence {head}; resume from a \
+             sequence the gateway has sent"
+        ),
+    )
+    .with("head_sequence", head.to_string()))
 }
 
 /// The stored events of `scope` after `after`, in order, read `CATCH_UP_BATCH` at a time.

@@ -22,10 +22,26 @@
 //! (a status change, or a resend from D24's Merchant Panel) tries again, also from
 //! REQUIRES_REVIEW.
 //!
+//! A notification that arrives while the refund it names is still being sent (D24 notifies a
+//! creation before its answer comes back) is parked until the answer is recorded, then
+//! handled ([`parked`]); it is answered "deliver again" all the same, so that a process that
+//! stops meanwhile loses nothing. Provider reads caused by notifications have a budget of their own
+//! per account and are shared per refund ([`reads`]), so a flood of notifications cannot take
+//! the account's capacity from submissions.
+//!
 //! Limits, stated: a refund made outside the gateway (D24's panel) for the same deposit and
 //! amount while one of the gateway's is in doubt would be taken for it; and a notification
 //! without an amount (D24 omits it while PENDING) cannot be matched.
 
+mod parked;
+mod reads;
+
+pub(super) use parked::Parked;
+pub(super) use reads::Reads;
+
+use std::sync::Arc;
+
+use self::reads::{Answer, OverBudget, Read};
 use super::{
     Refunds,
     writer::{self, Change, Start, in_doubt},
@@ -50,11 +66,35 @@ pub enum WebhookFailure {
     Retry(String),
 }
 
+impl From<OverBudget> for WebhookFailure {
+    fn from(_: OverBudget) -> Self {
+        Self::Retry("the account's budget for reads caused by webhooks is spent".to_owned())
+    }
+}
+
+/// What became of a notification that names a provider refund id.
+#[derive(Debug)]
+enum Outcome {
+    /// It names a refund the gateway knows (or has now linked).
+    Known,
+    /// It names no refund of the gateway's (logged).
+    Unknown,
+    /// It may name one of these refunds, whose submission is still being sent: look again
+    /// once it is over.
+    Park(Vec<RefundId>),
+}
+
 /// Whether a provider amount (major units, in the payment's currency) is exactly `money`.
 fn same_amount(record: &ProviderRefundRecord, money: Money) -> bool {
     record
         .amount
         .is_some_and(|amount| Money::from_major(amount, money.currency).is_ok_and(|m| m == money))
+}
+
+/// A store failure while handling a delivery: the provider should deliver it again.
+fn store_retry(err: crate::store::StoreError) -> WebhookFailure {
+    tracing::warn!(error = %err, "webhook: the store could not be read");
+    WebhookFailure::Retry("the store is unavailable".to_owned())
 }
 
 /// A delivery for account `account_name`, arriving on the route for `kind`. Returns how many
@@ -79,65 +119,94 @@ pub(super) async fn handle(
         .map_err(WebhookFailure::Refused)?;
     let mut known = 0;
     for notice in notices {
-        let (provider_refund_id, gateway_id) = match &notice {
-            WebhookNotice::Refetch { provider_refund_id } => (provider_refund_id.as_str(), None),
+        match notice {
+            WebhookNotice::Refetch { provider_refund_id } => {
+                match refetch(refunds, &account, &provider_refund_id, true).await? {
+                    Outcome::Known => known += 1,
+                    Outcome::Unknown => {}
+                    // Handled here once the answer is recorded, and still answered "deliver
+                    // again": a parked notification lives in memory only, and the provider's
+                    // next delivery must not be lost with it if this process stops.
+                    Outcome::Park(candidates) => {
+                        parked::park(refunds, account.clone(), provider_refund_id, candidates);
+                        return Err(WebhookFailure::Retry(
+                            "the refund it names is still being sent".to_owned(),
+                        ));
+                    }
+                }
+            }
             WebhookNotice::Observed {
                 provider_refund_id,
                 gateway_refund_id,
-                ..
-            } => (provider_refund_id.as_str(), gateway_refund_id.as_deref()),
-        };
-        let mut refund = refunds
-            .inner
-            .store
-            .find_by_provider_refund_id(&account.name, provider_refund_id)
-            .await
-            .map_err(|e| WebhookFailure::Retry(e.to_string()))?;
-        if refund.is_none()
-            && let Some(id) = gateway_id.and_then(RefundId::parse)
-        {
-            refund = refunds
-                .inner
-                .store
-                .get_refund(&id)
-                .await
-                .map_err(|e| WebhookFailure::Retry(e.to_string()))?
-                .filter(|r| r.provider == account.name);
-        }
-        let Some(refund) = refund else {
-            match &notice {
-                // An id the gateway never learnt may be a refund whose submission answer was
-                // lost: recognise it by payment and amount (which logs what it cannot link).
-                WebhookNotice::Refetch { provider_refund_id } => {
-                    if link_unknown(refunds, &account, provider_refund_id)
-                        .await?
-                        .is_some()
-                    {
-                        known += 1;
-                    }
+                observation,
+            } => {
+                let mut refund = refunds
+                    .inner
+                    .store
+                    .find_by_provider_refund_id(&account.name, &provider_refund_id)
+                    .await
+                    .map_err(store_retry)?;
+                if refund.is_none()
+                    && let Some(id) = gateway_refund_id.as_deref().and_then(RefundId::parse)
+                {
+                    refund = refunds
+                        .inner
+                        .store
+                        .get_refund(&id)
+                        .await
+                        .map_err(store_retry)?
+                        .filter(|r| r.provider == account.name);
                 }
-                WebhookNotice::Observed { .. } => {
+                let Some(refund) = refund else {
                     tracing::warn!(provider = %account.name, provider_refund_id, "webhook names a refund the gateway does not know; ignored");
-                }
+                    continue;
+                };
+                known += 1;
+                observed(refunds, &refund.id, &observation)
+                    .await
+                    .map_err(|e| WebhookFailure::Retry(e.message))?;
             }
-            continue;
-        };
-        known += 1;
-        let result = match notice {
-            WebhookNotice::Refetch { .. } => match account.fetch_refund(&refund).await {
-                Ok(RefundLookup::Found(obs)) => observed(refunds, &refund.id, &obs).await,
-                Ok(RefundLookup::Absent) => Ok(()),
-                Err(err) => Err(err.to_api_error(&account.name)),
-            },
-            WebhookNotice::Observed { observation, .. } => {
-                observed(refunds, &refund.id, &observation).await
-            }
-        };
-        if let Err(err) = result {
-            return Err(WebhookFailure::Retry(err.message));
         }
     }
     Ok(known)
+}
+
+/// A notification that says only "refund `provider_refund_id` changed" (D24): reads it back
+/// and records what it says. `may_park`: a notification racing its refund's submission answer
+/// may be parked (`Outcome::Park`); `false` when it is the parked one handled again.
+async fn refetch(
+    refunds: &Refunds,
+    account: &Arc<ProviderAccount>,
+    provider_refund_id: &str,
+    may_park: bool,
+) -> Result<Outcome, WebhookFailure> {
+    let refund = refunds
+        .inner
+        .store
+        .find_by_provider_refund_id(&account.name, provider_refund_id)
+        .await
+        .map_err(store_retry)?;
+    let Some(refund) = refund else {
+        // An id the gateway never learnt may be a refund whose submission answer was lost, or
+        // has not come back yet: recognise it by payment and amount (which logs what it
+        // cannot link).
+        return link_unknown(refunds, account, provider_refund_id, may_park).await;
+    };
+    let answer = refunds
+        .inner
+        .webhook_reads
+        .read(account, provider_refund_id, Read::Fetch(&refund))
+        .await?;
+    let result = match answer {
+        Answer::Fetched(Ok(RefundLookup::Found(obs))) => observed(refunds, &refund.id, &obs).await,
+        Answer::Fetched(Ok(RefundLookup::Absent)) => Ok(()),
+        Answer::Fetched(Err(err)) => Err(err.to_api_error(&account.name)),
+        Answer::Record(_) => Err(crate::domain::ApiError::internal(
+            "a webhook read answered another read",
+        )),
+    };
+    result.map_err(|e| WebhookFailure::Retry(e.message))?;
+    Ok(Outcome::Known)
 }
 
 /// Records what a notification says about refund `id`.
@@ -154,16 +223,29 @@ async fn observed(
     Ok(())
 }
 
-/// A notification of `account` names `provider_refund_id`, which no refund carries. Returns
-/// the refund it was linked to, or `None` (logged) when it cannot be. Fails only when the
-/// provider or the store cannot be asked now, so the notification should come again.
+/// A notification of `account` names `provider_refund_id`, which no refund carries. Links it
+/// to the refund it is, or says it cannot (logged), or (`may_park`) that it may be a refund
+/// still being sent. Fails only when the provider or the store cannot be asked now, so the
+/// notification should come again.
 async fn link_unknown(
     refunds: &Refunds,
-    account: &ProviderAccount,
+    account: &Arc<ProviderAccount>,
     provider_refund_id: &str,
-) -> Result<Option<Refund>, WebhookFailure> {
+    may_park: bool,
+) -> Result<Outcome, WebhookFailure> {
     let provider = account.name.as_str();
-    let record = match account.refund_by_provider_id(provider_refund_id).await {
+    let answer = refunds
+        .inner
+        .webhook_reads
+        .read(account, provider_refund_id, Read::ByProviderId)
+        .await?;
+    let read = match answer {
+        Answer::Record(read) => read,
+        Answer::Fetched(_) => Err(ProviderError::Unreachable(
+            "a webhook read answered another read".to_owned(),
+        )),
+    };
+    let record = match read {
         Ok(Some(record)) => record,
         Ok(None) => {
             tracing::warn!(
@@ -171,23 +253,35 @@ async fn link_unknown(
                 provider_refund_id,
                 "webhook names a refund the provider does not hold; ignored"
             );
-            return Ok(None);
+            return Ok(Outcome::Unknown);
         }
         Err(ProviderError::Unreachable(why)) => {
             return Err(WebhookFailure::Retry(why));
         }
         Err(err) => {
             tracing::warn!(provider, provider_refund_id, error = %err, "webhook names an unknown refund that could not be read; ignored");
-            return Ok(None);
+            return Ok(Outcome::Unknown);
         }
     };
-    let candidates = refunds
+    let all = refunds
         .inner
         .store
         .refunds_of_payment(provider, &record.payment_id)
         .await
-        .map_err(|e| WebhookFailure::Retry(e.to_string()))?;
-    let candidates: Vec<&Refund> = candidates
+        .map_err(store_retry)?;
+    if may_park {
+        let now = super::Refunds::now();
+        let sending: Vec<RefundId> = all
+            .iter()
+            .filter(|r| parked::being_sent(r, account, now))
+            .filter(|r| record.amount.is_none() || same_amount(&record, r.amount))
+            .map(|r| r.id.clone())
+            .collect();
+        if !sending.is_empty() {
+            return Ok(Outcome::Park(sending));
+        }
+    }
+    let candidates: Vec<&Refund> = all
         .iter()
         .filter(|r| in_doubt(r) && same_amount(&record, r.amount))
         .collect();
@@ -200,7 +294,7 @@ async fn link_unknown(
             candidates = candidates.len(),
             "webhook names a refund the gateway has no id for, and no single refund in doubt matches it; ignored"
         );
-        return Ok(None);
+        return Ok(Outcome::Unknown);
     };
     // Recorded only while the refund is still in doubt (or already carries this id).
     let change = Change::Linked {
@@ -210,7 +304,11 @@ async fn link_unknown(
     let written = writer::write(refunds, Start::Stored(candidate.id.clone()), change)
         .await
         .map_err(|e| WebhookFailure::Retry(e.message))?;
-    Ok(written.applies.then_some(written.refund))
+    Ok(if written.applies {
+        Outcome::Known
+    } else {
+        Outcome::Unknown
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Bad input of every field: a clean INVALID_ARGUMENT (or the right code) with ErrorInfo and
 //! field violations, nothing stored, and the gateway stays healthy.
 
+use std::time::Duration;
+
 use refund_gateway::pb;
 use tonic::Code;
 
@@ -278,4 +280,246 @@ timeout_ms = 500
     // The same request id is free to be tried again (still unreachable here).
     let err = client.create_refund(req).await.unwrap_err();
     assert_error(&err, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+}
+
+/// What must never reach a caller: addresses, ports, library error texts, paths.
+fn leaks(text: &str, port: u16) -> Vec<&'static str> {
+    let port = port.to_string();
+    let mut found: Vec<&'static str> = [
+        "127.0.0.1",
+        "http://",
+        "localhost",
+        "error sending request",
+        "reqwest",
+        "hyper",
+        "sqlx",
+        "rusqlite",
+        "os error",
+        "/tmp",
+        "/compago/",
+    ]
+    .into_iter()
+    .filter(|needle| text.contains(needle))
+    .collect();
+    if text.contains(&port) {
+        found.push("the port");
+    }
+    found
+}
+
+/// Asserts that nothing internal is in an error's message and ErrorInfo metadata.
+#[track_caller]
+fn assert_clean_status(status: &tonic::Status, port: u16) {
+    let details = tonic_types::StatusExt::get_error_details(status);
+    let info = details.error_info().expect("ErrorInfo");
+    let mut texts = vec![status.message().to_owned()];
+    texts.extend(info.metadata.values().cloned());
+    for text in texts {
+        assert!(
+            leaks(&text, port).is_empty(),
+            "{:?} in {text:?}",
+            leaks(&text, port)
+        );
+    }
+}
+
+/// A loopback stand-in for Compago that forwards exactly one request to `upstream` (the
+/// simulator), answers it with `Connection: close`, and then stops listening: the next
+/// request of the gateway finds the port closed. Returns its base URL and port.
+async fn one_request_then_gone(upstream: String) -> (String, u16) {
+    use axum::{body::Bytes, extract::Request, http::HeaderValue, response::IntoResponse};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done, gone) = tokio::sync::oneshot::channel::<()>();
+    let done = std::sync::Arc::new(std::sync::Mutex::new(Some(done)));
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let upstream = upstream.clone();
+        let done = done.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body: Bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let mut forwarded = reqwest::Client::new()
+                .request(parts.method.clone(), format!("{upstream}{}", parts.uri));
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forwarded = forwarded.header(name, value);
+                }
+            }
+            let answer = forwarded.body(body).send().await.unwrap();
+            let status = answer.status();
+            let headers = answer.headers().clone();
+            let body = answer.bytes().await.unwrap();
+            if let Some(done) = done.lock().unwrap().take() {
+                let _ = done.send(());
+            }
+            let mut response = (status, body).into_response();
+            for (name, value) in &headers {
+                if name != "content-length" && name != "connection" {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            response
+        }
+    });
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = gone.await;
+            })
+            .await
+            .unwrap();
+    });
+    (format!("http://{addr}/compago"), addr.port())
+}
+
+/// Provider and transport failures reach callers as stable descriptions: no URL, host, port,
+/// library error text or path in the Status message, its ErrorInfo metadata, or the refund's
+/// failure message (the detail is in the log). Caused for real: a provider account whose
+/// base URL is a closed loopback port (the payment lookup fails); a provider that answers
+/// the payment lookup and is gone when the refund is sent (not sent: the refund is withdrawn
+/// with a failure message); a provider answering the refund with malformed JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_failures_reach_callers_without_internal_text() {
+    use crate::support::gateway::{Account, Endpoint};
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // The simulators first, to learn where Compago's is.
+    let sims = spawn_with(Setup {
+        accounts: vec![
+            Account {
+                endpoint: Endpoint::OwnSim,
+                ..Account::sandbox("compago")
+            },
+            Account::sandbox("d24"),
+        ],
+        ..setup()
+    })
+    .await;
+    let (vanishing, vanishing_port) = one_request_then_gone(sims.sandbox_url.clone()).await;
+    let gw = spawn_with(Setup {
+        accounts: vec![
+            Account {
+                endpoint: Endpoint::OwnSim,
+                ..Account::sandbox("compago")
+            },
+            Account::sandbox("d24"),
+            Account {
+                name: "compago_closed".to_owned(),
+                endpoint: Endpoint::Url(format!("http://127.0.0.1:{closed}/compago")),
+                credentials: Some(crate::support::sims::credentials("compago")),
+                ..Account::sandbox("compago")
+            },
+            Account {
+                name: "compago_vanishing".to_owned(),
+                endpoint: Endpoint::Url(vanishing),
+                credentials: Some(crate::support::sims::credentials("compago")),
+                ..Account::sandbox("compago")
+            },
+        ],
+        ..setup()
+    })
+    .await;
+    let mut client = gw.acme().await;
+
+    // Unreachable from the start: the payment lookup fails.
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let status = client
+        .create_refund(create(&rid(), "compago_closed", &payment))
+        .await
+        .expect_err("unreachable");
+    assert_error(&status, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    assert_clean_status(&status, closed);
+
+    // Reachable for the payment lookup, gone for the refund: not sent, withdrawn.
+    let payment = sims.compago_payment("10.00", "CONFIRMED").await;
+    let status = client
+        .create_refund(create(&rid(), "compago_vanishing", &payment))
+        .await
+        .expect_err("the refund could not be sent");
+    assert_error(&status, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+    assert_clean_status(&status, vanishing_port);
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let refund_id = details.error_info().unwrap().metadata["refundId"].clone();
+    let withdrawn = wait_for(&mut client, &refund_id, |_| true, Duration::from_secs(5)).await;
+    assert_eq!(status_of(&withdrawn), pb::RefundStatus::Canceled);
+    let failure = withdrawn.failure.expect("a failure");
+    assert!(
+        leaks(&failure.message, vanishing_port).is_empty(),
+        "{:?} in {:?}",
+        leaks(&failure.message, vanishing_port),
+        failure.message
+    );
+
+    // Malformed JSON answering the refund: its outcome is unknown, the refund is PENDING.
+    gw.compago_faults(serde_json::json!({ "malformed_refund_body": true, "times": 1 }))
+        .await;
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let refund = client
+        .create_refund(create(&rid(), "compago", &payment))
+        .await
+        .expect("a refund the provider may hold is answered")
+        .into_inner()
+        .refund
+        .unwrap();
+    let text = format!("{:?}", refund.failure);
+    assert!(leaks(&text, closed).is_empty(), "{text}");
+}
+
+/// Store failures reach callers as stable descriptions too: with the gateway's PostgreSQL
+/// database dropped under it (every connection ended), CreateRefund, GetRefund and
+/// ListRefunds fail without the database's name, address, port or the driver's text in the
+/// Status message or ErrorInfo metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_reach_callers_without_internal_text() {
+    use crate::support::{gateway::Store, postgres::TestDatabase};
+    let db = TestDatabase::create().await;
+    let gw = spawn_with(Setup {
+        store: Store::Postgres(db.url.clone()),
+        ..setup()
+    })
+    .await;
+    let mut client = gw.acme().await;
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    let made = client
+        .create_refund(create(&rid(), "compago", &payment))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    db.drop_now().await;
+    let port = 5432;
+    let mut statuses = Vec::new();
+    let payment = gw.compago_payment("10.00", "CONFIRMED").await;
+    statuses.push(
+        client
+            .create_refund(create(&rid(), "compago", &payment))
+            .await
+            .expect_err("no store"),
+    );
+    statuses.push(
+        client
+            .list_refunds(pb::ListRefundsRequest::default())
+            .await
+            .expect_err("no store"),
+    );
+    // GetRefund may answer from its cache of recent views; a refund it never saw cannot.
+    let unseen = made.id.replace(|c: char| c.is_ascii_digit(), "7");
+    statuses.push(
+        client
+            .get_refund(pb::GetRefundRequest { id: unseen })
+            .await
+            .expect_err("no store"),
+    );
+    for status in &statuses {
+        assert_clean_status(status, port);
+        for needle in [&db.name, "postgres", "database", "connection"] {
+            assert!(!status.message().contains(needle), "{needle} in {status:?}");
+        }
+    }
 }

@@ -331,3 +331,60 @@ async fn a_subscriber_that_falls_behind_is_caught_up_from_the_store() {
     let expected: Vec<String> = created.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, expected, "every refund's creation, none skipped");
 }
+
+/// WatchRefunds resumed after a sequence the store has not reached fails at once with
+/// OUT_OF_RANGE and the newest stored sequence in `head_sequence`, instead of waiting
+/// silently; resuming at the head itself is fine.
+#[tokio::test]
+async fn watch_refunds_from_the_future_is_out_of_range() {
+    let gw = spawn().await;
+    let mut acme = gw.acme().await;
+    refund_one(&gw, &mut acme).await;
+    refund_one(&gw, &mut acme).await;
+    let mut all = acme
+        .watch_refunds(pb::WatchRefundsRequest {
+            after_sequence: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut head = 0;
+    for _ in 0..4 {
+        head = next_event(&mut all).await.sequence;
+    }
+    drop(all);
+
+    let status = timeout(
+        WAIT,
+        acme.watch_refunds(pb::WatchRefundsRequest {
+            after_sequence: Some(head + 1000),
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("an answer, not a silent wait")
+    .expect_err("a sequence above the head is refused");
+    assert_error(&status, tonic::Code::OutOfRange, "SEQUENCE_OUT_OF_RANGE");
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(
+        info.metadata.get("head_sequence").map(String::as_str),
+        Some(head.to_string().as_str()),
+        "{status:?}"
+    );
+
+    // At the head: a live stream, which then carries the next change.
+    let mut at_head = acme
+        .watch_refunds(pb::WatchRefundsRequest {
+            after_sequence: Some(head),
+            ..Default::default()
+        })
+        .await
+        .expect("resuming at the head is allowed")
+        .into_inner();
+    let next = refund_one(&gw, &mut acme).await;
+    let event = next_event(&mut at_head).await;
+    assert_eq!(event.refund.unwrap().id, next.id);
+    assert!(event.sequence > head);
+}

@@ -257,6 +257,7 @@ impl Gateway {
     }
 
     async fn start_in(setup: Setup, dir: tempfile::TempDir, own_sims: Option<OwnSims>) -> Self {
+        super::logs::install();
         refund_gateway::telemetry::init();
         let config = Config::from_toml(&setup.config(&dir, own_sims.as_ref()))
             .expect("the test config is valid");

@@ -310,6 +310,22 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Drops the database now, ending every connection to it (`WITH (FORCE)`): the store of a
+    /// gateway using it becomes unavailable.
+    pub async fn drop_now(&self) {
+        let mut conn = admin_connection(&self.admin).await;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop test database {}: {e}", self.name));
+        conn.close().await.ok();
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Drop cannot await and may run while the test's runtime winds down: use a thread

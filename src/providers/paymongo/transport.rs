@@ -230,7 +230,8 @@ impl PayMongo {
         let body = match serde_json::to_string(&wire::CreateRefundRequest::for_refund(refund)) {
             Ok(body) => body,
             Err(e) => {
-                return SubmitOutcome::NotSent(format!("the request could not be written: {e}"));
+                tracing::error!(error = %e, "PayMongo refund request could not be written");
+                return SubmitOutcome::NotSent("the request could not be written".to_owned());
             }
         };
         let request = self.build(
