@@ -6,8 +6,11 @@ use super::{Money, Refund, RefundFailure, RefundStatus};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
     pub status: RefundStatus,
+    /// The provider's own id of the refund, when it gives one.
     pub provider_refund_id: Option<String>,
+    /// The provider's own status word.
     pub provider_status: Option<String>,
+    /// Why the refund failed or needs review, when it did.
     pub failure: Option<RefundFailure>,
     /// The refund's amount and currency as the provider states them, when it does.
     pub amount: Option<Money>,

@@ -251,6 +251,21 @@ pub struct RefundEvent {
     pub event_time: DateTime<Utc>,
 }
 
+/// A refund of `amount` through provider account `provider` (tenant `t`, request `r`), as
+/// first recorded now: what unit tests start from.
+#[cfg(test)]
+pub(crate) fn sample_refund(provider: &str, amount: Money) -> Refund {
+    let tenant = TenantId::new("t");
+    Refund::new_pending(
+        tenant,
+        "r",
+        provider,
+        PaymentRef::default(),
+        amount,
+        Utc::now(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,14 +274,7 @@ mod tests {
     fn refund(status: RefundStatus) -> Refund {
         Refund {
             status,
-            ..Refund::new_pending(
-                TenantId::new("t"),
-                "r",
-                "compago",
-                PaymentRef::default(),
-                Money::new(100, Currency::parse("MXN").unwrap()),
-                Utc::now(),
-            )
+            ..sample_refund("compago", Money::new(100, Currency::parse("MXN").unwrap()))
         }
     }
 
@@ -297,17 +305,22 @@ mod tests {
         assert_eq!(short.masked().account_number, "12");
     }
 
-    #[test]
-    fn observing_an_illegal_change_is_refused() {
-        let failed = refund(RefundStatus::Failed);
-        let obs = Observation {
+    /// The provider says the refund succeeded, in its own word `provider_status`.
+    fn succeeded(provider_status: &str) -> Observation {
+        Observation {
             status: RefundStatus::Succeeded,
             provider_refund_id: None,
-            provider_status: Some("REFUNDED".into()),
+            provider_status: Some(provider_status.into()),
             failure: None,
             amount: None,
             payment_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn observing_an_illegal_change_is_refused() {
+        let failed = refund(RefundStatus::Failed);
+        let obs = succeeded("REFUNDED");
         assert!(failed.observe(&obs, Utc::now()).is_err());
     }
 
@@ -316,14 +329,7 @@ mod tests {
         let mut r = refund(RefundStatus::RequiresReview);
         r.provider_refund_id = Some("p1".into());
         r.failure = Some(RefundFailure::new("X", "y"));
-        let obs = Observation {
-            status: RefundStatus::Succeeded,
-            provider_refund_id: None,
-            provider_status: Some("COMPLETED".into()),
-            failure: None,
-            amount: None,
-            payment_id: None,
-        };
+        let obs = succeeded("COMPLETED");
         let next = r.observe(&obs, Utc::now()).unwrap();
         assert_eq!(next.provider_refund_id.as_deref(), Some("p1"));
         assert_eq!(next.failure, None);

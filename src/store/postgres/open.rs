@@ -9,7 +9,7 @@ use sqlx::{
 };
 
 use super::{MIGRATOR, PostgresStore};
-use crate::store::{StoreError, StoreOptions};
+use crate::store::{StoreError, StoreOptions, codec::migration_error};
 
 impl PostgresStore {
     /// Connects to the database at `cfg.url` (`postgres://` or `postgresql://`), with a pool
@@ -35,10 +35,8 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => db_error(e),
-            other => StoreError::Other(Box::new(other)),
-        })?;
+        let migrated = MIGRATOR.run(&pool).await;
+        migrated.map_err(|e| migration_error(e, db_error))?;
         Ok(PostgresStore { pool })
     }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{MIGRATOR, SqliteStore, readers, writer, writes};
-use crate::store::{StoreError, StoreOptions};
+use crate::store::{StoreError, StoreOptions, codec::migration_error};
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `cfg.url` (`sqlite://relative.db` or
@@ -29,10 +29,8 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_error)?;
-        MIGRATOR.run(&setup).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => db_error(e),
-            other => StoreError::Other(Box::new(other)),
-        })?;
+        let migrated = MIGRATOR.run(&setup).await;
+        migrated.map_err(|e| migration_error(e, db_error))?;
         let writer = writer::Writer::open(options.get_filename(), wait)?;
         setup.close().await;
         // Whatever this file's previous user had claimed, it will never finish: check it now.
