@@ -16,5 +16,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use observation::Observation;
 pub use payment::{Payment, PaymentStatus};
 pub use payment_ref::{BankAccount, BankAccountType, PaymentRef};
+#[cfg(test)]
+pub(crate) use refund::sample_refund;
 pub use refund::{Refund, RefundEvent, RefundFailure, RefundReason, Submission};
 pub use status::{IllegalTransition, RefundStatus};

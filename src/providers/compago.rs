@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{Answer, BuildError, shorten};
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
     RefundLookup, SubmitOutcome, http as provider_http,
 };
 use crate::domain::{ApiError, FieldViolation, Money, PaymentRef, Refund, reason};
@@ -106,59 +106,6 @@ impl Compago {
             api_key,
             client: provider_http::client(timeout),
         }
-    }
-
-    /// The account configured by `config`; `Err` names a key it lacks.
-    pub fn from_config(config: &CompagoConfig, timeout: Duration) -> Result<Compago, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let api_key = config.api_key.clone().ok_or("api_key")?;
-        Ok(Compago::new(base_url, api_key, timeout))
-    }
-}
-
-#[async_trait]
-impl Provider for Compago {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Compago
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &[wire::CURRENCY],
-            partial_refunds: false,
-            webhooks: false,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // Compago refuses (400) to refund a payment that is not CONFIRMED, and a refunded
-        // one is REFUNDED: a second send can never refund twice.
-        true
     }
 }
 

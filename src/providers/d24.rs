@@ -38,9 +38,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{Answer, BuildError, shorten};
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, ProviderRefundRecord,
-    RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
-    http as provider_http,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment,
+    ProviderRefundRecord, RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError,
+    WebhookNotice, http as provider_http,
 };
 use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, reason};
 
@@ -88,25 +88,6 @@ impl D24 {
             client: provider_http::client(timeout),
         }
     }
-
-    /// The account configured by `config`, told to send notifications to `webhook_url`;
-    /// `Err` names a key it lacks.
-    pub fn from_config(
-        config: &D24Config,
-        webhook_url: &str,
-        timeout: Duration,
-    ) -> Result<D24, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let login = config.login.clone().ok_or("login")?;
-        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
-        Ok(D24::new(
-            base_url,
-            login,
-            secret_key,
-            Some(webhook_url.to_owned()),
-            timeout,
-        ))
-    }
 }
 
 /// The body of a 2xx answer to a read of a `what` ("refund", "deposit"); any other answer
@@ -129,67 +110,6 @@ fn deposit_of(payment: &PaymentRef) -> Result<u64, Rejection> {
             ),
         )
     })
-}
-
-#[async_trait]
-impl Provider for D24 {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::D24
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: CURRENCIES,
-            partial_refunds: true,
-            webhooks: true,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // Every create carries the refund's id as X-Idempotency-Key: D24 answers 104 instead
-        // of creating a second refund.
-        true
-    }
-
-    async fn refund_by_provider_id(
-        &self,
-        provider_refund_id: &str,
-    ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
-        self.record(provider_refund_id).await
-    }
-
-    fn parse_webhook(
-        &self,
-        _headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        webhook::parse(body)
-    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use self::answers::{NotFound, ReadFailure, read_failure, submit_failure};
 use super::http::{Answer, BuildError, shorten};
 
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
     RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice, http as provider_http,
 };
 use crate::domain::{
@@ -122,79 +122,6 @@ impl PayMongo {
             livemode,
             client: provider_http::client(timeout),
         }
-    }
-
-    /// The account configured by `config`; `Err` names a key it lacks.
-    pub fn from_config(
-        config: &PayMongoConfig,
-        timeout: Duration,
-    ) -> Result<PayMongo, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
-        let webhook_secret = config.webhook_secret.clone().ok_or("webhook_secret")?;
-        Ok(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
-    }
-}
-
-#[async_trait]
-impl Provider for PayMongo {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::PayMongo
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &[wire::CURRENCY],
-            partial_refunds: true,
-            webhooks: true,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // The create carries Idempotency-Key = the refund id, so a re-send within 24 hours
-        // gets the first answer back instead of a second refund (PM-IDEM). Reconciliation
-        // re-sends only after `fetch_refund` listed the payment's refunds and found none with
-        // this refund's id in its metadata, which also covers re-sends after the key expired.
-        true
-    }
-
-    fn parse_webhook(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        webhook::parse(
-            self.webhook_secret.expose_secret().as_bytes(),
-            headers,
-            body,
-            self.livemode,
-            chrono::Utc::now().timestamp(),
-        )
     }
 }
 

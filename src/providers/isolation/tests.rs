@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::{
-    domain::{ApiError, ErrorCode, FieldViolation, Money, Observation},
-    providers::{Capabilities, ProviderKind, RefundDraft, Rejection},
+    domain::{ErrorCode, Money, Observation},
+    providers::{Capabilities, Profile, ProviderKind, Rejection},
 };
 
 /// What the fake provider answers next.
@@ -67,32 +67,27 @@ impl Fake {
     }
 }
 
+/// A provider that accepts every request as it is.
+const FAKE: Profile = Profile {
+    kind: ProviderKind::PayMongo,
+    capabilities: Capabilities {
+        currencies: &["PHP"],
+        partial_refunds: true,
+        webhooks: false,
+    },
+    validate: |_| Vec::new(),
+    check_refund: |_, _, _| Ok(()),
+    resubmit_is_safe: true,
+};
+
 #[async_trait]
 impl Provider for Fake {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::PayMongo
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &["PHP"],
-            partial_refunds: true,
-            webhooks: false,
-        }
-    }
-    fn validate(&self, _draft: &RefundDraft) -> Vec<FieldViolation> {
-        Vec::new()
+    fn profile(&self) -> &'static Profile {
+        &FAKE
     }
     async fn get_payment(&self, _p: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         self.answer().await?;
         Err(ProviderError::BadResponse("fake has no payments".into()))
-    }
-    fn check_refund(
-        &self,
-        _d: &RefundDraft,
-        _p: &ProviderPayment,
-        _a: Money,
-    ) -> Result<(), ApiError> {
-        Ok(())
     }
     async fn submit_refund(&self, _refund: &Refund) -> SubmitOutcome {
         match self.answer().await {
@@ -110,9 +105,6 @@ impl Provider for Fake {
     }
     async fn fetch_refund(&self, _refund: &Refund) -> Result<RefundLookup, ProviderError> {
         self.answer().await.map(|()| RefundLookup::Absent)
-    }
-    fn resubmit_is_safe(&self) -> bool {
-        true
     }
 }
 
