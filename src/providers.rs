@@ -21,6 +21,8 @@ pub mod json_decimal;
 pub mod paymongo;
 pub mod profile;
 pub mod registry;
+#[cfg(test)]
+mod samples;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
@@ -75,6 +77,33 @@ pub struct Capabilities {
     pub currencies: &'static [&'static str],
     pub partial_refunds: bool,
     pub webhooks: bool,
+}
+
+impl Capabilities {
+    /// Refunds of the whole payment only, in `currencies`; no webhooks.
+    pub const fn whole_refunds_in(currencies: &'static [&'static str]) -> Self {
+        Self {
+            currencies,
+            partial_refunds: false,
+            webhooks: false,
+        }
+    }
+
+    /// Refunds of any part of a payment, in `currencies`; no webhooks.
+    pub const fn partial_refunds_in(currencies: &'static [&'static str]) -> Self {
+        Self {
+            partial_refunds: true,
+            ..Self::whole_refunds_in(currencies)
+        }
+    }
+
+    /// The provider also posts refund status changes to the gateway.
+    pub const fn with_webhooks(self) -> Self {
+        Self {
+            webhooks: true,
+            ..self
+        }
+    }
 }
 
 /// A validated CreateRefund request, before anything is recorded.

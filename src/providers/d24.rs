@@ -114,12 +114,9 @@ fn deposit_of(payment: &PaymentRef) -> Result<u64, Rejection> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::{
-        BankAccount, BankAccountType, Currency, PaymentStatus, RefundReason, TenantId,
-    };
+    use crate::domain::Currency;
+    use crate::providers::samples::{self, fields};
 
     fn d24(base: &str) -> D24 {
         D24::new(
@@ -132,25 +129,7 @@ mod tests {
     }
 
     fn draft(deposit: &str, invoice: &str) -> RefundDraft {
-        RefundDraft {
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef {
-                payment_id: deposit.into(),
-                payment_method_id: String::new(),
-                invoice_id: invoice.into(),
-            },
-            amount: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-        }
-    }
-
-    fn fields(v: &[FieldViolation]) -> Vec<&str> {
-        v.iter().map(|v| v.field.as_str()).collect()
+        samples::draft("d24", deposit, "", invoice)
     }
 
     /// Requests carry the signed headers: X-Date in seconds, X-Login and Authorization
@@ -254,11 +233,8 @@ mod tests {
         let a = d24("https://api.example");
         let mxn = Currency::parse("MXN").unwrap();
         let mut payment = ProviderPayment {
-            status: PaymentStatus::Captured,
-            provider_status: "COMPLETED".into(),
-            amount: Money::new(10000, mxn),
-            refunded: None,
             needs_bank_account: true,
+            ..samples::captured("COMPLETED", Money::new(10000, mxn))
         };
         let mut d = draft("1", "i");
         let err = a
@@ -267,13 +243,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         assert_eq!(err.reason, reason::BANK_ACCOUNT_REQUIRED);
         assert_eq!(fields(&err.violations), ["bank_account"]);
-        d.bank_account = Some(BankAccount {
-            beneficiary: "b".into(),
-            bank_code: "1".into(),
-            branch: "2".into(),
-            account_number: "12345678".into(),
-            account_type: BankAccountType::Checking,
-        });
+        d.bank_account = Some(samples::bank_account());
         assert_eq!(a.check_refund(&d, &payment, Money::new(100, mxn)), Ok(()));
         payment.needs_bank_account = false;
         assert_eq!(

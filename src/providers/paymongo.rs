@@ -127,12 +127,9 @@ impl PayMongo {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::{
-        BankAccount, BankAccountType, Currency, PaymentStatus, RefundReason, TenantId,
-    };
+    use crate::domain::{BankAccount, BankAccountType, Currency};
+    use crate::providers::samples::{self, fields};
 
     const PAY: &str = "pay_qOShdAuD3p8tKa6Ac4SRfbjs";
 
@@ -151,23 +148,9 @@ mod tests {
 
     fn draft() -> RefundDraft {
         RefundDraft {
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "paymongo".into(),
-            payment: PaymentRef {
-                payment_id: PAY.into(),
-                ..PaymentRef::default()
-            },
             amount: Some(php(10000)),
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
+            ..samples::draft("paymongo", PAY, "", "")
         }
-    }
-
-    fn fields(v: &[FieldViolation]) -> Vec<&str> {
-        v.iter().map(|v| v.field.as_str()).collect()
     }
 
     /// Basic auth is `base64("sk_...:")`, sensitive; the idempotency key and JSON content
@@ -223,11 +206,8 @@ mod tests {
         d.payment.payment_method_id = "pm".into();
         d.payment.invoice_id = "inv".into();
         d.bank_account = Some(BankAccount {
-            beneficiary: "b".into(),
-            bank_code: "1".into(),
-            branch: "2".into(),
-            account_number: "12345678".into(),
             account_type: BankAccountType::Saving,
+            ..samples::bank_account()
         });
         d.amount = Some(Money::new(100, Currency::parse("USD").unwrap()));
         d.description = "é".repeat(256);
@@ -261,11 +241,8 @@ mod tests {
     fn check_refund_enforces_the_minimum() {
         let p = paymongo("sk_test_x");
         let payment = ProviderPayment {
-            status: PaymentStatus::Captured,
-            provider_status: "paid".into(),
-            amount: php(50000),
             refunded: Some(php(0)),
-            needs_bank_account: false,
+            ..samples::captured("paid", php(50000))
         };
         assert_eq!(p.check_refund(&draft(), &payment, php(100)), Ok(()));
         let err = p.check_refund(&draft(), &payment, php(99)).unwrap_err();

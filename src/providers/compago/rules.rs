@@ -6,18 +6,13 @@ use crate::providers::profile::{other_currency, parts_of_others};
 
 pub(super) const PROFILE: Profile = Profile {
     kind: ProviderKind::Compago,
-    capabilities: Capabilities {
-        currencies: &[wire::CURRENCY],
-        // A refund is the payment's new state: all of it or nothing.
-        partial_refunds: false,
-        // Compago is poll-only.
-        webhooks: false,
-    },
-    validate,
-    check_refund,
     // Compago refuses (400) to refund a payment that is not CONFIRMED, and a refunded one is
     // REFUNDED: a second send can never refund twice.
     resubmit_is_safe: true,
+    // A refund is the payment's new state, all of it or nothing; Compago is poll-only.
+    capabilities: Capabilities::whole_refunds_in(&[wire::CURRENCY]),
+    validate,
+    check_refund,
 };
 
 fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
@@ -34,11 +29,7 @@ fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
 }
 
 /// Compago refunds the whole payment or nothing.
-fn check_refund(
-    _draft: &RefundDraft,
-    payment: &ProviderPayment,
-    amount: Money,
-) -> Result<(), ApiError> {
+fn check_refund(_: &RefundDraft, payment: &ProviderPayment, amount: Money) -> Result<(), ApiError> {
     if amount != payment.amount {
         return Err(ApiError::invalid_field(
             reason::PARTIAL_REFUND_NOT_SUPPORTED,

@@ -6,18 +6,14 @@ use crate::providers::profile::parts_of_others;
 
 pub(super) const PROFILE: Profile = Profile {
     kind: ProviderKind::D24,
-    capabilities: Capabilities {
-        currencies: CURRENCIES,
-        // Many refunds per deposit, each of any part of it.
-        partial_refunds: true,
-        // D24 POSTs `{"refund_id": N}` on every status change.
-        webhooks: true,
-    },
-    validate,
-    check_refund,
     // Every create carries the refund's id as X-Idempotency-Key: D24 answers 104 instead of
     // creating a second refund.
     resubmit_is_safe: true,
+    // Many refunds per deposit, each of any part of it; D24 POSTs `{"refund_id": N}` on
+    // every status change.
+    capabilities: Capabilities::partial_refunds_in(CURRENCIES).with_webhooks(),
+    validate,
+    check_refund,
 };
 
 fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {

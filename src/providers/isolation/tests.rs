@@ -125,13 +125,8 @@ fn payment() -> PaymentRef {
     }
 }
 
-/// Three provider faults in a row open the breaker: further calls are not sent (reads
-/// unreachable, submissions NotSent, never Unknown). After the cool-down one probe goes
-/// through; its success closes the breaker.
-#[tokio::test]
-async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
-    let fake = Fake::new();
-    let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(200)));
+/// Three provider faults in a row (the breaker's limit here): each read is unreachable.
+async fn three_faults(guard: &Guard, fake: &Fake) {
     fake.set(Behaviour::Unreachable);
     for _ in 0..3 {
         assert!(matches!(
@@ -139,6 +134,16 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
             Err(ProviderError::Unreachable(_))
         ));
     }
+}
+
+/// Three provider faults in a row open the breaker: further calls are not sent (reads
+/// unreachable, submissions NotSent, never Unknown). After the cool-down one probe goes
+/// through; its success closes the breaker.
+#[tokio::test]
+async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
+    let fake = Fake::new();
+    let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(200)));
+    three_faults(&guard, &fake).await;
     assert_eq!(guard.breaker_state(), BreakerState::Open);
     assert_eq!(fake.calls(), 3);
     fake.set(Behaviour::Fine);
@@ -146,14 +151,11 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
         panic!("an open breaker refuses reads");
     };
     assert!(why.contains("circuit breaker is open"), "{why}");
-    let refund_like = crate::domain::Refund::new_pending(
-        crate::domain::TenantId::new("t"),
-        "r",
-        "fake",
-        payment(),
-        Money::new(100, crate::domain::Currency::parse("PHP").unwrap()),
-        chrono::Utc::now(),
-    );
+    let php = crate::domain::Currency::parse("PHP").unwrap();
+    let refund_like = Refund {
+        payment: payment(),
+        ..crate::domain::sample_refund("fake", Money::new(100, php))
+    };
     assert!(matches!(
         guard.submit_refund(&refund_like).await,
         SubmitOutcome::NotSent(_)
@@ -174,10 +176,7 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
 async fn a_failed_probe_opens_it_again() {
     let fake = Fake::new();
     let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(100)));
-    fake.set(Behaviour::Unreachable);
-    for _ in 0..3 {
-        let _ = guard.get_payment(&payment()).await;
-    }
+    three_faults(&guard, &fake).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let _ = guard.get_payment(&payment()).await;
     assert_eq!(fake.calls(), 4, "one probe");

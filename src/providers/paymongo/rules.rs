@@ -6,20 +6,16 @@ use crate::providers::profile::{other_currency, parts_of_others};
 
 pub(super) const PROFILE: Profile = Profile {
     kind: ProviderKind::PayMongo,
-    capabilities: Capabilities {
-        currencies: &[wire::CURRENCY],
-        // Any part of a payment, in several refunds.
-        partial_refunds: true,
-        // Signed `payment.refund.updated` and `payment.refunded` events.
-        webhooks: true,
-    },
-    validate,
-    check_refund,
     // The create carries Idempotency-Key = the refund id, so a re-send within 24 hours gets
     // the first answer back instead of a second refund (PM-IDEM). Reconciliation re-sends
     // only after `fetch_refund` listed the payment's refunds and found none with this
     // refund's id in its metadata, which also covers re-sends after the key expired.
     resubmit_is_safe: true,
+    // Any part of a payment, in several refunds; signed `payment.refund.updated` and
+    // `payment.refunded` events.
+    capabilities: Capabilities::partial_refunds_in(&[wire::CURRENCY]).with_webhooks(),
+    validate,
+    check_refund,
 };
 
 fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
@@ -50,11 +46,7 @@ fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
 }
 
 /// PayMongo refunds PHP payments only, and at least 1.00 PHP.
-fn check_refund(
-    _draft: &RefundDraft,
-    payment: &ProviderPayment,
-    amount: Money,
-) -> Result<(), ApiError> {
+fn check_refund(_: &RefundDraft, payment: &ProviderPayment, amount: Money) -> Result<(), ApiError> {
     if payment.amount.currency.code() != wire::CURRENCY {
         return Err(ApiError::failed_precondition(
             reason::CURRENCY_NOT_SUPPORTED,
