@@ -73,7 +73,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, QueryBuilder, postgres::PgPool};
+use sqlx::{
+    Postgres, QueryBuilder,
+    postgres::{PgPool, PgRow},
+};
 
 use self::open::{begin, db_error};
 use self::rows::{
@@ -94,6 +97,26 @@ pub const EVENTS_CHANNEL: &str = "refund_events";
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+}
+
+/// A query with its arguments bound.
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// How a row is read (`refund_from_row`, `event_from_row`).
+type Decode<T> = fn(&PgRow) -> Result<T, StoreError>;
+
+impl PostgresStore {
+    /// The one row `query` finds, if any, as `decode` reads it.
+    async fn one<T>(&self, query: Query<'_>, decode: Decode<T>) -> Result<Option<T>, StoreError> {
+        let row = query.fetch_optional(&self.pool).await.map_err(db_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Every row `query` finds, as `decode` reads them.
+    async fn all<T>(&self, query: Query<'_>, decode: Decode<T>) -> Result<Vec<T>, StoreError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(decode).collect()
+    }
 }
 
 /// A call refused because the caller broke the method's precondition (a bug: `Other`).
@@ -136,12 +159,8 @@ impl RefundStore for PostgresStore {
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
         let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        let query = sqlx::query(&sql).bind(id.as_str());
+        self.one(query, refund_from_row).await
     }
 
     fn shared(&self) -> bool {
@@ -197,13 +216,8 @@ impl RefundStore for PostgresStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = $1 AND provider_refund_id = $2 \
              ORDER BY created_at, id LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(provider)
-            .bind(provider_refund_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        let query = sqlx::query(&sql).bind(provider).bind(provider_refund_id);
+        self.one(query, refund_from_row).await
     }
 
     async fn refunds_of_payment(
@@ -215,13 +229,8 @@ impl RefundStore for PostgresStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = $1 AND payment_id = $2 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(provider)
-            .bind(payment_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
+        let query = sqlx::query(&sql).bind(provider).bind(payment_id);
+        self.all(query, refund_from_row).await
     }
 
     async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError> {
@@ -247,8 +256,7 @@ impl RefundStore for PostgresStore {
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
+        self.all(sql.build(), refund_from_row).await
     }
 
     async fn update_refund(
@@ -274,12 +282,8 @@ impl RefundStore for PostgresStore {
             "SELECT {EVENT_COLUMNS} FROM refund_events WHERE refund_id = $1 \
              ORDER BY sequence DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(event_from_row).transpose()
+        let query = sqlx::query(&sql).bind(id.as_str());
+        self.one(query, event_from_row).await
     }
 
     async fn events_after(
@@ -306,8 +310,7 @@ impl RefundStore for PostgresStore {
         }
         sql.push(" ORDER BY sequence LIMIT ")
             .push_bind(i64::from(limit));
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.iter().map(event_from_row).collect()
+        self.all(sql.build(), event_from_row).await
     }
 
     async fn last_sequence(&self) -> Result<u64, StoreError> {

@@ -70,6 +70,25 @@ fn collect_rows<T>(
     rows.map(|row| row.map_err(sqlite_error)?).collect()
 }
 
+/// The first of `rows`, if any (for queries that find one row at most).
+fn first<T>(rows: Result<Vec<T>, StoreError>) -> Result<Option<T>, StoreError> {
+    rows.map(|rows| rows.into_iter().next())
+}
+
+/// Every row `sql` finds with `params`, as `decode` reads them.
+fn all_rows<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(sqlite_error)?;
+    let rows = stmt
+        .query_map(params, |row| Ok(decode(row)))
+        .map_err(sqlite_error)?;
+    collect_rows(rows)
+}
+
 /// A call refused because the caller broke the method's precondition (a bug: `Other`).
 fn misuse(what: &str) -> StoreError {
     StoreError::Other(what.to_owned().into())
@@ -119,16 +138,9 @@ impl RefundStore for SqliteStore {
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
-        self.readers.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?"
-            ))
-            .map_err(sqlite_error)?
-            .query_row([id.as_str()], |row| Ok(refund_from_row(row)))
-            .optional()
-            .map_err(sqlite_error)?
-            .transpose()
-        })
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?");
+        self.readers
+            .read(|c| first(all_rows(c, &sql, [id.as_str()], refund_from_row)))
     }
 
     async fn find_by_provider_refund_id(
@@ -136,20 +148,13 @@ impl RefundStore for SqliteStore {
         provider: &str,
         provider_refund_id: &str,
     ) -> Result<Option<Refund>, StoreError> {
+        let params = [provider, provider_refund_id];
         let sql = format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = ? AND provider_refund_id = ? \
              ORDER BY created_at, id LIMIT 1"
         );
-        self.readers.read(|c| {
-            c.prepare_cached(&sql)
-                .map_err(sqlite_error)?
-                .query_row([provider, provider_refund_id], |row| {
-                    Ok(refund_from_row(row))
-                })
-                .optional()
-                .map_err(sqlite_error)?
-                .transpose()
-        })
+        self.readers
+            .read(|c| first(all_rows(c, &sql, params, refund_from_row)))
     }
 
     async fn refunds_of_payment(
@@ -163,13 +168,7 @@ impl RefundStore for SqliteStore {
         );
         let (provider, payment_id) = (provider.to_owned(), payment_id.to_owned());
         self.readers
-            .read_blocking(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                let rows = stmt
-                    .query_map([provider, payment_id], |row| Ok(refund_from_row(row)))
-                    .map_err(sqlite_error)?;
-                collect_rows(rows)
-            })
+            .read_blocking(move |c| all_rows(c, &sql, [provider, payment_id], refund_from_row))
             .await
     }
 
@@ -196,13 +195,8 @@ impl RefundStore for SqliteStore {
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
         args.push(i64::from(query.limit).into());
         let run = move |c: &rusqlite::Connection| {
-            let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |row| {
-                    Ok(refund_from_row(row))
-                })
-                .map_err(sqlite_error)?;
-            collect_rows(rows)
+            let params = rusqlite::params_from_iter(args.iter());
+            all_rows(c, &sql, params, refund_from_row)
         };
         // A page of the default size reads in well under a millisecond; bigger ones go to
         // the blocking pool.
@@ -242,14 +236,8 @@ impl RefundStore for SqliteStore {
             "SELECT {EVENT_COLUMNS} FROM refund_events WHERE refund_id = ? \
              ORDER BY sequence DESC LIMIT 1"
         );
-        self.readers.read(|c| {
-            c.prepare_cached(&sql)
-                .map_err(sqlite_error)?
-                .query_row([id.as_str()], |row| Ok(event_from_row(row)))
-                .optional()
-                .map_err(sqlite_error)?
-                .transpose()
-        })
+        self.readers
+            .read(|c| first(all_rows(c, &sql, [id.as_str()], event_from_row)))
     }
 
     async fn events_after(
@@ -278,13 +266,8 @@ impl RefundStore for SqliteStore {
         args.push(i64::from(limit).into());
         self.readers
             .read_blocking(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args.iter()), |row| {
-                        Ok(event_from_row(row))
-                    })
-                    .map_err(sqlite_error)?;
-                collect_rows(rows)
+                let params = rusqlite::params_from_iter(args.iter());
+                all_rows(c, &sql, params, event_from_row)
             })
             .await
     }
