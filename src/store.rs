@@ -146,11 +146,12 @@ pub enum UpdateOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub tenant: TenantId,
+    /// Keyset cursor: only refunds strictly older than this `(created_at, id)`.
+    pub before: Option<(DateTime<Utc>, RefundId)>,
     pub provider: Option<String>,
     pub status: Option<RefundStatus>,
     pub payment_id: Option<String>,
-    /// Keyset cursor: only refunds strictly older than this `(created_at, id)`.
-    pub before: Option<(DateTime<Utc>, RefundId)>,
+    /// At most this many refunds.
     pub limit: u32,
 }
 
