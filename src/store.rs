@@ -12,6 +12,7 @@
 //! of gateway replicas sharing one database), chosen by the scheme of `store.url`.
 
 mod codec;
+mod keys;
 pub mod postgres;
 pub mod sqlite;
 
