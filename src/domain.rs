@@ -2,16 +2,21 @@
 //! machine and the caller-facing error. Nothing here knows about gRPC, HTTP or SQL.
 
 mod error;
+mod ids;
 mod money;
+mod observation;
 mod payment;
+mod payment_ref;
 mod refund;
 mod status;
 
 pub use error::{ApiError, ERROR_DOMAIN, ErrorCode, FieldViolation, reason};
+pub use ids::{RefundId, TenantId};
 pub use money::{Currency, Money, MoneyError};
+pub use observation::Observation;
 pub use payment::{HeldRefund, Payment, PaymentStatus, ReportedRefund, outside_minor};
-pub use refund::{
-    BankAccount, BankAccountType, Observation, PaymentRef, Refund, RefundEvent, RefundFailure,
-    RefundId, RefundReason, Submission, TenantId,
-};
+pub use payment_ref::{BankAccount, BankAccountType, PaymentRef};
+#[cfg(test)]
+pub(crate) use refund::sample_refund;
+pub use refund::{Refund, RefundEvent, RefundFailure, RefundReason, Submission};
 pub use status::{IllegalTransition, RefundStatus};

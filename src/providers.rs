@@ -19,12 +19,16 @@ pub mod http;
 pub mod isolation;
 pub mod json_decimal;
 pub mod paymongo;
+pub mod profile;
 pub mod registry;
+#[cfg(test)]
+mod samples;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
+pub use self::profile::Profile;
 pub use self::registry::{AccountPlan, Registration};
 
 use crate::domain::{
@@ -73,6 +77,33 @@ pub struct Capabilities {
     pub currencies: &'static [&'static str],
     pub partial_refunds: bool,
     pub webhooks: bool,
+}
+
+impl Capabilities {
+    /// Refunds of the whole payment only, in `currencies`; no webhooks.
+    pub const fn whole_refunds_in(currencies: &'static [&'static str]) -> Self {
+        Self {
+            currencies,
+            partial_refunds: false,
+            webhooks: false,
+        }
+    }
+
+    /// Refunds of any part of a payment, in `currencies`; no webhooks.
+    pub const fn partial_refunds_in(currencies: &'static [&'static str]) -> Self {
+        Self {
+            partial_refunds: true,
+            ..Self::whole_refunds_in(currencies)
+        }
+    }
+
+    /// The provider also posts refund status changes to the gateway.
+    pub const fn with_webhooks(self) -> Self {
+        Self {
+            webhooks: true,
+            ..self
+        }
+    }
 }
 
 /// A validated CreateRefund request, before anything is recorded.
@@ -272,13 +303,22 @@ pub enum WebhookError {
 /// One payment provider's API.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    fn kind(&self) -> ProviderKind;
+    /// What the provider is and the pure rules it applies, the same for all its accounts.
+    fn profile(&self) -> &'static Profile;
 
-    fn capabilities(&self) -> Capabilities;
+    fn kind(&self) -> ProviderKind {
+        self.profile().kind
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.profile().capabilities.clone()
+    }
 
     /// Provider rules a request must meet before anything is asked or recorded (required
     /// references, text lengths). Pure.
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation>;
+    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
+        (self.profile().validate)(draft)
+    }
 
     /// Looks the payment up.
     async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError>;
@@ -290,7 +330,9 @@ pub trait Provider: Send + Sync + 'static {
         draft: &RefundDraft,
         payment: &ProviderPayment,
         amount: Money,
-    ) -> Result<(), ApiError>;
+    ) -> Result<(), ApiError> {
+        (self.profile().check_refund)(draft, payment, amount)
+    }
 
     /// Submits the refund. The refund's id is the idempotency key where the provider has one.
     async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome;
@@ -302,7 +344,9 @@ pub trait Provider: Send + Sync + 'static {
     /// provider (Compago refuses to refund a refunded payment; other providers have
     /// idempotency keys). Reconciliation re-submits only when this holds and the read-back
     /// proves the refund is absent.
-    fn resubmit_is_safe(&self) -> bool;
+    fn resubmit_is_safe(&self) -> bool {
+        self.profile().resubmit_is_safe
+    }
 
     /// Reads a refund by the provider's own id, with the payment it refunds and its amount
     /// (see [`ProviderRefundRecord`]). `Ok(None)`: the provider holds no such refund, or

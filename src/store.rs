@@ -12,6 +12,7 @@
 //! of gateway replicas sharing one database), chosen by the scheme of `store.url`.
 
 mod codec;
+mod keys;
 pub mod postgres;
 pub mod sqlite;
 
@@ -149,11 +150,12 @@ pub enum UpdateOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub tenant: TenantId,
+    /// Keyset cursor: only refunds strictly older than this `(created_at, id)`.
+    pub before: Option<(DateTime<Utc>, RefundId)>,
     pub provider: Option<String>,
     pub status: Option<RefundStatus>,
     pub payment_id: Option<String>,
-    /// Keyset cursor: only refunds strictly older than this `(created_at, id)`.
-    pub before: Option<(DateTime<Utc>, RefundId)>,
+    /// At most this many refunds.
     pub limit: u32,
 }
 

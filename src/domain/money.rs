@@ -193,22 +193,11 @@ mod tests {
 
     #[test]
     fn malformed_unknown_and_unitless_currencies_are_refused() {
-        assert!(matches!(
-            Currency::parse("mxn"),
-            Err(MoneyError::MalformedCurrency(_))
-        ));
-        assert!(matches!(
-            Currency::parse("MX"),
-            Err(MoneyError::MalformedCurrency(_))
-        ));
-        assert!(matches!(
-            Currency::parse("ABC"),
-            Err(MoneyError::UnknownCurrency(_))
-        ));
-        assert!(matches!(
-            Currency::parse("XAU"),
-            Err(MoneyError::NoMinorUnit(_))
-        ));
+        let error = |code: &str| Currency::parse(code).unwrap_err();
+        assert!(matches!(error("mxn"), MoneyError::MalformedCurrency(_)));
+        assert!(matches!(error("MX"), MoneyError::MalformedCurrency(_)));
+        assert!(matches!(error("ABC"), MoneyError::UnknownCurrency(_)));
+        assert!(matches!(error("XAU"), MoneyError::NoMinorUnit(_)));
     }
 
     #[test]

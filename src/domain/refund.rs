@@ -1,75 +1,14 @@
 //! The refund record and the values it is made of.
 
-use std::{collections::BTreeMap, fmt};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{IllegalTransition, Money, RefundStatus};
-
-/// The gateway's identifier of a refund: `rf_` and a time-ordered UUID (v7), hex without
-/// dashes. Opaque to callers.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RefundId(String);
-
-impl RefundId {
-    const PREFIX: &'static str = "rf_";
-
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, uuid::Uuid::now_v7().simple()))
-    }
-
-    /// Accepts only ids of the form `generate` makes.
-    pub fn parse(s: &str) -> Option<Self> {
-        let hex = s.strip_prefix(Self::PREFIX)?;
-        (hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RefundId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RefundId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A tenant: the unit of isolation. Every refund belongs to exactly one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::{
+    BankAccount, IllegalTransition, Money, Observation, PaymentRef, RefundId, RefundStatus,
+    TenantId,
+};
 
 /// Why a refund is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,71 +18,6 @@ pub enum RefundReason {
     Fraudulent,
     RequestedByCustomer,
     Other,
-}
-
-/// Identifies a payment at its provider. Which parts are needed depends on the provider.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PaymentRef {
-    pub payment_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub payment_method_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub invoice_id: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BankAccountType {
-    Saving,
-    Checking,
-}
-
-impl BankAccountType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Saving => "SAVING",
-            Self::Checking => "CHECKING",
-        }
-    }
-}
-
-/// A destination bank account. `Debug` never prints the full account number.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BankAccount {
-    pub beneficiary: String,
-    pub bank_code: String,
-    pub branch: String,
-    pub account_number: String,
-    pub account_type: BankAccountType,
-}
-
-impl BankAccount {
-    /// The account with its number cut to the last four digits, as callers see it.
-    pub fn masked(&self) -> Self {
-        Self {
-            account_number: mask_account_number(&self.account_number),
-            ..self.clone()
-        }
-    }
-}
-
-fn mask_account_number(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    let keep = chars.len().min(4);
-    let hidden = chars.len() - keep;
-    let mut out = "*".repeat(hidden);
-    out.extend(&chars[hidden..]);
-    out
-}
-
-impl fmt::Debug for BankAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BankAccount")
-            .field("bank_code", &self.bank_code)
-            .field("account_number", &mask_account_number(&self.account_number))
-            .field("account_type", &self.account_type)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why a refund failed or needs review.
@@ -255,75 +129,6 @@ pub struct Refund {
     /// only once this one is surely over at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// What a provider reported about a refund, in the gateway's terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observation {
-    pub status: RefundStatus,
-    pub provider_refund_id: Option<String>,
-    pub provider_status: Option<String>,
-    pub failure: Option<RefundFailure>,
-    /// The refund's amount and currency as the provider states them, when it does.
-    pub amount: Option<Money>,
-    /// The payment the provider says the refund is of (in the form of
-    /// `PaymentRef::payment_id`), when it says.
-    pub payment_id: Option<String>,
-}
-
-impl Observation {
-    /// Why this observation cannot be about `refund`: the provider states another amount,
-    /// currency or payment than the refund's. Empty when nothing it states contradicts the
-    /// refund (what it leaves out is not checked).
-    pub fn contradictions(&self, refund: &Refund) -> Vec<String> {
-        let mut found = Vec::new();
-        if let Some(amount) = self.amount {
-            if amount.currency != refund.amount.currency {
-                found.push(format!(
-                    "currency {} instead of {}",
-                    amount.currency, refund.amount.currency
-                ));
-            } else if amount.minor != refund.amount.minor {
-                found.push(format!("amount {amount} instead of {}", refund.amount));
-            }
-        }
-        if let Some(payment_id) = &self.payment_id
-            && *payment_id != refund.payment.payment_id
-        {
-            found.push(format!(
-                "payment {payment_id:?} instead of {:?}",
-                refund.payment.payment_id
-            ));
-        }
-        found
-    }
-
-    /// This observation as one that needs a person: REQUIRES_REVIEW with a
-    /// `PROVIDER_MISMATCH` failure naming what differs (`differences`, not empty) and what
-    /// the provider said. The provider's id and status word are kept.
-    pub fn contradicted(mut self, differences: &[String], payment_id: &str) -> Observation {
-        let said = format!(
-            "refund={} status={} amount={} payment={}",
-            self.provider_refund_id.as_deref().unwrap_or("?"),
-            self.provider_status.as_deref().unwrap_or("?"),
-            self.amount
-                .map_or_else(|| "?".to_owned(), |m| m.to_string()),
-            self.payment_id.as_deref().unwrap_or("?"),
-        );
-        self.failure = Some(
-            RefundFailure::new(
-                super::reason::PROVIDER_MISMATCH,
-                format!(
-                    "the provider's answer does not match the refund: {}; check payment \
-                     {payment_id} at the provider before doing anything else",
-                    differences.join(", ")
-                ),
-            )
-            .with_provider(self.provider_status.clone().unwrap_or_default(), said),
-        );
-        self.status = RefundStatus::RequiresReview;
-        self
-    }
 }
 
 impl Refund {
@@ -452,22 +257,30 @@ pub struct RefundEvent {
     pub event_time: DateTime<Utc>,
 }
 
+/// A refund of `amount` through provider account `provider` (tenant `t`, request `r`), as
+/// first recorded now: what unit tests start from.
+#[cfg(test)]
+pub(crate) fn sample_refund(provider: &str, amount: Money) -> Refund {
+    let tenant = TenantId::new("t");
+    Refund::new_pending(
+        tenant,
+        "r",
+        provider,
+        PaymentRef::default(),
+        amount,
+        Utc::now(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Currency;
+    use crate::domain::{BankAccountType, Currency};
 
     fn refund(status: RefundStatus) -> Refund {
         Refund {
             status,
-            ..Refund::new_pending(
-                TenantId::new("t"),
-                "r",
-                "compago",
-                PaymentRef::default(),
-                Money::new(100, Currency::parse("MXN").unwrap()),
-                Utc::now(),
-            )
+            ..sample_refund("compago", Money::new(100, Currency::parse("MXN").unwrap()))
         }
     }
 
@@ -498,17 +311,22 @@ mod tests {
         assert_eq!(short.masked().account_number, "12");
     }
 
-    #[test]
-    fn observing_an_illegal_change_is_refused() {
-        let failed = refund(RefundStatus::Failed);
-        let obs = Observation {
+    /// The provider says the refund succeeded, in its own word `provider_status`.
+    fn succeeded(provider_status: &str) -> Observation {
+        Observation {
             status: RefundStatus::Succeeded,
             provider_refund_id: None,
-            provider_status: Some("REFUNDED".into()),
+            provider_status: Some(provider_status.into()),
             failure: None,
             amount: None,
             payment_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn observing_an_illegal_change_is_refused() {
+        let failed = refund(RefundStatus::Failed);
+        let obs = succeeded("REFUNDED");
         assert!(failed.observe(&obs, Utc::now()).is_err());
     }
 
@@ -517,14 +335,7 @@ mod tests {
         let mut r = refund(RefundStatus::RequiresReview);
         r.provider_refund_id = Some("p1".into());
         r.failure = Some(RefundFailure::new("X", "y"));
-        let obs = Observation {
-            status: RefundStatus::Succeeded,
-            provider_refund_id: None,
-            provider_status: Some("COMPLETED".into()),
-            failure: None,
-            amount: None,
-            payment_id: None,
-        };
+        let obs = succeeded("COMPLETED");
         let next = r.observe(&obs, Utc::now()).unwrap();
         assert_eq!(next.provider_refund_id.as_deref(), Some("p1"));
         assert_eq!(next.failure, None);

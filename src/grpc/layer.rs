@@ -118,23 +118,22 @@ impl SpanFields for pb::CreateRefundRequest {
     }
 }
 
-impl SpanFields for pb::GetRefundRequest {
-    fn record(&self, span: &Span) {
-        span.record("refund_id", self.id.as_str());
-    }
+/// Requests about one refund, named by their `id`: the same span field for each.
+macro_rules! about_one_refund {
+    ($($request:ty),*) => {
+        $(impl SpanFields for $request {
+            fn record(&self, span: &Span) {
+                span.record("refund_id", self.id.as_str());
+            }
+        })*
+    };
 }
 
-impl SpanFields for pb::SyncRefundRequest {
-    fn record(&self, span: &Span) {
-        span.record("refund_id", self.id.as_str());
-    }
-}
-
-impl SpanFields for pb::WatchRefundRequest {
-    fn record(&self, span: &Span) {
-        span.record("refund_id", self.id.as_str());
-    }
-}
+about_one_refund!(
+    pb::GetRefundRequest,
+    pb::SyncRefundRequest,
+    pb::WatchRefundRequest
+);
 
 impl SpanFields for pb::GetPaymentRequest {
     fn record(&self, span: &Span) {

@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{Answer, BuildError, shorten};
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
     RefundLookup, SubmitOutcome, http as provider_http,
 };
 use crate::domain::{ApiError, FieldViolation, Money, PaymentRef, Refund, reason};
@@ -107,111 +107,42 @@ impl Compago {
             client: provider_http::client(timeout),
         }
     }
-
-    /// The account configured by `config`; `Err` names a key it lacks.
-    pub fn from_config(config: &CompagoConfig, timeout: Duration) -> Result<Compago, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let api_key = config.api_key.clone().ok_or("api_key")?;
-        Ok(Compago::new(base_url, api_key, timeout))
-    }
-}
-
-#[async_trait]
-impl Provider for Compago {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Compago
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &[wire::CURRENCY],
-            partial_refunds: false,
-            webhooks: false,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // Compago refuses (400) to refund a payment that is not CONFIRMED, and a refunded
-        // one is REFUNDED: a second send can never refund twice.
-        true
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::{
-        BankAccount, BankAccountType, Currency, ErrorCode, PaymentStatus, RefundReason, TenantId,
-    };
+    use crate::domain::{Currency, ErrorCode};
+    use crate::providers::samples::{self, fields};
 
     const PM: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
     const PAY: &str = "11111111-2222-3333-4444-555555555555";
 
+    /// Both ids, as UUIDs.
+    const IDS: Ids<'static> = Ids {
+        payment_method_id: PM,
+        payment_id: PAY,
+    };
+
+    /// An account at `base_url` with API key `key`.
+    fn account(base_url: &str, key: &str) -> Compago {
+        let timeout = Duration::from_secs(1);
+        Compago::new(base_url.into(), SecretString::from(key), timeout)
+    }
+
     fn compago() -> Compago {
-        Compago::new(
-            "http://127.0.0.1:9/compago/".into(),
-            SecretString::from("k"),
-            Duration::from_secs(1),
-        )
+        account("http://127.0.0.1:9/compago/", "k")
     }
 
     fn draft(pm: &str, pay: &str) -> RefundDraft {
-        RefundDraft {
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "compago".into(),
-            payment: PaymentRef {
-                payment_id: pay.into(),
-                payment_method_id: pm.into(),
-                invoice_id: String::new(),
-            },
-            amount: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-        }
-    }
-
-    fn fields(v: &[FieldViolation]) -> Vec<&str> {
-        v.iter().map(|v| v.field.as_str()).collect()
+        samples::draft("compago", pay, pm, "")
     }
 
     /// URLs keep the base URL's path prefix and carry both ids.
     #[test]
     fn urls_keep_the_base_path() {
         let c = compago();
-        let ids = Ids {
-            payment_method_id: PM,
-            payment_id: PAY,
-        };
+        let ids = IDS;
         assert_eq!(
             c.refund_url(ids),
             format!("http://127.0.0.1:9/compago/api/payment-method/{PM}/payment/{PAY}/refund")
@@ -222,15 +153,8 @@ mod tests {
     /// and `Debug` of the adapter never shows the key.
     #[test]
     fn requests_carry_the_key_and_content_type() {
-        let c = Compago::new(
-            "https://api.example".into(),
-            SecretString::from("very-secret-key"),
-            Duration::from_secs(1),
-        );
-        let ids = Ids {
-            payment_method_id: PM,
-            payment_id: PAY,
-        };
+        let c = account("https://api.example", "very-secret-key");
+        let ids = IDS;
         let body = wire::RefundRequest { reason: Some("x") };
         let req = c
             .build(Method::POST, c.refund_url(ids), Some(&body))
@@ -248,15 +172,8 @@ mod tests {
     /// A key that cannot be a header value is refused before anything is sent.
     #[test]
     fn unusable_key_is_not_sent() {
-        let c = Compago::new(
-            "https://api.example".into(),
-            SecretString::from("bad\nkey"),
-            Duration::from_secs(1),
-        );
-        let ids = Ids {
-            payment_method_id: PM,
-            payment_id: PAY,
-        };
+        let c = account("https://api.example", "bad\nkey");
+        let ids = IDS;
         let err = c.build(Method::GET, c.payment_url(ids), None).unwrap_err();
         assert_eq!(
             err,
@@ -266,11 +183,7 @@ mod tests {
             }
         );
         assert!(!err.to_string().contains("bad\nkey"));
-        let broken = Compago::new(
-            "not a url".into(),
-            SecretString::from("k"),
-            Duration::from_secs(1),
-        );
+        let broken = account("not a url", "k");
         let err = broken
             .build(Method::GET, broken.payment_url(ids), None)
             .unwrap_err();
@@ -311,13 +224,7 @@ mod tests {
         }
         let mut d = draft(PM, PAY);
         d.payment.invoice_id = "inv-1".into();
-        d.bank_account = Some(BankAccount {
-            beneficiary: "b".into(),
-            bank_code: "1".into(),
-            branch: "2".into(),
-            account_number: "12345678".into(),
-            account_type: BankAccountType::Checking,
-        });
+        d.bank_account = Some(samples::bank_account());
         d.amount = Some(Money::new(100, Currency::parse("USD").unwrap()));
         assert_eq!(
             fields(&c.validate(&d)),
@@ -329,14 +236,7 @@ mod tests {
     #[test]
     fn check_refund_refuses_partial_amounts() {
         let mxn = Currency::parse("MXN").unwrap();
-        let payment = ProviderPayment {
-            status: PaymentStatus::Captured,
-            provider_status: "CONFIRMED".into(),
-            amount: Money::new(50000, mxn),
-            refunded: None,
-            refunds: Vec::new(),
-            needs_bank_account: false,
-        };
+        let payment = samples::captured("CONFIRMED", Money::new(50000, mxn));
         let c = compago();
         let d = draft(PM, PAY);
         assert_eq!(c.check_refund(&d, &payment, Money::new(50000, mxn)), Ok(()));

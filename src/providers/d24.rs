@@ -38,9 +38,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::http::{Answer, BuildError, shorten};
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, ProviderRefundRecord,
-    RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice,
-    http as provider_http,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment,
+    ProviderRefundRecord, RefundDraft, RefundLookup, Rejection, SubmitOutcome, WebhookError,
+    WebhookNotice, http as provider_http,
 };
 use crate::domain::{ApiError, ErrorCode, FieldViolation, Money, PaymentRef, Refund, reason};
 
@@ -88,25 +88,6 @@ impl D24 {
             client: provider_http::client(timeout),
         }
     }
-
-    /// The account configured by `config`, told to send notifications to `webhook_url`;
-    /// `Err` names a key it lacks.
-    pub fn from_config(
-        config: &D24Config,
-        webhook_url: &str,
-        timeout: Duration,
-    ) -> Result<D24, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let login = config.login.clone().ok_or("login")?;
-        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
-        Ok(D24::new(
-            base_url,
-            login,
-            secret_key,
-            Some(webhook_url.to_owned()),
-            timeout,
-        ))
-    }
 }
 
 /// The body of a 2xx answer to a read of a `what` ("refund", "deposit"); any other answer
@@ -131,75 +112,11 @@ fn deposit_of(payment: &PaymentRef) -> Result<u64, Rejection> {
     })
 }
 
-#[async_trait]
-impl Provider for D24 {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::D24
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: CURRENCIES,
-            partial_refunds: true,
-            webhooks: true,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // Every create carries the refund's id as X-Idempotency-Key: D24 answers 104 instead
-        // of creating a second refund.
-        true
-    }
-
-    async fn refund_by_provider_id(
-        &self,
-        provider_refund_id: &str,
-    ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
-        self.record(provider_refund_id).await
-    }
-
-    fn parse_webhook(
-        &self,
-        _headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        webhook::parse(body)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::{
-        BankAccount, BankAccountType, Currency, PaymentStatus, RefundReason, TenantId,
-    };
+    use crate::domain::Currency;
+    use crate::providers::samples::{self, fields};
 
     fn d24(base: &str) -> D24 {
         D24::new(
@@ -212,25 +129,7 @@ mod tests {
     }
 
     fn draft(deposit: &str, invoice: &str) -> RefundDraft {
-        RefundDraft {
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "d24".into(),
-            payment: PaymentRef {
-                payment_id: deposit.into(),
-                payment_method_id: String::new(),
-                invoice_id: invoice.into(),
-            },
-            amount: None,
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
-        }
-    }
-
-    fn fields(v: &[FieldViolation]) -> Vec<&str> {
-        v.iter().map(|v| v.field.as_str()).collect()
+        samples::draft("d24", deposit, "", invoice)
     }
 
     /// Requests carry the signed headers: X-Date in seconds, X-Login and Authorization
@@ -334,12 +233,8 @@ mod tests {
         let a = d24("https://api.example");
         let mxn = Currency::parse("MXN").unwrap();
         let mut payment = ProviderPayment {
-            status: PaymentStatus::Captured,
-            provider_status: "COMPLETED".into(),
-            amount: Money::new(10000, mxn),
-            refunded: None,
-            refunds: Vec::new(),
             needs_bank_account: true,
+            ..samples::captured("COMPLETED", Money::new(10000, mxn))
         };
         let mut d = draft("1", "i");
         let err = a
@@ -348,13 +243,7 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         assert_eq!(err.reason, reason::BANK_ACCOUNT_REQUIRED);
         assert_eq!(fields(&err.violations), ["bank_account"]);
-        d.bank_account = Some(BankAccount {
-            beneficiary: "b".into(),
-            bank_code: "1".into(),
-            branch: "2".into(),
-            account_number: "12345678".into(),
-            account_type: BankAccountType::Checking,
-        });
+        d.bank_account = Some(samples::bank_account());
         assert_eq!(a.check_refund(&d, &payment, Money::new(100, mxn)), Ok(()));
         payment.needs_bank_account = false;
         assert_eq!(

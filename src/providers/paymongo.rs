@@ -37,7 +37,7 @@ use self::answers::{NotFound, ReadFailure, read_failure, submit_failure};
 use super::http::{Answer, BuildError, shorten};
 
 use super::{
-    Capabilities, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
+    Capabilities, Profile, Provider, ProviderError, ProviderKind, ProviderPayment, RefundDraft,
     RefundLookup, Rejection, SubmitOutcome, WebhookError, WebhookNotice, http as provider_http,
 };
 use crate::domain::{
@@ -123,89 +123,13 @@ impl PayMongo {
             client: provider_http::client(timeout),
         }
     }
-
-    /// The account configured by `config`; `Err` names a key it lacks.
-    pub fn from_config(
-        config: &PayMongoConfig,
-        timeout: Duration,
-    ) -> Result<PayMongo, &'static str> {
-        let base_url = config.base_url.clone().ok_or("base_url")?;
-        let secret_key = config.secret_key.clone().ok_or("secret_key")?;
-        let webhook_secret = config.webhook_secret.clone().ok_or("webhook_secret")?;
-        Ok(PayMongo::new(base_url, secret_key, webhook_secret, timeout))
-    }
-}
-
-#[async_trait]
-impl Provider for PayMongo {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::PayMongo
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &[wire::CURRENCY],
-            partial_refunds: true,
-            webhooks: true,
-        }
-    }
-
-    fn validate(&self, draft: &RefundDraft) -> Vec<FieldViolation> {
-        rules::validate(draft)
-    }
-
-    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
-        self.payment(payment).await
-    }
-
-    fn check_refund(
-        &self,
-        draft: &RefundDraft,
-        payment: &ProviderPayment,
-        amount: Money,
-    ) -> Result<(), ApiError> {
-        rules::check_refund(draft, payment, amount)
-    }
-
-    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
-        self.submit(refund).await
-    }
-
-    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
-        self.fetch(refund).await
-    }
-
-    fn resubmit_is_safe(&self) -> bool {
-        // The create carries Idempotency-Key = the refund id, so a re-send within 24 hours
-        // gets the first answer back instead of a second refund (PM-IDEM). Reconciliation
-        // re-sends only after `fetch_refund` listed the payment's refunds and found none with
-        // this refund's id in its metadata, which also covers re-sends after the key expired.
-        true
-    }
-
-    fn parse_webhook(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Vec<WebhookNotice>, WebhookError> {
-        webhook::parse(
-            self.webhook_secret.expose_secret().as_bytes(),
-            headers,
-            body,
-            self.livemode,
-            chrono::Utc::now().timestamp(),
-        )
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::domain::{
-        BankAccount, BankAccountType, Currency, PaymentStatus, RefundReason, TenantId,
-    };
+    use crate::domain::{BankAccount, BankAccountType, Currency};
+    use crate::providers::samples::{self, fields};
 
     const PAY: &str = "pay_qOShdAuD3p8tKa6Ac4SRfbjs";
 
@@ -224,23 +148,9 @@ mod tests {
 
     fn draft() -> RefundDraft {
         RefundDraft {
-            tenant: TenantId::new("t"),
-            request_id: "r".into(),
-            provider: "paymongo".into(),
-            payment: PaymentRef {
-                payment_id: PAY.into(),
-                ..PaymentRef::default()
-            },
             amount: Some(php(10000)),
-            reason: RefundReason::Other,
-            description: String::new(),
-            metadata: BTreeMap::new(),
-            bank_account: None,
+            ..samples::draft("paymongo", PAY, "", "")
         }
-    }
-
-    fn fields(v: &[FieldViolation]) -> Vec<&str> {
-        v.iter().map(|v| v.field.as_str()).collect()
     }
 
     /// Basic auth is `base64("sk_...:")`, sensitive; the idempotency key and JSON content
@@ -296,11 +206,8 @@ mod tests {
         d.payment.payment_method_id = "pm".into();
         d.payment.invoice_id = "inv".into();
         d.bank_account = Some(BankAccount {
-            beneficiary: "b".into(),
-            bank_code: "1".into(),
-            branch: "2".into(),
-            account_number: "12345678".into(),
             account_type: BankAccountType::Saving,
+            ..samples::bank_account()
         });
         d.amount = Some(Money::new(100, Currency::parse("USD").unwrap()));
         d.description = "é".repeat(256);
@@ -334,12 +241,8 @@ mod tests {
     fn check_refund_enforces_the_minimum() {
         let p = paymongo("sk_test_x");
         let payment = ProviderPayment {
-            status: PaymentStatus::Captured,
-            provider_status: "paid".into(),
-            amount: php(50000),
             refunded: Some(php(0)),
-            refunds: Vec::new(),
-            needs_bank_account: false,
+            ..samples::captured("paid", php(50000))
         };
         assert_eq!(p.check_refund(&draft(), &payment, php(100)), Ok(()));
         let err = p.check_refund(&draft(), &payment, php(99)).unwrap_err();

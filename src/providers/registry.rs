@@ -9,15 +9,14 @@ use std::{fmt, sync::Arc, time::Duration};
 use figment::{Figment, providers::Serialized, value::Dict};
 use serde::{Deserialize, de::DeserializeOwned};
 
-use super::{Provider, ProviderAccount, ProviderKind, REGISTRY, isolation::Limits};
+use super::{Profile, Provider, ProviderAccount, ProviderKind, REGISTRY, isolation::Limits};
 use simulators::RunningSandbox;
 
 /// A provider's own part of `[providers.NAME]`, and how its adapter is built from it.
 pub trait ProviderConfig: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static {
-    /// The provider (`kind = "..."`).
-    const KIND: ProviderKind;
-    /// Whether the provider posts notifications to `/webhooks/{kind}/{account}`.
-    const WEBHOOKS: bool;
+    /// The provider (`kind = "..."`), and whether it posts notifications to
+    /// `/webhooks/{kind}/{account}` (its `capabilities.webhooks`).
+    const PROFILE: &'static Profile;
 
     /// The first key an account served by the real provider needs and lacks.
     fn missing(&self) -> Option<&'static str>;
@@ -51,8 +50,8 @@ impl Registration {
     /// The registry line of the provider whose configuration is `C`.
     pub const fn of<C: ProviderConfig>() -> Self {
         Self {
-            kind: C::KIND,
-            webhooks: C::WEBHOOKS,
+            kind: C::PROFILE.kind,
+            webhooks: C::PROFILE.capabilities.webhooks,
             parse: parse_own::<C>,
         }
     }

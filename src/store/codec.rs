@@ -11,6 +11,18 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::domain::{ApiError, Refund, RefundId, RefundReason, RefundStatus};
 use crate::store::StoreError;
 
+/// A failed migration as a store error: a database error is classified by the backend's
+/// `db_error`, anything else (a missing or changed migration) is `Other`.
+pub(crate) fn migration_error(
+    err: sqlx::migrate::MigrateError,
+    db_error: fn(sqlx::Error) -> StoreError,
+) -> StoreError {
+    match err {
+        sqlx::migrate::MigrateError::Execute(e) => db_error(e),
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
 /// Every column of `refunds`, in the order the backends' `refund_from_row` read them by name.
 pub(crate) const REFUND_COLUMNS: &str = "id, tenant_id, request_id, provider, payment_id, \
      payment_method_id, invoice_id, currency, amount_minor, status, provider_refund_id, \

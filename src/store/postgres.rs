@@ -64,23 +64,24 @@
 //! As in SQLite: unix microseconds in BIGINT columns; every time written is truncated to whole
 //! microseconds and read back exactly.
 
+mod open;
 mod requests;
 mod rows;
 mod writes;
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{
-    Executor as _, Postgres, QueryBuilder, Transaction,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    Postgres, QueryBuilder,
+    postgres::{PgPool, PgRow},
 };
 
+use self::open::{begin, db_error};
 use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
 };
-use super::StoreOptions;
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -98,108 +99,23 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// A query with its arguments bound.
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// How a row is read (`refund_from_row`, `event_from_row`).
+type Decode<T> = fn(&PgRow) -> Result<T, StoreError>;
+
 impl PostgresStore {
-    /// Connects to the database at `cfg.url` (`postgres://` or `postgresql://`), with a pool
-    /// of `max_connections`, and brings its schema up to date. Replicas starting together
-    /// are safe: sqlx runs migrations under a database-wide advisory lock.
-    pub async fn connect(options: impl Into<StoreOptions>) -> Result<PostgresStore, StoreError> {
-        let cfg = &options.into();
-        let mut options = PgConnectOptions::from_str(&cfg.url).map_err(db_error)?;
-        if options.get_application_name().is_none() {
-            options = options.application_name("refund-gateway");
-        }
-        let settings = session_settings(cfg);
-        let pool = PgPoolOptions::new()
-            .max_connections(cfg.max_connections.max(1))
-            .acquire_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-            .after_connect(move |conn, _meta| {
-                let settings = settings.clone();
-                Box::pin(async move {
-                    conn.execute(settings.as_str()).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(db_error)?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => db_error(e),
-            other => StoreError::Other(Box::new(other)),
-        })?;
-        Ok(PostgresStore { pool })
+    /// The one row `query` finds, if any, as `decode` reads it.
+    async fn one<T>(&self, query: Query<'_>, decode: Decode<T>) -> Result<Option<T>, StoreError> {
+        let row = query.fetch_optional(&self.pool).await.map_err(db_error)?;
+        row.as_ref().map(decode).transpose()
     }
 
-    /// Closes the pool, waiting for connections in use to come back.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-/// The `SET`s every connection runs once opened (see "Timeouts and failures").
-fn session_settings(cfg: &StoreOptions) -> String {
-    format!(
-        "SET statement_timeout = {statement}; SET lock_timeout = {lock}; \
-         SET idle_in_transaction_session_timeout = {statement}",
-        statement = cfg.statement_timeout_ms,
-        lock = cfg.busy_timeout_ms,
-    )
-}
-
-/// A write transaction. READ COMMITTED on purpose: a statement that waited for a lock must
-/// see what the lock's previous holder committed, which a REPEATABLE READ snapshot taken
-/// before the wait would not.
-async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
-    pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-        .await
-        .map_err(db_error)
-}
-
-/// Maps a database error to the store's classes: cannot reach, shutting down or too busy is
-/// `Unavailable`, a row or value that does not decode is `Corrupt`, the rest `Other`.
-pub(crate) fn db_error(err: sqlx::Error) -> StoreError {
-    use sqlx::Error as E;
-    match &err {
-        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-            StoreError::Unavailable(Box::new(err))
-        }
-        E::ColumnDecode { .. }
-        | E::Decode(_)
-        | E::ColumnNotFound(_)
-        | E::ColumnIndexOutOfBounds { .. } => StoreError::Corrupt(err.to_string()),
-        E::Database(db) => match db.code().as_deref().map(classify_sqlstate) {
-            Some(Class::Unavailable) => StoreError::Unavailable(Box::new(err)),
-            Some(Class::Corrupt) => StoreError::Corrupt(err.to_string()),
-            Some(Class::Other) | None => StoreError::Other(Box::new(err)),
-        },
-        _ => StoreError::Other(Box::new(err)),
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Class {
-    Unavailable,
-    Corrupt,
-    Other,
-}
-
-/// What a SQLSTATE means for the caller.
-fn classify_sqlstate(code: &str) -> Class {
-    match code {
-        // 08: connection exceptions. 53: out of connections, memory or disk. 57P: admin or
-        // crash shutdown, cannot connect now, database dropped. 58: I/O errors.
-        _ if ["08", "53", "57P", "58"]
-            .iter()
-            .any(|p| code.starts_with(p)) =>
-        {
-            Class::Unavailable
-        }
-        // query_canceled (statement_timeout), serialization_failure, deadlock_detected,
-        // lock_not_available (lock_timeout), read_only_sql_transaction (connected to a standby
-        // during a failover).
-        "57014" | "40001" | "40P01" | "55P03" | "25006" => Class::Unavailable,
-        // data_corrupted, index_corrupted
-        "XX001" | "XX002" => Class::Corrupt,
-        _ => Class::Other,
+    /// Every row `query` finds, as `decode` reads them.
+    async fn all<T>(&self, query: Query<'_>, decode: Decode<T>) -> Result<Vec<T>, StoreError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(decode).collect()
     }
 }
 
@@ -244,12 +160,8 @@ impl RefundStore for PostgresStore {
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
         let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        let query = sqlx::query(&sql).bind(id.as_str());
+        self.one(query, refund_from_row).await
     }
 
     fn shared(&self) -> bool {
@@ -305,13 +217,8 @@ impl RefundStore for PostgresStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = $1 AND provider_refund_id = $2 \
              ORDER BY created_at, id LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(provider)
-            .bind(provider_refund_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(refund_from_row).transpose()
+        let query = sqlx::query(&sql).bind(provider).bind(provider_refund_id);
+        self.one(query, refund_from_row).await
     }
 
     async fn refunds_of_payment(
@@ -323,13 +230,8 @@ impl RefundStore for PostgresStore {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = $1 AND payment_id = $2 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(provider)
-            .bind(payment_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
+        let query = sqlx::query(&sql).bind(provider).bind(payment_id);
+        self.all(query, refund_from_row).await
     }
 
     async fn list_refunds(&self, query: &ListQuery) -> Result<Vec<Refund>, StoreError> {
@@ -355,8 +257,7 @@ impl RefundStore for PostgresStore {
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.iter().map(refund_from_row).collect()
+        self.all(sql.build(), refund_from_row).await
     }
 
     async fn update_refund(
@@ -382,12 +283,8 @@ impl RefundStore for PostgresStore {
             "SELECT {EVENT_COLUMNS} FROM refund_events WHERE refund_id = $1 \
              ORDER BY sequence DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(event_from_row).transpose()
+        let query = sqlx::query(&sql).bind(id.as_str());
+        self.one(query, event_from_row).await
     }
 
     async fn events_after(
@@ -414,8 +311,7 @@ impl RefundStore for PostgresStore {
         }
         sql.push(" ORDER BY sequence LIMIT ")
             .push_bind(i64::from(limit));
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.iter().map(event_from_row).collect()
+        self.all(sql.build(), event_from_row).await
     }
 
     async fn last_sequence(&self) -> Result<u64, StoreError> {
@@ -511,49 +407,5 @@ impl RefundStore for PostgresStore {
             .await
             .map_err(db_error)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn busy_shutting_down_and_unreachable_databases_are_unavailable() {
-        for code in [
-            "08006", "08001", "53300", "53100", "57P01", "57P02", "57P03", "57014", "40001",
-            "40P01", "55P03", "25006", "58030",
-        ] {
-            assert_eq!(classify_sqlstate(code), Class::Unavailable, "{code}");
-        }
-        for code in ["XX001", "XX002"] {
-            assert_eq!(classify_sqlstate(code), Class::Corrupt, "{code}");
-        }
-        // Constraint violations, syntax errors, bad input: bugs, not outages.
-        for code in ["23505", "23514", "42601", "22P02", "22021", "42P01"] {
-            assert_eq!(classify_sqlstate(code), Class::Other, "{code}");
-        }
-        assert!(matches!(
-            db_error(sqlx::Error::PoolTimedOut),
-            StoreError::Unavailable(_)
-        ));
-        assert!(matches!(
-            db_error(sqlx::Error::ColumnNotFound("x".into())),
-            StoreError::Corrupt(_)
-        ));
-    }
-
-    #[test]
-    fn every_connection_sets_the_configured_timeouts() {
-        let cfg = StoreOptions {
-            statement_timeout_ms: 2_500,
-            busy_timeout_ms: 700,
-            ..StoreOptions::default()
-        };
-        assert_eq!(
-            session_settings(&cfg),
-            "SET statement_timeout = 2500; SET lock_timeout = 700; \
-             SET idle_in_transaction_session_timeout = 2500"
-        );
     }
 }

@@ -26,23 +26,22 @@
 //! precision: a `Refund` read back (or returned by `insert_refund`/`update_refund`) equals the
 //! one written with its times truncated.
 
+mod open;
 mod readers;
 mod requests;
 mod rows;
 mod writer;
 mod writes;
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, event_from_row, micros, refund_from_row, truncate,
 };
 use self::writer::sqlite_error;
-use super::StoreOptions;
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -64,152 +63,30 @@ pub struct SqliteStore {
     _owner: Arc<std::fs::File>,
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at `cfg.url` (`sqlite://relative.db` or
-    /// `sqlite:///absolute.db`) and brings its schema up to date.
-    pub async fn connect(options: impl Into<StoreOptions>) -> Result<SqliteStore, StoreError> {
-        let cfg = &options.into();
-        if cfg.url.contains(":memory:") || cfg.url.contains("mode=memory") {
-            return Err(StoreError::Other(
-                "an in-memory SQLite store would lose every refund; use a file".into(),
-            ));
-        }
-        let wait = Duration::from_millis(cfg.busy_timeout_ms);
-        let options = connect_options(cfg)?;
-        let owner = own_file(options.get_filename(), wait).await?;
-        // Create the file and bring the schema up to date on a connection of its own.
-        let setup = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(wait)
-            .connect_with(options.clone())
-            .await
-            .map_err(db_error)?;
-        MIGRATOR.run(&setup).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => db_error(e),
-            other => StoreError::Other(Box::new(other)),
-        })?;
-        let writer = writer::Writer::open(options.get_filename(), wait)?;
-        setup.close().await;
-        // Whatever this file's previous user had claimed, it will never finish: check it now.
-        let now = Utc::now();
-        let released = writer
-            .write(move |c| writes::release_leases(c, now))
-            .await?;
-        if released > 0 {
-            tracing::info!(
-                refunds = released,
-                "checking at once the refunds the previous run had claimed"
-            );
-        }
-        let readers = readers::Readers::new(
-            options.get_filename(),
-            wait,
-            usize::try_from(cfg.max_connections).unwrap_or(8),
-        )?;
-        Ok(SqliteStore {
-            writer: Arc::new(writer),
-            readers: Arc::new(readers),
-            _owner: Arc::new(owner),
-        })
-    }
-
-    /// Stops the writer (after the writes queued) and closes the idle readers.
-    pub async fn close(&self) {
-        self.readers.close();
-        let writer = self.writer.clone();
-        // Joining the thread blocks: let the runtime carry on meanwhile.
-        let _ = tokio::task::spawn_blocking(move || writer.close()).await;
-    }
-}
-
-/// Takes the exclusive lock on `<db>.lock` (created if missing), waiting up to `wait` for a
-/// previous user that is shutting down. A SQLite file has one gateway process: another one
-/// on the same file would take its worker's leases back and check refunds twice.
-async fn own_file(db: &std::path::Path, wait: Duration) -> Result<std::fs::File, StoreError> {
-    let mut path = db.as_os_str().to_owned();
-    path.push(".lock");
-    let path = std::path::PathBuf::from(path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-    let deadline = tokio::time::Instant::now() + wait.max(Duration::from_secs(2));
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Other(
-                    format!(
-                        "{} is in use by another refund-gateway process (it holds {}); \
-                         a SQLite store serves one process, use PostgreSQL to run several",
-                        db.display(),
-                        path.display()
-                    )
-                    .into(),
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StoreError::Unavailable(Box::new(e)));
-            }
-        }
-    }
-}
-
-/// The options every connection opens with: file created if missing, WAL, `synchronous =
-/// FULL` (an acknowledged write is on disk), foreign keys, and the configured busy timeout.
-fn connect_options(cfg: &StoreOptions) -> Result<SqliteConnectOptions, StoreError> {
-    Ok(SqliteConnectOptions::from_str(&cfg.url)
-        .map_err(db_error)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms)))
-}
-
-/// Maps a database error to the store's classes: cannot reach or busy beyond the timeout is
-/// `Unavailable`, a row that does not decode is `Corrupt`, the rest `Other`.
-fn db_error(err: sqlx::Error) -> StoreError {
-    use sqlx::Error as E;
-    match &err {
-        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::WorkerCrashed => {
-            StoreError::Unavailable(Box::new(err))
-        }
-        E::ColumnDecode { .. }
-        | E::Decode(_)
-        | E::ColumnNotFound(_)
-        | E::ColumnIndexOutOfBounds { .. } => StoreError::Corrupt(err.to_string()),
-        E::Database(db) => {
-            // `code()` is SQLite's extended result code; the primary code is its low byte.
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
-            match primary {
-                // BUSY, LOCKED, IOERR, FULL, CANTOPEN: the file is there but not usable now.
-                Some(5 | 6 | 10 | 13 | 14) => StoreError::Unavailable(Box::new(err)),
-                // CORRUPT, NOTADB
-                Some(11 | 26) => StoreError::Corrupt(err.to_string()),
-                _ if db.message().contains("database is locked") => {
-                    StoreError::Unavailable(Box::new(err))
-                }
-                _ => StoreError::Other(Box::new(err)),
-            }
-        }
-        _ => StoreError::Other(Box::new(err)),
-    }
-}
-
 /// Collects decoded rows, a row that does not decode failing the whole read.
 fn collect_rows<T>(
     rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
 ) -> Result<Vec<T>, StoreError> {
     rows.map(|row| row.map_err(sqlite_error)?).collect()
+}
+
+/// The first of `rows`, if any (for queries that find one row at most).
+fn first<T>(rows: Result<Vec<T>, StoreError>) -> Result<Option<T>, StoreError> {
+    rows.map(|rows| rows.into_iter().next())
+}
+
+/// Every row `sql` finds with `params`, as `decode` reads them.
+fn all_rows<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(sqlite_error)?;
+    let rows = stmt
+        .query_map(params, |row| Ok(decode(row)))
+        .map_err(sqlite_error)?;
+    collect_rows(rows)
 }
 
 /// A call refused because the caller broke the method's precondition (a bug: `Other`).
@@ -262,16 +139,9 @@ impl RefundStore for SqliteStore {
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
-        self.readers.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?"
-            ))
-            .map_err(sqlite_error)?
-            .query_row([id.as_str()], |row| Ok(refund_from_row(row)))
-            .optional()
-            .map_err(sqlite_error)?
-            .transpose()
-        })
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?");
+        self.readers
+            .read(|c| first(all_rows(c, &sql, [id.as_str()], refund_from_row)))
     }
 
     async fn find_by_provider_refund_id(
@@ -279,20 +149,13 @@ impl RefundStore for SqliteStore {
         provider: &str,
         provider_refund_id: &str,
     ) -> Result<Option<Refund>, StoreError> {
+        let params = [provider, provider_refund_id];
         let sql = format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE provider = ? AND provider_refund_id = ? \
              ORDER BY created_at, id LIMIT 1"
         );
-        self.readers.read(|c| {
-            c.prepare_cached(&sql)
-                .map_err(sqlite_error)?
-                .query_row([provider, provider_refund_id], |row| {
-                    Ok(refund_from_row(row))
-                })
-                .optional()
-                .map_err(sqlite_error)?
-                .transpose()
-        })
+        self.readers
+            .read(|c| first(all_rows(c, &sql, params, refund_from_row)))
     }
 
     async fn refunds_of_payment(
@@ -306,13 +169,7 @@ impl RefundStore for SqliteStore {
         );
         let (provider, payment_id) = (provider.to_owned(), payment_id.to_owned());
         self.readers
-            .read_blocking(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                let rows = stmt
-                    .query_map([provider, payment_id], |row| Ok(refund_from_row(row)))
-                    .map_err(sqlite_error)?;
-                collect_rows(rows)
-            })
+            .read_blocking(move |c| all_rows(c, &sql, [provider, payment_id], refund_from_row))
             .await
     }
 
@@ -339,13 +196,8 @@ impl RefundStore for SqliteStore {
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
         args.push(i64::from(query.limit).into());
         let run = move |c: &rusqlite::Connection| {
-            let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |row| {
-                    Ok(refund_from_row(row))
-                })
-                .map_err(sqlite_error)?;
-            collect_rows(rows)
+            let params = rusqlite::params_from_iter(args.iter());
+            all_rows(c, &sql, params, refund_from_row)
         };
         // A page of the default size reads in well under a millisecond; bigger ones go to
         // the blocking pool.
@@ -385,14 +237,8 @@ impl RefundStore for SqliteStore {
             "SELECT {EVENT_COLUMNS} FROM refund_events WHERE refund_id = ? \
              ORDER BY sequence DESC LIMIT 1"
         );
-        self.readers.read(|c| {
-            c.prepare_cached(&sql)
-                .map_err(sqlite_error)?
-                .query_row([id.as_str()], |row| Ok(event_from_row(row)))
-                .optional()
-                .map_err(sqlite_error)?
-                .transpose()
-        })
+        self.readers
+            .read(|c| first(all_rows(c, &sql, [id.as_str()], event_from_row)))
     }
 
     async fn events_after(
@@ -421,13 +267,8 @@ impl RefundStore for SqliteStore {
         args.push(i64::from(limit).into());
         self.readers
             .read_blocking(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args.iter()), |row| {
-                        Ok(event_from_row(row))
-                    })
-                    .map_err(sqlite_error)?;
-                collect_rows(rows)
+                let params = rusqlite::params_from_iter(args.iter());
+                all_rows(c, &sql, params, event_from_row)
             })
             .await
     }
@@ -538,37 +379,5 @@ impl RefundStore for SqliteStore {
                 .map_err(sqlite_error)
         })?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn cfg(url: &str) -> StoreOptions {
-        StoreOptions {
-            url: url.to_owned(),
-            ..StoreOptions::default()
-        }
-    }
-
-    #[test]
-    fn urls_name_relative_and_absolute_files() {
-        let relative = connect_options(&cfg("sqlite://refund-gateway.db")).unwrap();
-        assert_eq!(relative.get_filename(), Path::new("refund-gateway.db"));
-        let absolute = connect_options(&cfg("sqlite:///var/lib/rg/store.db")).unwrap();
-        assert_eq!(absolute.get_filename(), Path::new("/var/lib/rg/store.db"));
-    }
-
-    #[tokio::test]
-    async fn in_memory_databases_are_refused() {
-        for url in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
-            assert!(matches!(
-                SqliteStore::connect(&cfg(url)).await,
-                Err(StoreError::Other(_))
-            ));
-        }
     }
 }

@@ -151,12 +151,12 @@ pub fn list_request(req: pb::ListRefundsRequest) -> Result<ListRequest, ApiError
 }
 
 pub fn feed_filter(req: pb::WatchRefundsRequest) -> Result<FeedFilter, ApiError> {
+    let mut v = Vec::new();
     let pb::WatchRefundsRequest {
         after_sequence,
         provider,
         statuses,
     } = req;
-    let mut v = Vec::new();
     text(&mut v, "provider", &provider, 0, MAX_REFERENCE);
     let mut wanted = Vec::new();
     for (i, raw) in statuses.into_iter().enumerate() {

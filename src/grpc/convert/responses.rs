@@ -196,11 +196,10 @@ pub fn provider_info(a: &ProviderAccount) -> pb::ProviderInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BankAccount, Currency, TenantId};
+    use crate::domain::{BankAccount, Currency};
 
     #[test]
     fn refunds_never_show_a_full_account_number() {
-        let now = Utc::now();
         let r = Refund {
             bank_account: Some(BankAccount {
                 beneficiary: "b".into(),
@@ -209,14 +208,7 @@ mod tests {
                 account_number: "123456789".into(),
                 account_type: BankAccountType::Checking,
             }),
-            ..Refund::new_pending(
-                TenantId::new("t"),
-                "r",
-                "d24",
-                PaymentRef::default(),
-                Money::new(1, Currency::parse("CLP").unwrap()),
-                now,
-            )
+            ..crate::domain::sample_refund("d24", Money::new(1, Currency::parse("CLP").unwrap()))
         };
         assert_eq!(refund(&r).bank_account.unwrap().account_number, "*****6789");
     }

@@ -6,10 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::Compago;
-use crate::providers::{
-    Provider, ProviderKind,
-    registry::{ProviderConfig, first_of},
-};
+use crate::providers::{Profile, Provider, registry::ProviderConfig};
 use simulators::{COMPAGO_SANDBOX_API_KEY, RunningSandbox, Simulator};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -20,16 +17,21 @@ pub struct CompagoConfig {
     pub api_key: Option<SecretString>,
 }
 
+impl CompagoConfig {
+    /// The base URL and the API key; `Err` names the first one missing.
+    fn keys(&self) -> Result<(String, SecretString), &'static str> {
+        Ok((
+            self.base_url.clone().ok_or("base_url")?,
+            self.api_key.clone().ok_or("api_key")?,
+        ))
+    }
+}
+
 impl ProviderConfig for CompagoConfig {
-    const KIND: ProviderKind = ProviderKind::Compago;
-    /// Compago is poll-only.
-    const WEBHOOKS: bool = false;
+    const PROFILE: &'static Profile = &super::rules::PROFILE;
 
     fn missing(&self) -> Option<&'static str> {
-        first_of(&[
-            ("base_url", self.base_url.is_none()),
-            ("api_key", self.api_key.is_none()),
-        ])
+        self.keys().err()
     }
 
     fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {
@@ -44,6 +46,7 @@ impl ProviderConfig for CompagoConfig {
         _webhook_url: &str,
         timeout: Duration,
     ) -> Result<Arc<dyn Provider>, &'static str> {
-        Ok(Arc::new(Compago::from_config(self, timeout)?))
+        let (base_url, api_key) = self.keys()?;
+        Ok(Arc::new(Compago::new(base_url, api_key, timeout)))
     }
 }

@@ -2,37 +2,34 @@
 //! allows. Pure.
 
 use super::*;
+use crate::providers::profile::{other_currency, parts_of_others};
 
-pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
+pub(super) const PROFILE: Profile = Profile {
+    kind: ProviderKind::Compago,
+    // Compago refuses (400) to refund a payment that is not CONFIRMED, and a refunded one is
+    // REFUNDED: a second send can never refund twice.
+    resubmit_is_safe: true,
+    // A refund is the payment's new state, all of it or nothing; Compago is poll-only.
+    capabilities: Capabilities::whole_refunds_in(&[wire::CURRENCY]),
+    validate,
+    check_refund,
+};
+
+fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
     let mut violations = Ids::of(&draft.payment).err().unwrap_or_default();
-    if !draft.payment.invoice_id.is_empty() {
-        violations.push(FieldViolation::new(
-            "payment.invoice_id",
-            "not used by Compago (D24 only); leave it empty",
-        ));
-    }
-    if draft.bank_account.is_some() {
-        violations.push(FieldViolation::new(
-            "bank_account",
-            "not used by Compago: refunds go back to the card that paid; leave it unset",
-        ));
-    }
-    if let Some(amount) = draft.amount
-        && amount.currency.code() != wire::CURRENCY
-    {
-        violations.push(FieldViolation::new(
-            "amount.currency_code",
-            format!("Compago refunds MXN only, got {}", amount.currency),
-        ));
-    }
+    let kind = ProviderKind::Compago;
+    violations.extend(parts_of_others(
+        draft,
+        kind,
+        "Compago",
+        "the card that paid",
+    ));
+    violations.extend(other_currency(draft, "Compago", wire::CURRENCY));
     violations
 }
 
-pub(super) fn check_refund(
-    _draft: &RefundDraft,
-    payment: &ProviderPayment,
-    amount: Money,
-) -> Result<(), ApiError> {
+/// Compago refunds the whole payment or nothing.
+fn check_refund(_: &RefundDraft, payment: &ProviderPayment, amount: Money) -> Result<(), ApiError> {
     if amount != payment.amount {
         return Err(ApiError::invalid_field(
             reason::PARTIAL_REFUND_NOT_SUPPORTED,

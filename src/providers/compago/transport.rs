@@ -1,5 +1,6 @@
-//! Compago over HTTP: URLs, headers, sending, and each call the adapter makes, from request to
-//! classified answer (the classification itself is in `answers`, the bodies in `wire`).
+//! Compago over HTTP: URLs, headers, sending, and each call the adapter makes (its `Provider`
+//! implementation), from request to classified answer (the classification itself is in
+//! `answers`, the bodies in `wire`).
 
 use super::*;
 
@@ -72,16 +73,20 @@ impl Compago {
         }
         Ok(payment)
     }
+}
+
+#[async_trait]
+impl Provider for Compago {
+    fn profile(&self) -> &'static Profile {
+        &rules::PROFILE
+    }
 
     #[tracing::instrument(skip_all, fields(
         provider = "compago",
         payment_id = %payment.payment_id,
         payment_method_id = %payment.payment_method_id,
     ))]
-    pub(super) async fn payment(
-        &self,
-        payment: &PaymentRef,
-    ) -> Result<ProviderPayment, ProviderError> {
+    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         let ids = Ids::of(payment).map_err(|v| ProviderError::Rejected(invalid_ids(&v)))?;
         let answer = self.read_payment(ids).await?;
         answer
@@ -95,7 +100,7 @@ impl Compago {
         payment_id = %refund.payment.payment_id,
         payment_method_id = %refund.payment.payment_method_id,
     ))]
-    pub(super) async fn submit(&self, refund: &Refund) -> SubmitOutcome {
+    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
         let ids = match Ids::of(&refund.payment) {
             Ok(ids) => ids,
             Err(v) => return SubmitOutcome::Rejected(invalid_ids(&v)),
@@ -121,7 +126,7 @@ impl Compago {
         payment_id = %refund.payment.payment_id,
         payment_method_id = %refund.payment.payment_method_id,
     ))]
-    pub(super) async fn fetch(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
+    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
         let ids = Ids::of(&refund.payment).map_err(|v| ProviderError::Rejected(invalid_ids(&v)))?;
         let payment = self.read_payment(ids).await?;
         Ok(match payment.status.refund_status() {

@@ -6,10 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::D24;
-use crate::providers::{
-    Provider, ProviderKind,
-    registry::{ProviderConfig, first_of},
-};
+use crate::providers::{Profile, Provider, registry::ProviderConfig};
 use simulators::{D24_SANDBOX_LOGIN, D24_SANDBOX_SECRET, RunningSandbox, Simulator};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -23,17 +20,27 @@ pub struct D24Config {
     pub read_only_key: Option<SecretString>,
 }
 
+/// What a D24 account is built from: the base URL, `X-Login` and the signature secret.
+type Keys = (String, SecretString, SecretString);
+
+impl D24Config {
+    /// The keys a D24 account needs; `Err` names the first one missing.
+    fn keys(&self) -> Result<Keys, &'static str> {
+        let base_url = self.base_url.clone().ok_or("base_url")?;
+        Ok((
+            base_url,
+            self.login.clone().ok_or("login")?,
+            self.secret_key.clone().ok_or("secret_key")?,
+        ))
+    }
+}
+
 impl ProviderConfig for D24Config {
-    const KIND: ProviderKind = ProviderKind::D24;
     /// D24 POSTs every status change of a refund to the account's webhook URL.
-    const WEBHOOKS: bool = true;
+    const PROFILE: &'static Profile = &super::rules::PROFILE;
 
     fn missing(&self) -> Option<&'static str> {
-        first_of(&[
-            ("base_url", self.base_url.is_none()),
-            ("login", self.login.is_none()),
-            ("secret_key", self.secret_key.is_none()),
-        ])
+        self.keys().err()
     }
 
     fn sandboxed(sandbox: &RunningSandbox, _webhook_url: &str) -> Self {
@@ -50,6 +57,10 @@ impl ProviderConfig for D24Config {
         webhook_url: &str,
         timeout: Duration,
     ) -> Result<Arc<dyn Provider>, &'static str> {
-        Ok(Arc::new(D24::from_config(self, webhook_url, timeout)?))
+        let (base_url, login, secret_key) = self.keys()?;
+        let notify = Some(webhook_url.to_owned());
+        Ok(Arc::new(D24::new(
+            base_url, login, secret_key, notify, timeout,
+        )))
     }
 }

@@ -2,8 +2,21 @@
 //! allows. Pure.
 
 use super::*;
+use crate::providers::profile::parts_of_others;
 
-pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
+pub(super) const PROFILE: Profile = Profile {
+    kind: ProviderKind::D24,
+    // Every create carries the refund's id as X-Idempotency-Key: D24 answers 104 instead of
+    // creating a second refund.
+    resubmit_is_safe: true,
+    // Many refunds per deposit, each of any part of it; D24 POSTs `{"refund_id": N}` on
+    // every status change.
+    capabilities: Capabilities::partial_refunds_in(CURRENCIES).with_webhooks(),
+    validate,
+    check_refund,
+};
+
+fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
     let mut v = Vec::new();
     let payment = &draft.payment;
     if payment.payment_id.is_empty() {
@@ -28,12 +41,8 @@ pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
             format!("at most {} characters for D24", wire::MAX_INVOICE_ID),
         ));
     }
-    if !payment.payment_method_id.is_empty() {
-        v.push(FieldViolation::new(
-            "payment.payment_method_id",
-            "not used by D24 (Compago only); leave it empty",
-        ));
-    }
+    // D24 takes a bank account, so no message says where else refunds go.
+    v.extend(parts_of_others(draft, ProviderKind::D24, "D24", ""));
     if draft.description.chars().count() > wire::MAX_COMMENTS {
         v.push(FieldViolation::new(
             "description",
@@ -59,7 +68,8 @@ pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
     v
 }
 
-pub(super) fn check_refund(
+/// A deposit not paid by card is refunded to a bank account; D24 amounts have few decimals.
+fn check_refund(
     draft: &RefundDraft,
     payment: &ProviderPayment,
     amount: Money,

@@ -1,5 +1,6 @@
-//! D24 over HTTP: URLs, headers, sending, and each call the adapter makes, from request to
-//! classified answer (the classification itself is in `answers`, the bodies in `wire`).
+//! D24 over HTTP: URLs, headers, sending, and each call the adapter makes (its `Provider`
+//! implementation), from request to classified answer (the classification itself is in
+//! `answers`, the bodies in `wire`).
 
 use super::*;
 
@@ -88,12 +89,16 @@ impl D24 {
             ))
         })
     }
+}
+
+#[async_trait]
+impl Provider for D24 {
+    fn profile(&self) -> &'static Profile {
+        &rules::PROFILE
+    }
 
     #[tracing::instrument(skip_all, fields(provider = "d24", deposit_id = %payment.payment_id))]
-    pub(super) async fn payment(
-        &self,
-        payment: &PaymentRef,
-    ) -> Result<ProviderPayment, ProviderError> {
+    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         let deposit_id = deposit_of(payment).map_err(ProviderError::Rejected)?;
         let answer = self.get(&format!("/v3/deposits/{deposit_id}")).await?;
         let body = success_body(answer, "deposit")?;
@@ -120,7 +125,7 @@ impl D24 {
         refund_id = %refund.id,
         deposit_id = %refund.payment.payment_id,
     ))]
-    pub(super) async fn submit(&self, refund: &Refund) -> SubmitOutcome {
+    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
         let deposit_id = match deposit_of(&refund.payment) {
             Ok(id) => id,
             Err(rejection) => return SubmitOutcome::Rejected(rejection),
@@ -154,7 +159,7 @@ impl D24 {
         refund_id = %refund.id,
         provider_refund_id = refund.provider_refund_id.as_deref().unwrap_or(""),
     ))]
-    pub(super) async fn fetch(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
+    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
         // Without D24's id there is nothing to read: either the refund never reached D24, or
         // its answer was lost. Reconciliation then re-sends it under the same idempotency
         // key (harmless), or learns the id from D24's notification.
@@ -171,7 +176,7 @@ impl D24 {
     }
 
     #[tracing::instrument(skip_all, fields(provider = "d24", provider_refund_id))]
-    pub(super) async fn record(
+    async fn refund_by_provider_id(
         &self,
         provider_refund_id: &str,
     ) -> Result<Option<ProviderRefundRecord>, ProviderError> {
@@ -182,5 +187,13 @@ impl D24 {
                 .map(Some)
                 .map_err(ProviderError::BadResponse),
         }
+    }
+
+    fn parse_webhook(
+        &self,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<WebhookNotice>, WebhookError> {
+        webhook::parse(body)
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::{
-    domain::{ApiError, ErrorCode, FieldViolation, Money, Observation},
-    providers::{Capabilities, ProviderKind, RefundDraft, Rejection},
+    domain::{ErrorCode, Money, Observation},
+    providers::{Capabilities, Profile, ProviderKind, Rejection},
 };
 
 /// What the fake provider answers next.
@@ -67,32 +67,27 @@ impl Fake {
     }
 }
 
+/// A provider that accepts every request as it is.
+const FAKE: Profile = Profile {
+    kind: ProviderKind::PayMongo,
+    capabilities: Capabilities {
+        currencies: &["PHP"],
+        partial_refunds: true,
+        webhooks: false,
+    },
+    validate: |_| Vec::new(),
+    check_refund: |_, _, _| Ok(()),
+    resubmit_is_safe: true,
+};
+
 #[async_trait]
 impl Provider for Fake {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::PayMongo
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            currencies: &["PHP"],
-            partial_refunds: true,
-            webhooks: false,
-        }
-    }
-    fn validate(&self, _draft: &RefundDraft) -> Vec<FieldViolation> {
-        Vec::new()
+    fn profile(&self) -> &'static Profile {
+        &FAKE
     }
     async fn get_payment(&self, _p: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         self.answer().await?;
         Err(ProviderError::BadResponse("fake has no payments".into()))
-    }
-    fn check_refund(
-        &self,
-        _d: &RefundDraft,
-        _p: &ProviderPayment,
-        _a: Money,
-    ) -> Result<(), ApiError> {
-        Ok(())
     }
     async fn submit_refund(&self, _refund: &Refund) -> SubmitOutcome {
         match self.answer().await {
@@ -110,9 +105,6 @@ impl Provider for Fake {
     }
     async fn fetch_refund(&self, _refund: &Refund) -> Result<RefundLookup, ProviderError> {
         self.answer().await.map(|()| RefundLookup::Absent)
-    }
-    fn resubmit_is_safe(&self) -> bool {
-        true
     }
 }
 
@@ -133,13 +125,8 @@ fn payment() -> PaymentRef {
     }
 }
 
-/// Three provider faults in a row open the breaker: further calls are not sent (reads
-/// unreachable, submissions NotSent, never Unknown). After the cool-down one probe goes
-/// through; its success closes the breaker.
-#[tokio::test]
-async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
-    let fake = Fake::new();
-    let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(200)));
+/// Three provider faults in a row (the breaker's limit here): each read is unreachable.
+async fn three_faults(guard: &Guard, fake: &Fake) {
     fake.set(Behaviour::Unreachable);
     for _ in 0..3 {
         assert!(matches!(
@@ -147,6 +134,16 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
             Err(ProviderError::Unreachable(_))
         ));
     }
+}
+
+/// Three provider faults in a row open the breaker: further calls are not sent (reads
+/// unreachable, submissions NotSent, never Unknown). After the cool-down one probe goes
+/// through; its success closes the breaker.
+#[tokio::test]
+async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
+    let fake = Fake::new();
+    let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(200)));
+    three_faults(&guard, &fake).await;
     assert_eq!(guard.breaker_state(), BreakerState::Open);
     assert_eq!(fake.calls(), 3);
     fake.set(Behaviour::Fine);
@@ -154,14 +151,11 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
         panic!("an open breaker refuses reads");
     };
     assert!(why.contains("circuit breaker is open"), "{why}");
-    let refund_like = crate::domain::Refund::new_pending(
-        crate::domain::TenantId::new("t"),
-        "r",
-        "fake",
-        payment(),
-        Money::new(100, crate::domain::Currency::parse("PHP").unwrap()),
-        chrono::Utc::now(),
-    );
+    let php = crate::domain::Currency::parse("PHP").unwrap();
+    let refund_like = Refund {
+        payment: payment(),
+        ..crate::domain::sample_refund("fake", Money::new(100, php))
+    };
     assert!(matches!(
         guard.submit_refund(&refund_like).await,
         SubmitOutcome::NotSent(_)
@@ -182,10 +176,7 @@ async fn repeated_faults_open_the_breaker_and_a_probe_closes_it() {
 async fn a_failed_probe_opens_it_again() {
     let fake = Fake::new();
     let guard = Guard::new("fake", fake.clone(), limits(8, Duration::from_millis(100)));
-    fake.set(Behaviour::Unreachable);
-    for _ in 0..3 {
-        let _ = guard.get_payment(&payment()).await;
-    }
+    three_faults(&guard, &fake).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let _ = guard.get_payment(&payment()).await;
     assert_eq!(fake.calls(), 4, "one probe");

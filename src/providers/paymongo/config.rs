@@ -7,10 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::PayMongo;
-use crate::providers::{
-    Provider, ProviderKind,
-    registry::{ProviderConfig, first_of},
-};
+use crate::providers::{Profile, Provider, registry::ProviderConfig};
 use simulators::{
     PAYMONGO_SANDBOX_SECRET_KEY, PAYMONGO_SANDBOX_WEBHOOK_SECRET, RunningSandbox, Simulator,
 };
@@ -23,17 +20,24 @@ pub struct PayMongoConfig {
     pub webhook_secret: Option<SecretString>,
 }
 
+impl PayMongoConfig {
+    /// The base URL, the secret key and the webhook secret; `Err` names the first one
+    /// missing.
+    fn keys(&self) -> Result<(String, SecretString, SecretString), &'static str> {
+        Ok((
+            self.base_url.clone().ok_or("base_url")?,
+            self.secret_key.clone().ok_or("secret_key")?,
+            self.webhook_secret.clone().ok_or("webhook_secret")?,
+        ))
+    }
+}
+
 impl ProviderConfig for PayMongoConfig {
-    const KIND: ProviderKind = ProviderKind::PayMongo;
     /// PayMongo sends signed refund events to the account's webhook URL.
-    const WEBHOOKS: bool = true;
+    const PROFILE: &'static Profile = &super::rules::PROFILE;
 
     fn missing(&self) -> Option<&'static str> {
-        first_of(&[
-            ("base_url", self.base_url.is_none()),
-            ("secret_key", self.secret_key.is_none()),
-            ("webhook_secret", self.webhook_secret.is_none()),
-        ])
+        self.keys().err()
     }
 
     fn sandboxed(sandbox: &RunningSandbox, webhook_url: &str) -> Self {
@@ -54,6 +58,12 @@ impl ProviderConfig for PayMongoConfig {
         _webhook_url: &str,
         timeout: Duration,
     ) -> Result<Arc<dyn Provider>, &'static str> {
-        Ok(Arc::new(PayMongo::from_config(self, timeout)?))
+        let (base_url, secret_key, webhook_secret) = self.keys()?;
+        Ok(Arc::new(PayMongo::new(
+            base_url,
+            secret_key,
+            webhook_secret,
+            timeout,
+        )))
     }
 }

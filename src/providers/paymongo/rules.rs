@@ -2,38 +2,30 @@
 //! allows. Pure.
 
 use super::*;
+use crate::providers::profile::{other_currency, parts_of_others};
 
-pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
+pub(super) const PROFILE: Profile = Profile {
+    kind: ProviderKind::PayMongo,
+    // The create carries Idempotency-Key = the refund id, so a re-send within 24 hours gets
+    // the first answer back instead of a second refund (PM-IDEM). Reconciliation re-sends
+    // only after `fetch_refund` listed the payment's refunds and found none with this
+    // refund's id in its metadata, which also covers re-sends after the key expired.
+    resubmit_is_safe: true,
+    // Any part of a payment, in several refunds; signed `payment.refund.updated` and
+    // `payment.refunded` events.
+    capabilities: Capabilities::partial_refunds_in(&[wire::CURRENCY]).with_webhooks(),
+    validate,
+    check_refund,
+};
+
+fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
     if let Err(v) = check_payment_id(&draft.payment.payment_id) {
         violations.push(v);
     }
-    if !draft.payment.payment_method_id.is_empty() {
-        violations.push(FieldViolation::new(
-            "payment.payment_method_id",
-            "not used by PayMongo (Compago only); leave it empty",
-        ));
-    }
-    if !draft.payment.invoice_id.is_empty() {
-        violations.push(FieldViolation::new(
-            "payment.invoice_id",
-            "not used by PayMongo (D24 only); leave it empty",
-        ));
-    }
-    if draft.bank_account.is_some() {
-        violations.push(FieldViolation::new(
-            "bank_account",
-            "not used by PayMongo: refunds go back to the original payment method; leave it unset",
-        ));
-    }
-    if let Some(amount) = draft.amount
-        && amount.currency.code() != wire::CURRENCY
-    {
-        violations.push(FieldViolation::new(
-            "amount.currency_code",
-            format!("PayMongo refunds PHP only, got {}", amount.currency),
-        ));
-    }
+    let (kind, refunds_go_to) = (ProviderKind::PayMongo, "the original payment method");
+    violations.extend(parts_of_others(draft, kind, "PayMongo", refunds_go_to));
+    violations.extend(other_currency(draft, "PayMongo", wire::CURRENCY));
     let chars = draft.description.chars().count();
     if chars > wire::MAX_NOTES_CHARS {
         violations.push(FieldViolation::new(
@@ -53,11 +45,8 @@ pub(super) fn validate(draft: &RefundDraft) -> Vec<FieldViolation> {
     violations
 }
 
-pub(super) fn check_refund(
-    _draft: &RefundDraft,
-    payment: &ProviderPayment,
-    amount: Money,
-) -> Result<(), ApiError> {
+/// PayMongo refunds PHP payments only, and at least 1.00 PHP.
+fn check_refund(_: &RefundDraft, payment: &ProviderPayment, amount: Money) -> Result<(), ApiError> {
     if payment.amount.currency.code() != wire::CURRENCY {
         return Err(ApiError::failed_precondition(
             reason::CURRENCY_NOT_SUPPORTED,

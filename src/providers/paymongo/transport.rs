@@ -1,5 +1,6 @@
-//! PayMongo over HTTP: URLs, headers, sending, and each call the adapter makes, from request to
-//! classified answer (the classification itself is in `answers`, the bodies in `wire`).
+//! PayMongo over HTTP: URLs, headers, sending, and each call the adapter makes (its `Provider`
+//! implementation), from request to classified answer (the classification itself is in
+//! `answers`, the bodies in `wire`).
 
 use super::*;
 
@@ -174,12 +175,16 @@ impl PayMongo {
             }
         })
     }
+}
+
+#[async_trait]
+impl Provider for PayMongo {
+    fn profile(&self) -> &'static Profile {
+        &rules::PROFILE
+    }
 
     #[tracing::instrument(skip_all, fields(provider = "paymongo", payment_id = %payment.payment_id))]
-    pub(super) async fn payment(
-        &self,
-        payment: &PaymentRef,
-    ) -> Result<ProviderPayment, ProviderError> {
+    async fn get_payment(&self, payment: &PaymentRef) -> Result<ProviderPayment, ProviderError> {
         if let Err(v) = check_payment_id(&payment.payment_id) {
             return Err(ProviderError::Rejected(Rejection::new(
                 ErrorCode::InvalidArgument,
@@ -218,7 +223,7 @@ impl PayMongo {
         refund_id = %refund.id,
         payment_id = %refund.payment.payment_id,
     ))]
-    pub(super) async fn submit(&self, refund: &Refund) -> SubmitOutcome {
+    async fn submit_refund(&self, refund: &Refund) -> SubmitOutcome {
         let payment_id = refund.payment.payment_id.as_str();
         if let Err(v) = check_payment_id(payment_id) {
             return SubmitOutcome::Rejected(Rejection::new(
@@ -259,7 +264,7 @@ impl PayMongo {
         refund_id = %refund.id,
         payment_id = %refund.payment.payment_id,
     ))]
-    pub(super) async fn fetch(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
+    async fn fetch_refund(&self, refund: &Refund) -> Result<RefundLookup, ProviderError> {
         let Some(provider_refund_id) = refund.provider_refund_id.as_deref() else {
             // The create answer was lost: look for the refund by the id it carries.
             return self.find_by_metadata(refund).await;
@@ -286,6 +291,20 @@ impl PayMongo {
                 }
                 Err(NotFound) => RefundLookup::Absent,
             },
+        )
+    }
+
+    fn parse_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<WebhookNotice>, WebhookError> {
+        webhook::parse(
+            self.webhook_secret.expose_secret().as_bytes(),
+            headers,
+            body,
+            self.livemode,
+            chrono::Utc::now().timestamp(),
         )
     }
 }

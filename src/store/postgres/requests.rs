@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 
-use super::rows::{self, col, duration_micros, micros, to_json};
+use super::rows::{col, duration_micros, micros, to_json};
 use super::{begin, db_error, misuse};
+use crate::store::keys::{KeyDecision, StoredKey};
 use crate::store::{RequestClaim, RequestKey, RequestResult, StoreError};
 
 /// How often a claim retries when the key vanishes between its insert attempt and its lock
@@ -85,30 +86,16 @@ async fn decide(
     now: i64,
     until: i64,
 ) -> Result<RequestClaim, StoreError> {
-    if col::<String>(row, "fingerprint")? != fingerprint {
-        return Ok(RequestClaim::Mismatch);
-    }
-    let refund_id: Option<String> = col(row, "refund_id")?;
-    let refund_id = refund_id
-        .map(|id| rows::refund_id("idempotency_keys.refund_id", &id))
-        .transpose()?;
-    let error: Option<String> = col(row, "error")?;
-    let completed: bool = col(row, "completed")?;
-    let expired = col::<i64>(row, "locked_until")? <= now;
-    let claim = match (completed, refund_id, error) {
-        (true, _, Some(error)) => {
-            RequestClaim::Done(RequestResult::Error(rows::api_error(&error)?))
-        }
-        (true, Some(id), None) => RequestClaim::Done(RequestResult::Refund(id)),
-        (true, None, None) => {
-            return Err(StoreError::Corrupt(format!(
-                "idempotency key {} is completed with neither a refund nor an error",
-                key.request_id
-            )));
-        }
-        (false, Some(id), _) if expired => {
-            // The owner recorded a refund and stopped before completing: the refund is
-            // the answer (the worker follows it up).
+    let stored = StoredKey {
+        fingerprint: col(row, "fingerprint")?,
+        refund_id: col(row, "refund_id")?,
+        error: col(row, "error")?,
+        completed: col(row, "completed")?,
+        locked_until: col(row, "locked_until")?,
+    };
+    Ok(match stored.decide(key, fingerprint, now)? {
+        KeyDecision::Answer(claim) => claim,
+        KeyDecision::Complete(id) => {
             sqlx::query(
                 "UPDATE idempotency_keys SET completed = TRUE \
                  WHERE tenant_id = $1 AND request_id = $2",
@@ -120,8 +107,7 @@ async fn decide(
             .map_err(db_error)?;
             RequestClaim::Done(RequestResult::Refund(id))
         }
-        (false, None, _) if expired => {
-            // The owner stopped before recording anything: take the key over.
+        KeyDecision::TakeOver => {
             sqlx::query(
                 "UPDATE idempotency_keys SET locked_until = $1 \
                  WHERE tenant_id = $2 AND request_id = $3",
@@ -134,9 +120,7 @@ async fn decide(
             .map_err(db_error)?;
             RequestClaim::Owned
         }
-        (false, _, _) => RequestClaim::InFlight,
-    };
-    Ok(claim)
+    })
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(tenant = %key.tenant, request_id = %key.request_id))]

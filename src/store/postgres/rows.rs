@@ -8,8 +8,8 @@ use sqlx::{Decode, Postgres, Row as _, Type, postgres::PgRow};
 use crate::domain::{Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId};
 use crate::store::StoreError;
 pub(super) use crate::store::codec::{
-    EVENT_COLUMNS, REFUND_COLUMNS, api_error, duration_micros, micros, reason_str, refund_id,
-    status, to_json, truncate, truncated,
+    EVENT_COLUMNS, REFUND_COLUMNS, duration_micros, micros, reason_str, refund_id, status, to_json,
+    truncate, truncated,
 };
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 

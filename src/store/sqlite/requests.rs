@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::misuse;
-use super::rows::{self, duration_micros, micros, to_json};
+use super::rows::{duration_micros, micros, to_json};
 use super::writer::sqlite_error;
+use crate::store::keys::{KeyDecision, StoredKey};
 use crate::store::{RequestClaim, RequestKey, RequestResult, StoreError};
 
 pub(super) fn claim(
@@ -19,9 +20,9 @@ pub(super) fn claim(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<RequestClaim, StoreError> {
+    type Row = (String, Option<String>, Option<String>, bool, i64);
     let now = micros(now);
     let until = now.saturating_add(duration_micros(lease));
-    type Row = (String, Option<String>, Option<String>, bool, i64);
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT fingerprint, refund_id, error, completed, locked_until \
@@ -49,27 +50,16 @@ pub(super) fn claim(
         .map_err(sqlite_error)?;
         return Ok(RequestClaim::Owned);
     };
-    if stored_fingerprint != fingerprint {
-        return Ok(RequestClaim::Mismatch);
-    }
-    let refund_id = refund_id
-        .map(|id| rows::refund_id("idempotency_keys.refund_id", &id))
-        .transpose()?;
-    let expired = locked_until <= now;
-    let claim = match (completed, refund_id, error) {
-        (true, _, Some(error)) => {
-            RequestClaim::Done(RequestResult::Error(rows::api_error(&error)?))
-        }
-        (true, Some(id), None) => RequestClaim::Done(RequestResult::Refund(id)),
-        (true, None, None) => {
-            return Err(StoreError::Corrupt(format!(
-                "idempotency key {} is completed with neither a refund nor an error",
-                key.request_id
-            )));
-        }
-        (false, Some(id), _) if expired => {
-            // The owner recorded a refund and stopped before completing: the refund is
-            // the answer (the worker follows it up).
+    let stored = StoredKey {
+        fingerprint: stored_fingerprint,
+        refund_id,
+        error,
+        completed,
+        locked_until,
+    };
+    Ok(match stored.decide(key, fingerprint, now)? {
+        KeyDecision::Answer(claim) => claim,
+        KeyDecision::Complete(id) => {
             conn.prepare_cached(
                 "UPDATE idempotency_keys SET completed = 1 WHERE tenant_id = ? AND request_id = ?",
             )
@@ -78,8 +68,7 @@ pub(super) fn claim(
             .map_err(sqlite_error)?;
             RequestClaim::Done(RequestResult::Refund(id))
         }
-        (false, None, _) if expired => {
-            // The owner stopped before recording anything: take the key over.
+        KeyDecision::TakeOver => {
             conn.prepare_cached(
                 "UPDATE idempotency_keys SET locked_until = ? \
                  WHERE tenant_id = ? AND request_id = ?",
@@ -89,9 +78,7 @@ pub(super) fn claim(
             .map_err(sqlite_error)?;
             RequestClaim::Owned
         }
-        (false, _, _) => RequestClaim::InFlight,
-    };
-    Ok(claim)
+    })
 }
 
 pub(super) fn complete(

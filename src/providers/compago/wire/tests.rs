@@ -2,7 +2,8 @@
 use chrono::Utc;
 
 use super::*;
-use crate::domain::{PaymentRef, TenantId, reason};
+use crate::domain::{PaymentRef, TenantId};
+use crate::providers::samples;
 
 const PAYMENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -82,17 +83,8 @@ fn s000_refund_response_parses_and_succeeds() {
     assert_eq!(answer.currency, "MXN");
 
     let obs = answer.observe_refund(&refund(PAYMENT_ID, mxn(50000), ""));
-    assert_eq!(
-        obs,
-        Observation {
-            status: RefundStatus::Succeeded,
-            provider_refund_id: Some(PAYMENT_ID.into()),
-            provider_status: Some("REFUNDED".into()),
-            failure: None,
-            amount: Some(mxn(50000)),
-            payment_id: Some(PAYMENT_ID.into()),
-        }
-    );
+    let expected = samples::succeeded(PAYMENT_ID, "REFUNDED", mxn(50000), PAYMENT_ID);
+    assert_eq!(obs, expected);
 }
 
 /// The documented payment parses into 500.00 MXN, captured and refundable.
@@ -270,17 +262,8 @@ fn mismatching_answers_need_review() {
     ];
     for (json, expected) in cases {
         let obs = payment(json).observe_refund(&r);
-        let after = r.observe(&obs, Utc::now()).unwrap();
-        assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
-        let failure = after.failure.expect("a failure says what differs");
-        assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
-        assert!(
-            failure.message.contains(expected),
-            "{:?} should mention {expected:?}",
-            failure.message
-        );
+        let failure = samples::assert_contradicted(&r, &obs, json, expected, PAYMENT_ID);
         assert!(failure.provider_message.contains("amount="), "{failure:?}");
-        assert_eq!(after.provider_refund_id.as_deref(), Some(PAYMENT_ID));
     }
 }
 

@@ -5,6 +5,7 @@ use chrono::Utc;
 
 use super::*;
 use crate::domain::{PaymentRef, TenantId};
+use crate::providers::samples;
 
 /// S003: the card example answer (`refund_id` a string).
 const S003_CARD_SUCCESS: &str = r#"{
@@ -64,17 +65,8 @@ fn card_success_parses_and_succeeds() {
     assert_eq!(info.amount, Some(Decimal::from_str("505.95").unwrap()));
     assert_eq!(info.kind.as_deref(), Some("CREDIT_CARD"));
     let obs = answer.observe(&refund("300604089", mxn(50595)));
-    assert_eq!(
-        obs,
-        Observation {
-            status: RefundStatus::Succeeded,
-            provider_refund_id: Some("80000001".into()),
-            provider_status: Some("SUCCESS".into()),
-            failure: None,
-            amount: Some(mxn(50595)),
-            payment_id: Some("300604089".into()),
-        }
-    );
+    let expected = samples::succeeded("80000001", "SUCCESS", mxn(50595), "300604089");
+    assert_eq!(obs, expected);
 }
 
 /// S001's IN_PROGRESS answer is PROCESSING.
@@ -146,12 +138,7 @@ fn mismatching_create_answers_need_review() {
         ),
     ] {
         let answer: RefundResponse = serde_json::from_str(&json).unwrap();
-        let after = r.observe(&answer.observe(&r), Utc::now()).unwrap();
-        assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
-        let failure = after.failure.unwrap();
-        assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
-        assert!(failure.message.contains(needle), "{}", failure.message);
-        assert_eq!(after.provider_refund_id.as_deref(), Some("80000001"));
+        samples::assert_contradicted(&r, &answer.observe(&r), &json, needle, "80000001");
     }
 }
 

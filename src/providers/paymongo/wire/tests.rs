@@ -3,6 +3,7 @@ use chrono::Utc;
 
 use super::*;
 use crate::domain::{PaymentRef, RefundId, TenantId};
+use crate::providers::samples;
 
 const PAY: &str = "pay_qOShdAuD3p8tKa6Ac4SRfbjs";
 
@@ -75,17 +76,8 @@ fn s004_refund_parses_and_succeeds() {
     );
     assert_eq!(r.gateway_id(), None);
     let obs = r.observe_for(&refund(10000));
-    assert_eq!(
-        obs,
-        Observation {
-            status: RefundStatus::Succeeded,
-            provider_refund_id: Some("ref_vPSqdAPD2pmtKj6Ac5SRfXjs".into()),
-            provider_status: Some("succeeded".into()),
-            failure: None,
-            amount: Some(php(10000)),
-            payment_id: Some(PAY.into()),
-        }
-    );
+    let expected = samples::succeeded("ref_vPSqdAPD2pmtKj6Ac5SRfXjs", "succeeded", php(10000), PAY);
+    assert_eq!(obs, expected);
 }
 
 /// Every documented refund status maps; an unknown one needs review.
@@ -155,12 +147,7 @@ fn mismatching_answers_need_review() {
     ];
     for (json, expected) in cases {
         let obs = parse_refund(&json).observe_for(&r);
-        let after = r.observe(&obs, Utc::now()).unwrap();
-        assert_eq!(after.status, RefundStatus::RequiresReview, "{json}");
-        let failure = after.failure.unwrap();
-        assert_eq!(failure.code, reason::PROVIDER_MISMATCH);
-        assert!(failure.message.contains(expected), "{}", failure.message);
-        assert_eq!(after.provider_refund_id.as_deref(), Some("ref_1"));
+        samples::assert_contradicted(&r, &obs, &json, expected, "ref_1");
     }
 }
 
