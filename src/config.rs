@@ -402,9 +402,6 @@ impl Config {
                 "server.event_buffer must be above 0".to_owned(),
             ));
         }
-        for origin in &self.server.cors_allowed_origins {
-            crate::grpc::web::check_origin(origin).map_err(ConfigError)?;
-        }
         if !(self.store.url.starts_with("sqlite:")
             || self.store.url.starts_with("postgres:")
             || self.store.url.starts_with("postgresql:"))

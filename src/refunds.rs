@@ -50,7 +50,6 @@ use claim::Claimed;
 
 use crate::{
     auth::Caller,
-    config::WorkerConfig,
     domain::{ApiError, ErrorCode, Payment, PaymentRef, Refund, RefundId, RefundStatus, reason},
     events::EventBus,
     metrics,
@@ -71,18 +70,6 @@ pub struct Settings {
     pub lease: Duration,
     /// How many refund views GetRefund keeps in memory (single-process stores only).
     pub view_cache_entries: u64,
-}
-
-impl From<&WorkerConfig> for Settings {
-    fn from(w: &WorkerConfig) -> Self {
-        Self {
-            first_check: Duration::from_millis(w.first_check_ms),
-            max_check_interval: Duration::from_millis(w.max_check_interval_ms),
-            max_reconcile_attempts: w.max_reconcile_attempts,
-            lease: Duration::from_millis(w.lease_ms),
-            view_cache_entries: DEFAULT_VIEW_CACHE_ENTRIES,
-        }
-    }
 }
 
 /// The service; cheap to clone.

@@ -14,21 +14,30 @@ use std::{collections::BTreeMap, time::Duration};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::WorkerConfig, domain::Refund, refunds::Refunds};
+use crate::{domain::Refund, refunds::Refunds};
 
 /// How many refunds of one provider account are checked at the same time.
 const PARALLEL_CHECKS: usize = 8;
 
+/// When the worker looks for due refunds (`[worker]` `tick_ms`, `batch`, `lease_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The longest wait between two looks (a refund that becomes due sooner wakes it).
+    pub tick: Duration,
+    /// How many due refunds one look leases.
+    pub batch: u32,
+    /// How long a lease lasts.
+    pub lease: Duration,
+}
+
 /// Runs until `shutdown`; the checks in progress are finished first.
-pub async fn run(refunds: Refunds, cfg: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run(refunds: Refunds, schedule: Schedule, shutdown: CancellationToken) {
     let wake = refunds.worker_wakeup();
-    let tick = Duration::from_millis(cfg.tick_ms);
-    let lease = Duration::from_millis(cfg.lease_ms);
     loop {
-        run_once(&refunds, cfg.batch, lease, &shutdown).await;
+        run_once(&refunds, schedule.batch, schedule.lease, &shutdown).await;
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(tick) => {}
+            () = tokio::time::sleep(schedule.tick) => {}
             () = wake.notified() => {}
         }
     }
