@@ -1,4 +1,4 @@
-//! Tenants and their API keys (CONTRACT.md "Tenancy" and "Authentication").
+//! Tenants and their API keys (docs/API.md, "Calling it": authentication and tenancy).
 //!
 //! Keys are kept only as SHA-256 digests, so the process holds no plain key after start-up
 //! and a lookup does not compare secrets byte by byte.

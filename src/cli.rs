@@ -1,4 +1,4 @@
-//! The command line (CONTRACT.md section 4).
+//! The command line (docs/API.md "Command line").
 
 use std::{net::SocketAddr, path::PathBuf};
 

@@ -1,4 +1,5 @@
-//! Configuration: a TOML file (CONTRACT.md section 3) with every key overridable from the
+//! Configuration: a TOML file (docs/API.md "Configuration"; every key in the README's
+//! "Configuration") with every key overridable from the
 //! environment as `REFUND_GATEWAY__SECTION__KEY`, loaded with figment. With no file at all the
 //! embedded default runs: loopback ports, a SQLite file in the working directory, open mode,
 //! and the three sandbox provider accounts served by the built-in simulators.

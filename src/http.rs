@@ -1,5 +1,5 @@
 //! The HTTP side on `http_listen`: liveness, readiness, Prometheus metrics and the provider
-//! webhook routes (CONTRACT.md section 2).
+//! webhook routes (docs/API.md "HTTP endpoints", the README's table of the same name).
 //!
 //! The webhook routes are open to anyone who can reach the port, so nothing a request names
 //! is trusted before the account is known: a body larger than [`WEBHOOK_BODY_LIMIT`] is

@@ -1,4 +1,4 @@
-//! A faithful Compago simulator (PROVIDERS.md section 3, seeds S000 and S002): Compago's own
+//! A faithful Compago simulator (docs/PROVIDERS.md section 3): Compago's own
 //! routes under `/api/...` with the `x-api-key` check, plus the sandbox admin API under
 //! `/sandbox/...` (see [`admin`]).
 //!

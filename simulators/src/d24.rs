@@ -1,4 +1,4 @@
-//! A faithful D24 simulator (Deposits API v3, PROVIDERS.md section 1, seeds S001 and S003):
+//! A faithful D24 simulator (Deposits API v3, docs/PROVIDERS.md section 1):
 //! D24's routes under `/v3/...` with D24's header checks, refunds that move through their
 //! statuses by themselves, notifications POSTed to each refund's `notification_url`, and the
 //! sandbox admin API under `/sandbox/...` (see [`admin`]).

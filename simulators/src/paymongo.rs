@@ -1,4 +1,4 @@
-//! A faithful PayMongo simulator (PROVIDERS.md section 2, seed S004): PayMongo's routes under
+//! A faithful PayMongo simulator (docs/PROVIDERS.md section 2): PayMongo's routes under
 //! `/v1/...` with Basic auth, plus the sandbox admin API under `/sandbox/...` (see [`admin`]).
 //!
 //! Behaviour, as documented:
@@ -17,7 +17,7 @@
 //!
 //! Not documented, so chosen here: the 401 body and code (`unauthorized`); the code for a key
 //! reused with other parameters (`idempotency_key_in_use`); the 429 body (PM-RL's text as
-//! `too_many_requests`); the list filter is `payment_id` (PROVIDERS.md section 5 item 10).
+//! `too_many_requests`); the list filter is `payment_id` (docs/PROVIDERS.md section 5 item 10).
 
 mod admin;
 mod api;

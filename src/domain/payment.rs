@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Money, PaymentRef};
 
-/// A payment's status in the gateway's terms (CONTRACT.md, `PaymentStatus`).
+/// A payment's status in the gateway's terms (`PaymentStatus` in proto/refunds/v1/payment.proto).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Where a refund is in its life (CONTRACT.md, `RefundStatus`).
+/// Where a refund is in its life (docs/API.md "Statuses"; `RefundStatus` in the proto).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {

@@ -1,7 +1,7 @@
 //! Compago ("Harmony" API, Mexico): the transport side of the adapter (URLs, headers, sending
 //! and classifying answers). The JSON bodies and what they mean are in [`wire`].
 //!
-//! What shapes this adapter (PROVIDERS.md section 3):
+//! What shapes this adapter (docs/PROVIDERS.md section 3):
 //! - Refunds are full, synchronous and have no id of their own: `POST .../refund` turns a
 //!   `CONFIRMED` payment into a `REFUNDED` one and answers with the payment. Reading a refund
 //!   back means reading the payment.

@@ -2,7 +2,7 @@
 //! (URLs, signed headers, sending, classifying answers). The JSON bodies, the status and code
 //! tables are in [`wire`]; the signature in [`signature`].
 //!
-//! What shapes this adapter (PROVIDERS.md section 1):
+//! What shapes this adapter (docs/PROVIDERS.md section 1):
 //! - Every call is signed: `X-Date` (UTC, seconds), `X-Login`, and
 //!   `Authorization: D24 hex(HMAC-SHA256(secret, X-Date + X-Login + body))`, the body being
 //!   byte for byte the one sent (empty for GETs). Bodies are serialized once to a string,

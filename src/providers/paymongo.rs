@@ -2,7 +2,7 @@
 //! Bodies and what they mean are in [`wire`]; what error answers mean in `answers`; webhook
 //! signatures and events in [`webhook`].
 //!
-//! What shapes this adapter (PROVIDERS.md section 2):
+//! What shapes this adapter (docs/PROVIDERS.md section 2):
 //! - HTTP Basic auth with the secret key as user name and an empty password
 //!   (`base64("sk_...:")`); JSON:API envelopes; integer centavos, PHP only, at least 100.
 //! - Every create carries `Idempotency-Key` = the gateway's refund id. PayMongo stores the

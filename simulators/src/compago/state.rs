@@ -1,5 +1,5 @@
-//! What the Compago simulator holds in memory, and the rules that change it (PROVIDERS.md
-//! section 3, seeds S000 and S002). No HTTP here: handlers call these methods under one lock.
+//! What the Compago simulator holds in memory, and the rules that change it (docs/PROVIDERS.md
+//! section 3). No HTTP here: handlers call these methods under one lock.
 
 use std::collections::BTreeMap;
 

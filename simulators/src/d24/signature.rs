@@ -1,4 +1,4 @@
-//! D24's request signature as the simulator checks it (PROVIDERS.md section 1.3):
+//! D24's request signature as the simulator checks it (docs/PROVIDERS.md section 1.3):
 //! `Authorization: D24 ` + lowercase hex of HMAC-SHA256(API Signature, X-Date + X-Login +
 //! body), with `X-Date` in `yyyy-MM-dd'T'HH:mm:ss'Z'`. Written from D24's documentation,
 //! independently of the gateway's adapter.
@@ -70,7 +70,7 @@ mod tests {
     const DATE: &str = "2020-06-21T12:33:20Z";
     const LOGIN: &str = "myDepositApiKey";
     const BODY: &str = r#"{"deposit_id":300533647,"invoice_id":"newIUnit45328732"}"#;
-    /// PROVIDERS.md section 1.3's vectors: a POST body, and a GET's empty body.
+    /// docs/PROVIDERS.md section 1.3's vectors: a POST body, and a GET's empty body.
     const POST_AUTH: &str = "D24 5eb7a229130ab200fc14a7c7c3b0c35b38943367a2bcb0da5746a779f2863cd8";
     const GET_AUTH: &str = "D24 a0136f339a1e475e3f3a2fa0649366dc9402bb7b6e2fca552648bed4c781bebf";
 

@@ -1,4 +1,4 @@
-//! What the D24 simulator holds in memory, and the rules that change it (PROVIDERS.md
+//! What the D24 simulator holds in memory, and the rules that change it (docs/PROVIDERS.md
 //! section 1). No HTTP here: handlers call these methods under one lock.
 //!
 //! Rules, as documented:

@@ -1,4 +1,4 @@
-//! The simulator's own words of D24's Deposits API v3 (PROVIDERS.md sections 1.5 to 1.11):
+//! The simulator's own words of D24's Deposits API v3 (docs/PROVIDERS.md sections 1.5 to 1.11):
 //! refund and deposit statuses, card refund results, the error code table and the field
 //! limits. Written from D24's documentation, independently of the gateway's adapter.
 

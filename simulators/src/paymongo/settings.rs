@@ -27,7 +27,7 @@ impl Outcome {
 }
 
 /// What `payment.refund.updated` carries: PayMongo's current example has the Refund, its older
-/// event table says a Payment (PROVIDERS.md section 2.4).
+/// event table says a Payment (docs/PROVIDERS.md section 2.4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundUpdatedCarries {

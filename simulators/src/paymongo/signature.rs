@@ -1,4 +1,4 @@
-//! PayMongo's webhook signature as the simulator writes it (PROVIDERS.md section 2.5):
+//! PayMongo's webhook signature as the simulator writes it (docs/PROVIDERS.md section 2.5):
 //! `Paymongo-Signature: t=<unix seconds>,te=<hex>,li=<hex>`, where the hex is
 //! HMAC-SHA256(webhook secret, t + "." + raw body), in `te` for test-mode events and in `li`
 //! for live ones. Written from PayMongo's documentation, independently of the gateway's
@@ -55,7 +55,7 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], live: bool) -> bool {
 mod tests {
     use super::*;
 
-    /// PROVIDERS.md section 2.5's vector.
+    /// docs/PROVIDERS.md section 2.5's vector.
     const SECRET: &[u8] = b"whsk_test_secret";
     const T: i64 = 1496734173;
     const BODY: &[u8] = br#"{"data":{"id":"evt_1","type":"event"}}"#;

@@ -1,5 +1,5 @@
-//! What the PayMongo simulator holds in memory, and the rules that change it (PROVIDERS.md
-//! section 2, seed S004). No HTTP here: handlers call these methods under one lock and render
+//! What the PayMongo simulator holds in memory, and the rules that change it (docs/PROVIDERS.md
+//! section 2). No HTTP here: handlers call these methods under one lock and render
 //! the answers they return.
 //!
 //! A refund create goes through, in order (PM-IDEM: "results are saved only after the API

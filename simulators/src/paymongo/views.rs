@@ -1,5 +1,5 @@
 //! The simulator's resources as PayMongo writes them: Refund, Payment (with its refunds
-//! inside) and webhook events (PROVIDERS.md sections 2.1, 2.2 and 2.4).
+//! inside) and webhook events (docs/PROVIDERS.md sections 2.1, 2.2 and 2.4).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

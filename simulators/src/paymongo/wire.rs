@@ -1,4 +1,4 @@
-//! The simulator's own words of PayMongo's refund API (PROVIDERS.md section 2, seed S004):
+//! The simulator's own words of PayMongo's refund API (docs/PROVIDERS.md section 2):
 //! payment and refund statuses, the refund limits, and `{"errors": [...]}` answers. Written
 //! from PayMongo's documentation, independently of the gateway's adapter.
 

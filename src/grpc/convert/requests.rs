@@ -14,7 +14,7 @@ use crate::{
     refunds::{FeedFilter, ListRequest},
 };
 
-/// Longest `request_id` (CONTRACT.md).
+/// Longest `request_id` (docs/API.md, "Promises").
 pub const MAX_REQUEST_ID: usize = 255;
 /// Longest payment identifier of any kind.
 pub const MAX_REFERENCE: usize = 255;

@@ -1,4 +1,4 @@
-//! How Compago's answers are read (PROVIDERS.md section 3): what an HTTP status says about a
+//! How Compago's answers are read (docs/PROVIDERS.md section 3): what an HTTP status says about a
 //! read and about a refund POST. Compago's error bodies have no documented shape, so the
 //! status decides and the body text is kept (shortened) as the provider's message. Pure.
 

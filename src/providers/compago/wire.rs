@@ -1,4 +1,4 @@
-//! Compago's wire format (PROVIDERS.md section 3, seeds S000 and S002): the JSON bodies, the
+//! Compago's wire format (docs/PROVIDERS.md section 3): the JSON bodies, the
 //! payment status word and what it means for the gateway, and the amount conversion. No I/O.
 //!
 //! Compago has no refund object. A refund turns a `CONFIRMED` payment into a `REFUNDED` one,
@@ -109,7 +109,8 @@ pub struct RefundRequest<'a> {
 }
 
 impl<'a> RefundRequest<'a> {
-    /// The refund's description is sent as Compago's `reason` (CONTRACT.md).
+    /// The refund's description is sent as Compago's `reason` (`description` in
+    /// proto/refunds/v1/refund_service.proto).
     pub fn for_refund(refund: &'a Refund) -> Self {
         let reason = refund.description.as_str();
         Self {

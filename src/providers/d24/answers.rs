@@ -1,4 +1,4 @@
-//! How D24's answers are read (PROVIDERS.md section 1): what a D24 error code, or failing
+//! How D24's answers are read (docs/PROVIDERS.md section 1): what a D24 error code, or failing
 //! one the HTTP status, says about a read and about a refund create. Pure; the code tables
 //! themselves are in `wire`.
 

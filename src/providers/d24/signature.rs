@@ -1,5 +1,5 @@
-//! D24's request signature (PROVIDERS.md 1.3), shared by the adapter (which signs) and the
-//! simulator (which verifies). No I/O.
+//! D24's request signature (docs/PROVIDERS.md section 1.3), shared by the adapter (which
+//! signs) and the simulator (which verifies). No I/O.
 //!
 //! ```text
 //! message   = X-Date + X-Login + body        (plain concatenation; body empty for GETs)
@@ -86,7 +86,7 @@ mod tests {
     const LOGIN: &str = "myDepositApiKey";
     const BODY: &str = r#"{"deposit_id":300533647,"invoice_id":"newIUnit45328732"}"#;
 
-    /// PROVIDERS.md 1.3, first vector: a POST body.
+    /// docs/PROVIDERS.md section 1.3, first vector: a POST body.
     #[test]
     fn vector_with_body() {
         assert_eq!(
@@ -95,7 +95,7 @@ mod tests {
         );
     }
 
-    /// PROVIDERS.md 1.3, second vector: a GET signs the empty string.
+    /// docs/PROVIDERS.md section 1.3, second vector: a GET signs the empty string.
     #[test]
     fn vector_without_body() {
         assert_eq!(

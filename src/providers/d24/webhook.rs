@@ -1,4 +1,4 @@
-//! D24's refund notifications (PROVIDERS.md section 1): `{"refund_id": N}` POSTed to the
+//! D24's refund notifications (docs/PROVIDERS.md section 1): `{"refund_id": N}` POSTed to the
 //! account's webhook URL on every status change. Unsigned and not trusted: a notification
 //! only says which refund to read again. Pure.
 

@@ -1,4 +1,4 @@
-//! D24's wire format (PROVIDERS.md section 1, seeds S001 and S003): the JSON bodies, the
+//! D24's wire format (docs/PROVIDERS.md section 1): the JSON bodies, the
 //! refund and deposit status words and what they mean for the gateway, the error codes, and
 //! the amount conversions. No I/O.
 //!
@@ -403,7 +403,7 @@ impl RefundState {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }
 
-    /// The refund's status in the gateway's terms (PROVIDERS.md section 4).
+    /// The refund's status in the gateway's terms (docs/PROVIDERS.md section 4).
     pub fn refund_status(self) -> RefundStatus {
         match self {
             Self::Pending | Self::IncorrectDetails | Self::Delivered => RefundStatus::Processing,

@@ -1,4 +1,4 @@
-//! How PayMongo's error answers are read (PROVIDERS.md sections 2.7 and 2.8): what an HTTP
+//! How PayMongo's error answers are read (docs/PROVIDERS.md sections 2.7 and 2.8): what an HTTP
 //! status and an `{"errors":[...]}` body say about a read, and about a refund create. Pure.
 //!
 //! The rule for creates: only an answer that proves nothing was created is a rejection (a

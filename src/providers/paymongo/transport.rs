@@ -83,7 +83,7 @@ impl PayMongo {
 
     /// Every refund of a payment, by `GET /v1/refunds?payment_id=...`, page by page.
     ///
-    /// The filter's name is not confirmed (PROVIDERS.md section 5 item 10: a Laravel client
+    /// The filter's name is not confirmed (docs/PROVIDERS.md section 5 item 10: a Laravel client
     /// sends `payment_id`, one third-party SDK `data.attributes.payment_id`). `payment_id` is
     /// sent, and the answer is filtered here as well, so a filter PayMongo ignored only makes
     /// the listing longer, never wrong; past [`MAX_LIST_PAGES`] the listing is declared

@@ -1,4 +1,4 @@
-//! PayMongo webhooks (PROVIDERS.md sections 2.4 and 2.5): `Paymongo-Signature` verification
+//! PayMongo webhooks (docs/PROVIDERS.md sections 2.4 and 2.5): `Paymongo-Signature` verification
 //! and event parsing. Pure: the clock comes in as an argument.
 //!
 //! Verification, in order:

@@ -1,4 +1,4 @@
-//! PayMongo's wire format (PROVIDERS.md section 2, seed S004): the JSON:API envelopes, the
+//! PayMongo's wire format (docs/PROVIDERS.md section 2): the JSON:API envelopes, the
 //! Refund and Payment resources, the status words and what they mean for the gateway, the
 //! create body, and what each documented error code says. No I/O.
 //!
@@ -120,7 +120,7 @@ pub fn payment_status(word: &str) -> domain::PaymentStatus {
     }
 }
 
-/// A refund status word in the gateway's terms (S004, PROVIDERS.md section 4); `None` for
+/// A refund status word in the gateway's terms (docs/PROVIDERS.md sections 2.3 and 4); `None` for
 /// a word PayMongo does not document.
 pub fn refund_status(word: &str) -> Option<RefundStatus> {
     match word {

@@ -183,7 +183,7 @@ fn status_bodies_parse_with_and_without_amount() {
     assert_eq!(with_extra.status, "DELIVERED");
 }
 
-/// The full status table (PROVIDERS.md section 4).
+/// The full status table (docs/PROVIDERS.md section 4).
 #[test]
 fn every_refund_status_maps() {
     let table = [

@@ -8,7 +8,7 @@ use crate::providers::paymongo::wire::GATEWAY_ID_KEY;
 const SECRET: &[u8] = b"whsk_test_secret";
 const NOW: i64 = 1_700_000_000;
 
-/// PROVIDERS.md section 2.5's vector.
+/// docs/PROVIDERS.md section 2.5's vector.
 #[test]
 fn signature_test_vector() {
     assert_eq!(
