@@ -4,17 +4,20 @@
 # Runs the REAL release binary (target/release/refund-gateway) on its embedded default (a
 # fresh SQLite file in a fresh temp dir, the provider simulators in-process) pinned to core
 # SERVER_CPU, loads it from processes pinned to core CLIENT_CPU, and runs the bare-tonic
-# baseline (BASELINE_DIR, built from a copy in target/bench-baseline) in the same run,
-# interleaved: baseline, gateway, baseline, gateway... per repetition. Prints one table of
-# medians and ratios; raw JSON lines go to target/bench-results/<run>/results.jsonl.
+# baseline (bench/src/bin/baseline_server.rs with its baseline_loadgen and baseline_fanout,
+# built with the other bench tools) in the same run, interleaved: baseline, gateway,
+# baseline, gateway... per repetition. Prints one table of medians and ratios; raw JSON
+# lines go to target/bench-results/<run>/results.jsonl.
 #
 # Env knobs (defaults): REPS (5), DURATION (10 s), WARMUP (2 s), CONCS ("1 16 64 256"),
 #   CONNS_MAX (4: N in flight over min(N,4) connections), SCENARIOS
 #   ("get create list watch restart"), WATCH_CASES ("1000:10 10000:100" = streams:conns),
 #   EVENTS (20 events per subscriber), INTERVAL_MS (250), LIST_COUNT (100000), LIST_DEPTH
 #   (50000), LIST_CONC (64), RESTART_COUNT (10000), RESTART_REPS (REPS), RESTART_TIMEOUT (300),
-#   RESTART_WORKER_TOML (""), SERVER_CPU/CLIENT_CPU (0/1), BASELINE_DIR
-#   (../shared/bench-baseline), BUILD (1: cargo build everything first), ports GW_GRPC_PORT
+#   RESTART_WORKER_TOML (""), SERVER_CPU/CLIENT_CPU (0/1), BASELINE_DIR (unset: the
+#   repository's own baseline; set: the sources of another baseline crate with binaries
+#   server, loadgen and fanout of the same interface, built from a copy in
+#   target/bench-baseline), BUILD (1: cargo build everything first), ports GW_GRPC_PORT
 #   (50061), GW_HTTP_PORT (8091), BASE_PORT (50062), RESTART_GRPC_PORT (50071),
 #   RESTART_HTTP_PORT (8095).
 #   PREVIOUS_BIN (unset): an older refund-gateway binary to hold the current build against
@@ -23,7 +26,7 @@
 #   same ports after the gateway has stopped, pinned to SERVER_CPU), the two alternating which
 #   goes first; bench_table.py adds a "this build vs previous build" table.
 #   SKIP_BASELINE (0): 1 leaves the bare-tonic baseline out of every scenario (nothing of it
-#   is built or needed), for a run that only wants the A/B comparison.
+#   is needed), for a run that only wants the A/B comparison.
 #
 # Quick check while developing:  REPS=1 DURATION=3 WARMUP=1 CONCS=64 ./scripts/bench.sh
 # This build against an older one:  SKIP_BASELINE=1 PREVIOUS_BIN=/path/to/old/refund-gateway \
@@ -39,7 +42,7 @@ LIST_COUNT="${LIST_COUNT:-100000}"; LIST_DEPTH="${LIST_DEPTH:-50000}"; LIST_CONC
 RESTART_COUNT="${RESTART_COUNT:-10000}"; RESTART_REPS="${RESTART_REPS:-$REPS}"
 RESTART_TIMEOUT="${RESTART_TIMEOUT:-300}"; RESTART_WORKER_TOML="${RESTART_WORKER_TOML:-}"
 SERVER_CPU="${SERVER_CPU:-0}"; CLIENT_CPU="${CLIENT_CPU:-1}"
-BASELINE_DIR="${BASELINE_DIR:-$ROOT/../shared/bench-baseline}"
+BASELINE_DIR="${BASELINE_DIR:-}"
 BUILD="${BUILD:-1}"
 PREVIOUS_BIN="${PREVIOUS_BIN:-}"; SKIP_BASELINE="${SKIP_BASELINE:-0}"
 GW_GRPC_PORT="${GW_GRPC_PORT:-50061}"; GW_HTTP_PORT="${GW_HTTP_PORT:-8091}"; BASE_PORT="${BASE_PORT:-50062}"
@@ -51,9 +54,14 @@ RESULTS="$OUT/results.jsonl"
 WORK="$(mktemp -d /tmp/refund-gateway-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT   # set at once: the checks below may exit
 GW_BIN="$ROOT/target/release/refund-gateway"
-TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart (bench/)
-BASE_COPY="$ROOT/target/bench-baseline"
-BASE_BIN="$BASE_COPY/target/release"
+TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart, baseline_* (bench/)
+BASE_COPY="$ROOT/target/bench-baseline"   # only with BASELINE_DIR
+if [ -z "$BASELINE_DIR" ]; then
+  BASE_SERVER="$TOOLS/baseline_server"; BASE_LOADGEN="$TOOLS/baseline_loadgen"; BASE_FANOUT="$TOOLS/baseline_fanout"
+else
+  BASE_SERVER="$BASE_COPY/target/release/server"; BASE_LOADGEN="$BASE_COPY/target/release/loadgen"
+  BASE_FANOUT="$BASE_COPY/target/release/fanout"
+fi
 GW_ADDR="http://127.0.0.1:$GW_GRPC_PORT"
 GW_METRICS="http://127.0.0.1:$GW_HTTP_PORT/metrics"
 BASE_ADDR="http://127.0.0.1:$BASE_PORT"
@@ -78,10 +86,10 @@ if [ -n "$PREVIOUS_BIN" ]; then
   PREVIOUS_BIN="$(readlink -f "$PREVIOUS_BIN")"
 fi
 if [ "$BUILD" = 1 ]; then
-  log "building the gateway and the bench tools (release)"
+  log "building the gateway, the bench tools and the baseline (release)"
   (cd "$ROOT" && cargo build --release --quiet)
   (cd "$ROOT" && cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir target)
-  if [ "$SKIP_BASELINE" = 0 ]; then
+  if [ "$SKIP_BASELINE" = 0 ] && [ -n "$BASELINE_DIR" ]; then
     [ -d "$BASELINE_DIR" ] || { echo "bench: no baseline at $BASELINE_DIR (set BASELINE_DIR, or SKIP_BASELINE=1)" >&2; exit 1; }
     log "building the baseline from a copy of $BASELINE_DIR"
     mkdir -p "$BASE_COPY"
@@ -91,7 +99,7 @@ if [ "$BUILD" = 1 ]; then
   fi
 fi
 NEEDED=("$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart")
-[ "$SKIP_BASELINE" = 1 ] || NEEDED+=("$BASE_BIN/server" "$BASE_BIN/loadgen" "$BASE_BIN/fanout")
+[ "$SKIP_BASELINE" = 1 ] || NEEDED+=("$BASE_SERVER" "$BASE_LOADGEN" "$BASE_FANOUT")
 for bin in "${NEEDED[@]}"; do
   [ -x "$bin" ] || { echo "bench: $bin missing (run with BUILD=1)" >&2; exit 1; }
 done
@@ -169,7 +177,7 @@ ab_sides() {
 }
 
 start_base() {
-  taskset -c "$SERVER_CPU" "$BASE_BIN/server" --addr "127.0.0.1:$BASE_PORT" "$@" >"$WORK/baseline.log" 2>&1 &
+  taskset -c "$SERVER_CPU" "$BASE_SERVER" --addr "127.0.0.1:$BASE_PORT" "$@" >"$WORK/baseline.log" 2>&1 &
   BASE_PID=$!
   for _ in $(seq 1 200); do
     grep -q listening "$WORK/baseline.log" 2>/dev/null && break
@@ -233,9 +241,8 @@ print(json.dumps(out)[1:-1])
 EOF
 }
 
-# h2load_run SCENARIO SIDE CASE CONC PID URL BODY [METHOD]: one h2load run (gRPC frames), as
-# the baseline's run_unary.sh does it, read by scripts/h2load_json.py (the same code for every
-# side, and no need for the baseline's copy); METHOD: the gateway method whose OK/not-OK counters to
+# h2load_run SCENARIO SIDE CASE CONC PID URL BODY [METHOD]: one h2load run (gRPC frames),
+# read by scripts/h2load_json.py (the same code for every side); METHOD: the gateway method whose OK/not-OK counters to
 # read from /metrics around the run (h2load cannot read grpc-status).
 h2load_run() {
   local scenario="$1" side="$2" case="$3" c="$4" pid="$5" url="$6" body="$7" method="${8:-}"
@@ -282,19 +289,19 @@ print(json.dumps({"scenario": "meta", "run": sys.argv[1],
   "gateway_commit": sh(f"git -C {sys.argv[2]} rev-parse --short HEAD") + ("-dirty" if sh(f"git -C {sys.argv[2]} status --porcelain") else ""),
   "gateway_bin": binary(sys.argv[3]), "previous_bin": binary(sys.argv[4]),
   "loadavg": open("/proc/loadavg").read().split()[:3],
-  "env": {k: os.environ.get(k) for k in ("REPS","DURATION","WARMUP","CONCS","SCENARIOS","WATCH_CASES","EVENTS","LIST_COUNT","RESTART_COUNT","PREVIOUS_BIN","SKIP_BASELINE") if os.environ.get(k)}}))
+  "env": {k: os.environ.get(k) for k in ("REPS","DURATION","WARMUP","CONCS","SCENARIOS","WATCH_CASES","EVENTS","LIST_COUNT","RESTART_COUNT","PREVIOUS_BIN","SKIP_BASELINE","BASELINE_DIR") if os.environ.get(k)}}))
 EOF
 log "run $RUN_ID: REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP CONCS=\"$CONCS\" SCENARIOS=\"$SCENARIOS\""
 [ -z "$PREVIOUS_BIN" ] || log "previous build: $PREVIOUS_BIN (measured in the get and create scenarios)"
 [ "$SKIP_BASELINE" = 0 ] || log "SKIP_BASELINE=1: no baseline runs"
 log "results: $RESULTS"
-[ "$SKIP_BASELINE" = 1 ] || "$BASE_BIN/loadgen" --dump-body "$WORK/echo.grpc" 2>/dev/null
+[ "$SKIP_BASELINE" = 1 ] || "$BASE_LOADGEN" --dump-body "$WORK/echo.grpc" 2>/dev/null
 BASE_ECHO_URL="$BASE_ADDR/bench.v1.RefundBench/CreateRefund"
 
 # --- 1. GetRefund vs the baseline's unary echo (h2load) -------------------------------------
 # get_serve SIDE DIR: start SIDE's server on a fresh store in DIR, create the one refund the
 # runs read (body in $WORK/get-SIDE.grpc), and warm the server once (allocator, connections),
-# like run_unary.sh.
+# as the baseline is warmed.
 get_serve() {
   local side="$1" dir="$2"
   rm -rf "$dir"; start_gw "$dir" "$side"
@@ -364,7 +371,7 @@ scenario_create() {
   log "CreateRefund at $CONCS in flight (bench loadgen, a fresh server per run)$( [ -z "$PREVIOUS_BIN" ] || echo ", this build and the previous")$( [ "$SKIP_BASELINE" = 1 ] || echo ", baseline: tonic loadgen")"
   if [ "$SKIP_BASELINE" = 0 ]; then
     start_base
-    taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" --addr "$BASE_ADDR" --concurrency 64 --duration 2 --warmup 0 >/dev/null
+    taskset -c "$CLIENT_CPU" "$BASE_LOADGEN" --addr "$BASE_ADDR" --concurrency 64 --duration 2 --warmup 0 >/dev/null
   fi
   # Per case: baseline, then this build and the previous one (alternating which goes first),
   # each on a fresh server.
@@ -373,7 +380,7 @@ scenario_create() {
       local conns=$(( c < CONNS_MAX ? c : CONNS_MAX )) line side
       if [ "$SKIP_BASELINE" = 0 ]; then
         mstart "$BASE_PID"
-        line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$BASE_BIN/loadgen" \
+        line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$BASE_LOADGEN" \
           --addr "$BASE_ADDR" --concurrency "$c" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" --label "rep$rep")
         mend
         record "$line" "$(mextra "$line"),\"scenario\":\"create\",\"side\":\"baseline\",\"case\":\"c=$c\",\"rep\":$rep"
@@ -432,7 +439,7 @@ scenario_watch() {
         start_base --broadcast-capacity 1024
         idle=$(rss_kib "$BASE_PID")
         mstart "$BASE_PID"; M_RSS=""
-        line=$(taskset -c "$CLIENT_CPU" "$BASE_BIN/fanout" --addr "$BASE_ADDR" --streams "$k" --conns "$conns" \
+        line=$(taskset -c "$CLIENT_CPU" "$BASE_FANOUT" --addr "$BASE_ADDR" --streams "$k" --conns "$conns" \
           --events "$EVENTS" --interval-ms "$INTERVAL_MS" --payload 64 --label "rep$rep")
         mend; M_RSS=""
         record "$line" "$(mextra "$line"),\"server_rss_idle_proc_kib\":$idle,\"scenario\":\"watch\",\"side\":\"baseline\",\"case\":\"$k/$conns\",\"rep\":$rep"

@@ -1,7 +1,8 @@
 //! Shared helpers of refund-gateway's benchmark tools: a tiny argument parser, percentiles,
 //! `/proc` readings of the server process, unique ids for load-test refunds, and a reader of
 //! the gateway's Prometheus `/metrics`. The tools themselves are in `src/bin/`; the suite
-//! that runs them is `scripts/bench.sh` (see BENCHMARKS.md).
+//! that runs them is `scripts/bench.sh` (see BENCHMARKS.md). The bare-tonic baseline the
+//! suite measures beside the gateway is `src/bin/baseline_*.rs`, with `baseline`.
 
 use std::{
     collections::HashMap,
@@ -11,6 +12,8 @@ use std::{
 
 use refund_gateway::pb;
 use tonic::transport::{Channel, Endpoint};
+
+pub mod baseline;
 
 /// The Compago simulator's load-test payment method: every payment UUID under it is a
 /// CONFIRMED 100.00 MXN payment on first sight (`simulators::compago`).
