@@ -67,17 +67,20 @@ where
             // Not one of ours (an unknown method): tonic answers UNIMPLEMENTED, untracked.
             return Box::pin(self.inner.call(req));
         };
+        // The tenant is known now (the interceptor ran): give it to the span as it is made,
+        // so the subscriber formats the fields once instead of again on a later record.
+        let tenant = req
+            .extensions()
+            .get::<Caller>()
+            .map(|caller| caller.tenant.as_str());
         let span = tracing::info_span!(
             "rpc",
             method,
-            tenant = Empty,
+            tenant,
             request_id = Empty,
             provider = Empty,
             refund_id = Empty,
         );
-        if let Some(caller) = req.extensions().get::<Caller>() {
-            span.record("tenant", caller.tenant.as_str());
-        }
         let call = {
             let _entered = span.enter();
             self.inner.call(req)
@@ -86,9 +89,15 @@ where
             async move {
                 let started = Instant::now();
                 let result = call.await;
+                // A call that fails before its body answers with the status in the headers;
+                // read just the code (no message or details to decode).
                 let code = match &result {
-                    Ok(response) => tonic::Status::from_header_map(response.headers())
-                        .map_or(tonic::Code::Ok, |status| status.code()),
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<i32>().ok())
+                        .map_or(tonic::Code::Ok, tonic::Code::from_i32),
                     Err(_) => tonic::Code::Internal,
                 };
                 metrics::rpc_call(method, code, started.elapsed());
