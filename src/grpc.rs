@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     auth::Caller,
-    domain::{ApiError, RefundEvent},
+    domain::{ApiError, ErrorCode, RefundEvent},
     metrics,
     pb::{self, refund_service_server::RefundService},
     refunds::Refunds,
@@ -178,4 +178,47 @@ impl RefundService for RefundApi {
         let accounts = self.refunds.list_providers(&caller);
         Ok(Response::new(convert::providers_response(&accounts)))
     }
+
+    // The operator RPCs: declared in the API, built in the operators' work (history, review
+    // queue, approvals). Until then they answer UNIMPLEMENTED with an ErrorInfo.
+    async fn list_refund_events(
+        &self,
+        request: Request<pb::ListRefundEventsRequest>,
+    ) -> Result<Response<pb::ListRefundEventsResponse>, Status> {
+        unpack(request)?;
+        Err(not_yet("ListRefundEvents"))
+    }
+
+    async fn resolve_refund(
+        &self,
+        request: Request<pb::ResolveRefundRequest>,
+    ) -> Result<Response<pb::ResolveRefundResponse>, Status> {
+        unpack(request)?;
+        Err(not_yet("ResolveRefund"))
+    }
+
+    async fn approve_refund(
+        &self,
+        request: Request<pb::ApproveRefundRequest>,
+    ) -> Result<Response<pb::ApproveRefundResponse>, Status> {
+        unpack(request)?;
+        Err(not_yet("ApproveRefund"))
+    }
+
+    async fn cancel_refund(
+        &self,
+        request: Request<pb::CancelRefundRequest>,
+    ) -> Result<Response<pb::CancelRefundResponse>, Status> {
+        unpack(request)?;
+        Err(not_yet("CancelRefund"))
+    }
+}
+
+fn not_yet(rpc: &str) -> Status {
+    ApiError::new(
+        ErrorCode::Unimplemented,
+        "NOT_IMPLEMENTED",
+        format!("{rpc} is not available in this version"),
+    )
+    .into()
 }

@@ -17,6 +17,9 @@ pub enum RefundStatus {
     Canceled,
     /// The gateway could not establish the outcome, or the provider contradicted the request.
     RequiresReview,
+    /// Recorded and holding its amount, not sent: above the tenant's approval limit, it waits
+    /// for an operator's approval (then PENDING, on its way to the provider) or a cancel.
+    RequiresApproval,
 }
 
 /// A status change the machine does not allow.
@@ -28,13 +31,14 @@ pub struct IllegalTransition {
 }
 
 impl RefundStatus {
-    pub const ALL: [RefundStatus; 6] = [
+    pub const ALL: [RefundStatus; 7] = [
         RefundStatus::Pending,
         RefundStatus::Processing,
         RefundStatus::Succeeded,
         RefundStatus::Failed,
         RefundStatus::Canceled,
         RefundStatus::RequiresReview,
+        RefundStatus::RequiresApproval,
     ];
 
     /// SUCCEEDED, FAILED and CANCELED are final.
@@ -56,6 +60,7 @@ impl RefundStatus {
     /// PENDING         -> PROCESSING | SUCCEEDED | FAILED | CANCELED | REQUIRES_REVIEW
     /// PROCESSING      -> SUCCEEDED | FAILED | CANCELED | REQUIRES_REVIEW
     /// REQUIRES_REVIEW -> PROCESSING | SUCCEEDED | FAILED | CANCELED
+    /// REQUIRES_APPROVAL -> PENDING (approved: now sent) | CANCELED (withdrawn or expired)
     /// SUCCEEDED       -> FAILED   (only a provider's explicit reversal, D24 COMPLETED -> REJECTED)
     /// FAILED, CANCELED: no way out
     /// ```
@@ -65,7 +70,8 @@ impl RefundStatus {
             return true;
         }
         match self {
-            Pending => true,
+            Pending => to != RequiresApproval,
+            RequiresApproval => matches!(to, Pending | Canceled),
             Processing => matches!(to, Succeeded | Failed | Canceled | RequiresReview),
             RequiresReview => matches!(to, Processing | Succeeded | Failed | Canceled),
             Succeeded => to == Failed,
@@ -90,6 +96,7 @@ impl RefundStatus {
             Self::Failed => "FAILED",
             Self::Canceled => "CANCELED",
             Self::RequiresReview => "REQUIRES_REVIEW",
+            Self::RequiresApproval => "REQUIRES_APPROVAL",
         }
     }
 
@@ -135,6 +142,7 @@ mod tests {
                 RequiresReview,
                 &[RequiresReview, Processing, Succeeded, Failed, Canceled],
             ),
+            (RequiresApproval, &[RequiresApproval, Pending, Canceled]),
         ];
         for (from, tos) in allowed {
             for to in RefundStatus::ALL {
@@ -155,8 +163,9 @@ mod tests {
 
     #[test]
     fn nothing_goes_back_to_pending() {
+        // An approved refund leaves REQUIRES_APPROVAL for PENDING: it is sent only then.
         for from in RefundStatus::ALL {
-            if from != Pending {
+            if from != Pending && from != RequiresApproval {
                 assert!(!from.can_become(Pending), "{from} -> PENDING");
             }
         }
@@ -166,6 +175,7 @@ mod tests {
     fn final_statuses_and_reservations() {
         assert!(Succeeded.is_final() && Failed.is_final() && Canceled.is_final());
         assert!(!Pending.is_final() && !Processing.is_final() && !RequiresReview.is_final());
+        assert!(!RequiresApproval.is_final() && RequiresApproval.holds_amount());
         assert!(!Failed.holds_amount() && !Canceled.holds_amount());
         assert!(
             Pending.holds_amount() && RequiresReview.holds_amount() && Succeeded.holds_amount()

@@ -141,7 +141,11 @@ macro_rules! about_one_refund {
 about_one_refund!(
     pb::GetRefundRequest,
     pb::SyncRefundRequest,
-    pb::WatchRefundRequest
+    pb::WatchRefundRequest,
+    pb::ListRefundEventsRequest,
+    pb::ResolveRefundRequest,
+    pb::ApproveRefundRequest,
+    pb::CancelRefundRequest
 );
 
 impl SpanFields for pb::GetPaymentRequest {

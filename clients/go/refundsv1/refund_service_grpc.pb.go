@@ -40,6 +40,21 @@ type RefundServiceClient interface {
 	GetPayment(ctx context.Context, in *GetPaymentRequest, opts ...grpc.CallOption) (*GetPaymentResponse, error)
 	// Lists the provider accounts the caller may use, with what each supports.
 	ListProviders(ctx context.Context, in *ListProvidersRequest, opts ...grpc.CallOption) (*ListProvidersResponse, error)
+	// Lists a refund's whole history, oldest first: every change, with who made it and why.
+	ListRefundEvents(ctx context.Context, in *ListRefundEventsRequest, opts ...grpc.CallOption) (*ListRefundEventsResponse, error)
+	// Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+	// or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+	// Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+	// the refund unchanged.
+	ResolveRefund(ctx context.Context, in *ResolveRefundRequest, opts ...grpc.CallOption) (*ResolveRefundResponse, error)
+	// Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+	// provider. The approving key must not be the key that created the refund. Approving a
+	// refund that was already approved returns it as it is now.
+	ApproveRefund(ctx context.Context, in *ApproveRefundRequest, opts ...grpc.CallOption) (*ApproveRefundResponse, error)
+	// Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+	// amount released, never sent later. Canceling it again returns it unchanged; any other
+	// status is FAILED_PRECONDITION.
+	CancelRefund(ctx context.Context, in *CancelRefundRequest, opts ...grpc.CallOption) (*CancelRefundResponse, error)
 }
 
 type refundServiceClient struct {
@@ -168,6 +183,42 @@ func (c *refundServiceClient) ListProviders(ctx context.Context, in *ListProvide
 	return out, nil
 }
 
+func (c *refundServiceClient) ListRefundEvents(ctx context.Context, in *ListRefundEventsRequest, opts ...grpc.CallOption) (*ListRefundEventsResponse, error) {
+	out := new(ListRefundEventsResponse)
+	err := c.cc.Invoke(ctx, "/refunds.v1.RefundService/ListRefundEvents", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *refundServiceClient) ResolveRefund(ctx context.Context, in *ResolveRefundRequest, opts ...grpc.CallOption) (*ResolveRefundResponse, error) {
+	out := new(ResolveRefundResponse)
+	err := c.cc.Invoke(ctx, "/refunds.v1.RefundService/ResolveRefund", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *refundServiceClient) ApproveRefund(ctx context.Context, in *ApproveRefundRequest, opts ...grpc.CallOption) (*ApproveRefundResponse, error) {
+	out := new(ApproveRefundResponse)
+	err := c.cc.Invoke(ctx, "/refunds.v1.RefundService/ApproveRefund", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *refundServiceClient) CancelRefund(ctx context.Context, in *CancelRefundRequest, opts ...grpc.CallOption) (*CancelRefundResponse, error) {
+	out := new(CancelRefundResponse)
+	err := c.cc.Invoke(ctx, "/refunds.v1.RefundService/CancelRefund", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RefundServiceServer is the server API for RefundService service.
 // All implementations must embed UnimplementedRefundServiceServer
 // for forward compatibility
@@ -195,6 +246,21 @@ type RefundServiceServer interface {
 	GetPayment(context.Context, *GetPaymentRequest) (*GetPaymentResponse, error)
 	// Lists the provider accounts the caller may use, with what each supports.
 	ListProviders(context.Context, *ListProvidersRequest) (*ListProvidersResponse, error)
+	// Lists a refund's whole history, oldest first: every change, with who made it and why.
+	ListRefundEvents(context.Context, *ListRefundEventsRequest) (*ListRefundEventsResponse, error)
+	// Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+	// or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+	// Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+	// the refund unchanged.
+	ResolveRefund(context.Context, *ResolveRefundRequest) (*ResolveRefundResponse, error)
+	// Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+	// provider. The approving key must not be the key that created the refund. Approving a
+	// refund that was already approved returns it as it is now.
+	ApproveRefund(context.Context, *ApproveRefundRequest) (*ApproveRefundResponse, error)
+	// Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+	// amount released, never sent later. Canceling it again returns it unchanged; any other
+	// status is FAILED_PRECONDITION.
+	CancelRefund(context.Context, *CancelRefundRequest) (*CancelRefundResponse, error)
 	mustEmbedUnimplementedRefundServiceServer()
 }
 
@@ -225,6 +291,18 @@ func (UnimplementedRefundServiceServer) GetPayment(context.Context, *GetPaymentR
 }
 func (UnimplementedRefundServiceServer) ListProviders(context.Context, *ListProvidersRequest) (*ListProvidersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListProviders not implemented")
+}
+func (UnimplementedRefundServiceServer) ListRefundEvents(context.Context, *ListRefundEventsRequest) (*ListRefundEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRefundEvents not implemented")
+}
+func (UnimplementedRefundServiceServer) ResolveRefund(context.Context, *ResolveRefundRequest) (*ResolveRefundResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResolveRefund not implemented")
+}
+func (UnimplementedRefundServiceServer) ApproveRefund(context.Context, *ApproveRefundRequest) (*ApproveRefundResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApproveRefund not implemented")
+}
+func (UnimplementedRefundServiceServer) CancelRefund(context.Context, *CancelRefundRequest) (*CancelRefundResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelRefund not implemented")
 }
 func (UnimplementedRefundServiceServer) mustEmbedUnimplementedRefundServiceServer() {}
 
@@ -389,6 +467,78 @@ func _RefundService_ListProviders_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RefundService_ListRefundEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRefundEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RefundServiceServer).ListRefundEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/refunds.v1.RefundService/ListRefundEvents",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RefundServiceServer).ListRefundEvents(ctx, req.(*ListRefundEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RefundService_ResolveRefund_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveRefundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RefundServiceServer).ResolveRefund(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/refunds.v1.RefundService/ResolveRefund",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RefundServiceServer).ResolveRefund(ctx, req.(*ResolveRefundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RefundService_ApproveRefund_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveRefundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RefundServiceServer).ApproveRefund(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/refunds.v1.RefundService/ApproveRefund",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RefundServiceServer).ApproveRefund(ctx, req.(*ApproveRefundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RefundService_CancelRefund_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRefundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RefundServiceServer).CancelRefund(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/refunds.v1.RefundService/CancelRefund",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RefundServiceServer).CancelRefund(ctx, req.(*CancelRefundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _RefundService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "refunds.v1.RefundService",
 	HandlerType: (*RefundServiceServer)(nil),
@@ -416,6 +566,22 @@ var _RefundService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListProviders",
 			Handler:    _RefundService_ListProviders_Handler,
+		},
+		{
+			MethodName: "ListRefundEvents",
+			Handler:    _RefundService_ListRefundEvents_Handler,
+		},
+		{
+			MethodName: "ResolveRefund",
+			Handler:    _RefundService_ResolveRefund_Handler,
+		},
+		{
+			MethodName: "ApproveRefund",
+			Handler:    _RefundService_ApproveRefund_Handler,
+		},
+		{
+			MethodName: "CancelRefund",
+			Handler:    _RefundService_CancelRefund_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -357,6 +357,7 @@ fn status_from_pb(s: pb::RefundStatus) -> RefundStatus {
         pb::RefundStatus::Failed => RefundStatus::Failed,
         pb::RefundStatus::Canceled => RefundStatus::Canceled,
         pb::RefundStatus::RequiresReview => RefundStatus::RequiresReview,
+        pb::RefundStatus::RequiresApproval => RefundStatus::RequiresApproval,
     }
 }
 

@@ -84,6 +84,7 @@ pub fn status_to_pb(s: RefundStatus) -> pb::RefundStatus {
         RefundStatus::Failed => pb::RefundStatus::Failed,
         RefundStatus::Canceled => pb::RefundStatus::Canceled,
         RefundStatus::RequiresReview => pb::RefundStatus::RequiresReview,
+        RefundStatus::RequiresApproval => pb::RefundStatus::RequiresApproval,
     }
 }
 
@@ -158,6 +159,9 @@ pub fn event(e: &RefundEvent) -> pb::RefundEvent {
             .map_or(pb::RefundStatus::Unspecified, status_to_pb)
             .into(),
         event_time: Some(timestamp(e.event_time)),
+        // Who made the change and why: recorded from issue 15's operator work on.
+        actor: String::new(),
+        note: String::new(),
     }
 }
 

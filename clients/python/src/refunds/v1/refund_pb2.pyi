@@ -34,6 +34,7 @@ class RefundStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFUND_STATUS_FAILED: _ClassVar[RefundStatus]
     REFUND_STATUS_CANCELED: _ClassVar[RefundStatus]
     REFUND_STATUS_REQUIRES_REVIEW: _ClassVar[RefundStatus]
+    REFUND_STATUS_REQUIRES_APPROVAL: _ClassVar[RefundStatus]
 BANK_ACCOUNT_TYPE_UNSPECIFIED: BankAccountType
 BANK_ACCOUNT_TYPE_SAVING: BankAccountType
 BANK_ACCOUNT_TYPE_CHECKING: BankAccountType
@@ -49,6 +50,7 @@ REFUND_STATUS_SUCCEEDED: RefundStatus
 REFUND_STATUS_FAILED: RefundStatus
 REFUND_STATUS_CANCELED: RefundStatus
 REFUND_STATUS_REQUIRES_REVIEW: RefundStatus
+REFUND_STATUS_REQUIRES_APPROVAL: RefundStatus
 
 class Refund(_message.Message):
     __slots__ = ("id", "request_id", "provider", "payment", "amount", "status", "provider_refund_id", "provider_status", "reason", "description", "metadata", "bank_account", "failure", "create_time", "update_time")
@@ -128,13 +130,17 @@ class RefundFailure(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., provider_code: _Optional[str] = ..., provider_message: _Optional[str] = ...) -> None: ...
 
 class RefundEvent(_message.Message):
-    __slots__ = ("sequence", "refund", "previous_status", "event_time")
+    __slots__ = ("sequence", "refund", "previous_status", "event_time", "actor", "note")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     REFUND_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     refund: Refund
     previous_status: RefundStatus
     event_time: _timestamp_pb2.Timestamp
-    def __init__(self, sequence: _Optional[int] = ..., refund: _Optional[_Union[Refund, _Mapping]] = ..., previous_status: _Optional[_Union[RefundStatus, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    actor: str
+    note: str
+    def __init__(self, sequence: _Optional[int] = ..., refund: _Optional[_Union[Refund, _Mapping]] = ..., previous_status: _Optional[_Union[RefundStatus, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...

@@ -140,3 +140,67 @@ class ListProvidersResponse(_message.Message):
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedCompositeFieldContainer[_provider_pb2.ProviderInfo]
     def __init__(self, providers: _Optional[_Iterable[_Union[_provider_pb2.ProviderInfo, _Mapping]]] = ...) -> None: ...
+
+class ListRefundEventsRequest(_message.Message):
+    __slots__ = ("id", "page_size", "page_token")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    page_size: int
+    page_token: str
+    def __init__(self, id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRefundEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_refund_pb2.RefundEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[_refund_pb2.RefundEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ResolveRefundRequest(_message.Message):
+    __slots__ = ("id", "status", "note", "provider_refund_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: _refund_pb2.RefundStatus
+    note: str
+    provider_refund_id: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[_refund_pb2.RefundStatus, str]] = ..., note: _Optional[str] = ..., provider_refund_id: _Optional[str] = ...) -> None: ...
+
+class ResolveRefundResponse(_message.Message):
+    __slots__ = ("refund",)
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    refund: _refund_pb2.Refund
+    def __init__(self, refund: _Optional[_Union[_refund_pb2.Refund, _Mapping]] = ...) -> None: ...
+
+class ApproveRefundRequest(_message.Message):
+    __slots__ = ("id", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    note: str
+    def __init__(self, id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ApproveRefundResponse(_message.Message):
+    __slots__ = ("refund",)
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    refund: _refund_pb2.Refund
+    def __init__(self, refund: _Optional[_Union[_refund_pb2.Refund, _Mapping]] = ...) -> None: ...
+
+class CancelRefundRequest(_message.Message):
+    __slots__ = ("id", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    note: str
+    def __init__(self, id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class CancelRefundResponse(_message.Message):
+    __slots__ = ("refund",)
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    refund: _refund_pb2.Refund
+    def __init__(self, refund: _Optional[_Union[_refund_pb2.Refund, _Mapping]] = ...) -> None: ...

@@ -79,6 +79,26 @@ class RefundServiceStub:
                 request_serializer=refunds_dot_v1_dot_refund__service__pb2.ListProvidersRequest.SerializeToString,
                 response_deserializer=refunds_dot_v1_dot_refund__service__pb2.ListProvidersResponse.FromString,
                 _registered_method=True)
+        self.ListRefundEvents = channel.unary_unary(
+                '/refunds.v1.RefundService/ListRefundEvents',
+                request_serializer=refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsRequest.SerializeToString,
+                response_deserializer=refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsResponse.FromString,
+                _registered_method=True)
+        self.ResolveRefund = channel.unary_unary(
+                '/refunds.v1.RefundService/ResolveRefund',
+                request_serializer=refunds_dot_v1_dot_refund__service__pb2.ResolveRefundRequest.SerializeToString,
+                response_deserializer=refunds_dot_v1_dot_refund__service__pb2.ResolveRefundResponse.FromString,
+                _registered_method=True)
+        self.ApproveRefund = channel.unary_unary(
+                '/refunds.v1.RefundService/ApproveRefund',
+                request_serializer=refunds_dot_v1_dot_refund__service__pb2.ApproveRefundRequest.SerializeToString,
+                response_deserializer=refunds_dot_v1_dot_refund__service__pb2.ApproveRefundResponse.FromString,
+                _registered_method=True)
+        self.CancelRefund = channel.unary_unary(
+                '/refunds.v1.RefundService/CancelRefund',
+                request_serializer=refunds_dot_v1_dot_refund__service__pb2.CancelRefundRequest.SerializeToString,
+                response_deserializer=refunds_dot_v1_dot_refund__service__pb2.CancelRefundResponse.FromString,
+                _registered_method=True)
 
 
 class RefundServiceServicer:
@@ -152,6 +172,41 @@ class RefundServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRefundEvents(self, request, context):
+        """Lists a refund's whole history, oldest first: every change, with who made it and why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveRefund(self, request, context):
+        """Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+        or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+        Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+        the refund unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRefund(self, request, context):
+        """Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+        provider. The approving key must not be the key that created the refund. Approving a
+        refund that was already approved returns it as it is now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRefund(self, request, context):
+        """Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+        amount released, never sent later. Canceling it again returns it unchanged; any other
+        status is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RefundServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +249,26 @@ def add_RefundServiceServicer_to_server(servicer, server):
                     servicer.ListProviders,
                     request_deserializer=refunds_dot_v1_dot_refund__service__pb2.ListProvidersRequest.FromString,
                     response_serializer=refunds_dot_v1_dot_refund__service__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'ListRefundEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefundEvents,
+                    request_deserializer=refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsRequest.FromString,
+                    response_serializer=refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsResponse.SerializeToString,
+            ),
+            'ResolveRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveRefund,
+                    request_deserializer=refunds_dot_v1_dot_refund__service__pb2.ResolveRefundRequest.FromString,
+                    response_serializer=refunds_dot_v1_dot_refund__service__pb2.ResolveRefundResponse.SerializeToString,
+            ),
+            'ApproveRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRefund,
+                    request_deserializer=refunds_dot_v1_dot_refund__service__pb2.ApproveRefundRequest.FromString,
+                    response_serializer=refunds_dot_v1_dot_refund__service__pb2.ApproveRefundResponse.SerializeToString,
+            ),
+            'CancelRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRefund,
+                    request_deserializer=refunds_dot_v1_dot_refund__service__pb2.CancelRefundRequest.FromString,
+                    response_serializer=refunds_dot_v1_dot_refund__service__pb2.CancelRefundResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -417,6 +492,114 @@ class RefundService:
             '/refunds.v1.RefundService/ListProviders',
             refunds_dot_v1_dot_refund__service__pb2.ListProvidersRequest.SerializeToString,
             refunds_dot_v1_dot_refund__service__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRefundEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refunds.v1.RefundService/ListRefundEvents',
+            refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsRequest.SerializeToString,
+            refunds_dot_v1_dot_refund__service__pb2.ListRefundEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refunds.v1.RefundService/ResolveRefund',
+            refunds_dot_v1_dot_refund__service__pb2.ResolveRefundRequest.SerializeToString,
+            refunds_dot_v1_dot_refund__service__pb2.ResolveRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refunds.v1.RefundService/ApproveRefund',
+            refunds_dot_v1_dot_refund__service__pb2.ApproveRefundRequest.SerializeToString,
+            refunds_dot_v1_dot_refund__service__pb2.ApproveRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refunds.v1.RefundService/CancelRefund',
+            refunds_dot_v1_dot_refund__service__pb2.CancelRefundRequest.SerializeToString,
+            refunds_dot_v1_dot_refund__service__pb2.CancelRefundResponse.FromString,
             options,
             channel_credentials,
             insecure,

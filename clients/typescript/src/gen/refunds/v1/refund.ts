@@ -141,6 +141,12 @@ export enum RefundStatus {
    * request. A person must look; see failure.
    */
   REFUND_STATUS_REQUIRES_REVIEW = 6,
+  /**
+   * REFUND_STATUS_REQUIRES_APPROVAL - Recorded and holding its amount under the over-refund guard, but not sent: the amount is
+   * above the tenant's approval limit for its currency. An operator's ApproveRefund sends it;
+   * CancelRefund withdraws it; nobody acting before the approval window ends cancels it.
+   */
+  REFUND_STATUS_REQUIRES_APPROVAL = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -167,6 +173,9 @@ export function refundStatusFromJSON(object: any): RefundStatus {
     case 6:
     case "REFUND_STATUS_REQUIRES_REVIEW":
       return RefundStatus.REFUND_STATUS_REQUIRES_REVIEW;
+    case 7:
+    case "REFUND_STATUS_REQUIRES_APPROVAL":
+      return RefundStatus.REFUND_STATUS_REQUIRES_APPROVAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -190,6 +199,8 @@ export function refundStatusToJSON(object: RefundStatus): string {
       return "REFUND_STATUS_CANCELED";
     case RefundStatus.REFUND_STATUS_REQUIRES_REVIEW:
       return "REFUND_STATUS_REQUIRES_REVIEW";
+    case RefundStatus.REFUND_STATUS_REQUIRES_APPROVAL:
+      return "REFUND_STATUS_REQUIRES_APPROVAL";
     case RefundStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -309,7 +320,18 @@ export interface RefundEvent {
    */
   previousStatus: RefundStatus;
   /** When the change was recorded. */
-  eventTime?: Date | undefined;
+  eventTime?:
+    | Date
+    | undefined;
+  /**
+   * Who or what made the change: "caller:<key id>" (a tenant's API key), "operator:<key id>"
+   * (an operator key), "caller:open" (a call in open mode), "webhook" (a provider
+   * notification) or "worker" (the gateway's own checks). The key id is the first 8 hex
+   * digits of the SHA-256 of the key, never the key.
+   */
+  actor: string;
+  /** Why the change was made: the operator's note, or the gateway's own reason. */
+  note: string;
 }
 
 function createBaseRefund(): Refund {
@@ -1152,7 +1174,7 @@ export const RefundFailure: MessageFns<RefundFailure> = {
 };
 
 function createBaseRefundEvent(): RefundEvent {
-  return { sequence: 0, refund: undefined, previousStatus: 0, eventTime: undefined };
+  return { sequence: 0, refund: undefined, previousStatus: 0, eventTime: undefined, actor: "", note: "" };
 }
 
 export const RefundEvent: MessageFns<RefundEvent> = {
@@ -1168,6 +1190,12 @@ export const RefundEvent: MessageFns<RefundEvent> = {
     }
     if (message.eventTime !== undefined) {
       Timestamp.encode(toTimestamp(message.eventTime), writer.uint32(34).fork()).join();
+    }
+    if (message.actor !== "") {
+      writer.uint32(42).string(message.actor);
+    }
+    if (message.note !== "") {
+      writer.uint32(50).string(message.note);
     }
     return writer;
   },
@@ -1217,6 +1245,22 @@ export const RefundEvent: MessageFns<RefundEvent> = {
             message.eventTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1243,6 +1287,8 @@ export const RefundEvent: MessageFns<RefundEvent> = {
         : isSet(object.event_time)
         ? fromJsonTimestamp(object.event_time)
         : undefined,
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
     };
   },
 
@@ -1260,6 +1306,12 @@ export const RefundEvent: MessageFns<RefundEvent> = {
     if (message.eventTime !== undefined) {
       obj.eventTime = message.eventTime.toISOString();
     }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
     return obj;
   },
 
@@ -1274,6 +1326,8 @@ export const RefundEvent: MessageFns<RefundEvent> = {
       : undefined;
     message.previousStatus = object.previousStatus ?? 0;
     message.eventTime = object.eventTime ?? undefined;
+    message.actor = object.actor ?? "";
+    message.note = object.note ?? "";
     return message;
   },
 };

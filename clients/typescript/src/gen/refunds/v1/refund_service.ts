@@ -190,6 +190,70 @@ export interface ListProvidersResponse {
   providers: ProviderInfo[];
 }
 
+/** The request of RefundService.ListRefundEvents. */
+export interface ListRefundEventsRequest {
+  /** Required. The refund's id. */
+  id: string;
+  /** How many events to return: 0 means 100, more than 1000 means 1000, negative is an error. */
+  pageSize: number;
+  /** The next_page_token of the previous page. */
+  pageToken: string;
+}
+
+/** The response of RefundService.ListRefundEvents. */
+export interface ListRefundEventsResponse {
+  /** The refund's changes, oldest first. */
+  events: RefundEvent[];
+  /** The token for the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+/** The request of RefundService.ResolveRefund. */
+export interface ResolveRefundRequest {
+  /** Required. The refund's id. */
+  id: string;
+  /** Required. REFUND_STATUS_SUCCEEDED, REFUND_STATUS_FAILED or REFUND_STATUS_CANCELED. */
+  status: RefundStatus;
+  /** Required. What the person checked and found, 1 to 1000 characters. */
+  note: string;
+  /** The provider's refund id, when the person found it at the provider. */
+  providerRefundId?: string | undefined;
+}
+
+/** The response of RefundService.ResolveRefund. */
+export interface ResolveRefundResponse {
+  /** The refund as it is after the resolution. */
+  refund?: Refund | undefined;
+}
+
+/** The request of RefundService.ApproveRefund. */
+export interface ApproveRefundRequest {
+  /** Required. The refund's id. */
+  id: string;
+  /** Optional. Why it was approved, up to 1000 characters. */
+  note: string;
+}
+
+/** The response of RefundService.ApproveRefund. */
+export interface ApproveRefundResponse {
+  /** The refund as it is after it was sent (or as it is now, when it was approved before). */
+  refund?: Refund | undefined;
+}
+
+/** The request of RefundService.CancelRefund. */
+export interface CancelRefundRequest {
+  /** Required. The refund's id. */
+  id: string;
+  /** Optional. Why it was canceled, up to 1000 characters. */
+  note: string;
+}
+
+/** The response of RefundService.CancelRefund. */
+export interface CancelRefundResponse {
+  /** The refund, canceled. */
+  refund?: Refund | undefined;
+}
+
 function createBaseCreateRefundRequest(): CreateRefundRequest {
   return {
     requestId: "",
@@ -1693,6 +1757,702 @@ export const ListProvidersResponse: MessageFns<ListProvidersResponse> = {
   },
 };
 
+function createBaseListRefundEventsRequest(): ListRefundEventsRequest {
+  return { id: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListRefundEventsRequest: MessageFns<ListRefundEventsRequest> = {
+  encode(message: ListRefundEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRefundEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRefundEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRefundEventsRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRefundEventsRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRefundEventsRequest>, I>>(base?: I): ListRefundEventsRequest {
+    return ListRefundEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRefundEventsRequest>, I>>(object: I): ListRefundEventsRequest {
+    const message = createBaseListRefundEventsRequest();
+    message.id = object.id ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListRefundEventsResponse(): ListRefundEventsResponse {
+  return { events: [], nextPageToken: "" };
+}
+
+export const ListRefundEventsResponse: MessageFns<ListRefundEventsResponse> = {
+  encode(message: ListRefundEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      RefundEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRefundEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRefundEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(RefundEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRefundEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => RefundEvent.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRefundEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => RefundEvent.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRefundEventsResponse>, I>>(base?: I): ListRefundEventsResponse {
+    return ListRefundEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRefundEventsResponse>, I>>(object: I): ListRefundEventsResponse {
+    const message = createBaseListRefundEventsResponse();
+    message.events = object.events?.map((e) => RefundEvent.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseResolveRefundRequest(): ResolveRefundRequest {
+  return { id: "", status: 0, note: "", providerRefundId: undefined };
+}
+
+export const ResolveRefundRequest: MessageFns<ResolveRefundRequest> = {
+  encode(message: ResolveRefundRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.note !== "") {
+      writer.uint32(26).string(message.note);
+    }
+    if (message.providerRefundId !== undefined) {
+      writer.uint32(34).string(message.providerRefundId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveRefundRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveRefundRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.providerRefundId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveRefundRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      status: isSet(object.status) ? refundStatusFromJSON(object.status) : 0,
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+      providerRefundId: isSet(object.providerRefundId)
+        ? globalThis.String(object.providerRefundId)
+        : isSet(object.provider_refund_id)
+        ? globalThis.String(object.provider_refund_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ResolveRefundRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.status !== 0) {
+      obj.status = refundStatusToJSON(message.status);
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    if (message.providerRefundId !== undefined) {
+      obj.providerRefundId = message.providerRefundId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveRefundRequest>, I>>(base?: I): ResolveRefundRequest {
+    return ResolveRefundRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveRefundRequest>, I>>(object: I): ResolveRefundRequest {
+    const message = createBaseResolveRefundRequest();
+    message.id = object.id ?? "";
+    message.status = object.status ?? 0;
+    message.note = object.note ?? "";
+    message.providerRefundId = object.providerRefundId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseResolveRefundResponse(): ResolveRefundResponse {
+  return { refund: undefined };
+}
+
+export const ResolveRefundResponse: MessageFns<ResolveRefundResponse> = {
+  encode(message: ResolveRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveRefundResponse {
+    return { refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: ResolveRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveRefundResponse>, I>>(base?: I): ResolveRefundResponse {
+    return ResolveRefundResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveRefundResponse>, I>>(object: I): ResolveRefundResponse {
+    const message = createBaseResolveRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseApproveRefundRequest(): ApproveRefundRequest {
+  return { id: "", note: "" };
+}
+
+export const ApproveRefundRequest: MessageFns<ApproveRefundRequest> = {
+  encode(message: ApproveRefundRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.note !== "") {
+      writer.uint32(18).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveRefundRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveRefundRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveRefundRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+    };
+  },
+
+  toJSON(message: ApproveRefundRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApproveRefundRequest>, I>>(base?: I): ApproveRefundRequest {
+    return ApproveRefundRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApproveRefundRequest>, I>>(object: I): ApproveRefundRequest {
+    const message = createBaseApproveRefundRequest();
+    message.id = object.id ?? "";
+    message.note = object.note ?? "";
+    return message;
+  },
+};
+
+function createBaseApproveRefundResponse(): ApproveRefundResponse {
+  return { refund: undefined };
+}
+
+export const ApproveRefundResponse: MessageFns<ApproveRefundResponse> = {
+  encode(message: ApproveRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveRefundResponse {
+    return { refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: ApproveRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApproveRefundResponse>, I>>(base?: I): ApproveRefundResponse {
+    return ApproveRefundResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApproveRefundResponse>, I>>(object: I): ApproveRefundResponse {
+    const message = createBaseApproveRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCancelRefundRequest(): CancelRefundRequest {
+  return { id: "", note: "" };
+}
+
+export const CancelRefundRequest: MessageFns<CancelRefundRequest> = {
+  encode(message: CancelRefundRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.note !== "") {
+      writer.uint32(18).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRefundRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRefundRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelRefundRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+    };
+  },
+
+  toJSON(message: CancelRefundRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelRefundRequest>, I>>(base?: I): CancelRefundRequest {
+    return CancelRefundRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelRefundRequest>, I>>(object: I): CancelRefundRequest {
+    const message = createBaseCancelRefundRequest();
+    message.id = object.id ?? "";
+    message.note = object.note ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelRefundResponse(): CancelRefundResponse {
+  return { refund: undefined };
+}
+
+export const CancelRefundResponse: MessageFns<CancelRefundResponse> = {
+  encode(message: CancelRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelRefundResponse {
+    return { refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: CancelRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelRefundResponse>, I>>(base?: I): CancelRefundResponse {
+    return CancelRefundResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelRefundResponse>, I>>(object: I): CancelRefundResponse {
+    const message = createBaseCancelRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Refunds payments taken by different payment providers through one API.
  *
@@ -1798,6 +2558,64 @@ export const RefundServiceService = {
       Buffer.from(ListProvidersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListProvidersResponse => ListProvidersResponse.decode(value),
   },
+  /** Lists a refund's whole history, oldest first: every change, with who made it and why. */
+  listRefundEvents: {
+    path: "/refunds.v1.RefundService/ListRefundEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRefundEventsRequest): Buffer =>
+      Buffer.from(ListRefundEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRefundEventsRequest => ListRefundEventsRequest.decode(value),
+    responseSerialize: (value: ListRefundEventsResponse): Buffer =>
+      Buffer.from(ListRefundEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRefundEventsResponse => ListRefundEventsResponse.decode(value),
+  },
+  /**
+   * Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+   * or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+   * Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+   * the refund unchanged.
+   */
+  resolveRefund: {
+    path: "/refunds.v1.RefundService/ResolveRefund" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResolveRefundRequest): Buffer => Buffer.from(ResolveRefundRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResolveRefundRequest => ResolveRefundRequest.decode(value),
+    responseSerialize: (value: ResolveRefundResponse): Buffer =>
+      Buffer.from(ResolveRefundResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResolveRefundResponse => ResolveRefundResponse.decode(value),
+  },
+  /**
+   * Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+   * provider. The approving key must not be the key that created the refund. Approving a
+   * refund that was already approved returns it as it is now.
+   */
+  approveRefund: {
+    path: "/refunds.v1.RefundService/ApproveRefund" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveRefundRequest): Buffer => Buffer.from(ApproveRefundRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveRefundRequest => ApproveRefundRequest.decode(value),
+    responseSerialize: (value: ApproveRefundResponse): Buffer =>
+      Buffer.from(ApproveRefundResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApproveRefundResponse => ApproveRefundResponse.decode(value),
+  },
+  /**
+   * Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+   * amount released, never sent later. Canceling it again returns it unchanged; any other
+   * status is FAILED_PRECONDITION.
+   */
+  cancelRefund: {
+    path: "/refunds.v1.RefundService/CancelRefund" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRefundRequest): Buffer => Buffer.from(CancelRefundRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRefundRequest => CancelRefundRequest.decode(value),
+    responseSerialize: (value: CancelRefundResponse): Buffer =>
+      Buffer.from(CancelRefundResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelRefundResponse => CancelRefundResponse.decode(value),
+  },
 } as const;
 
 export interface RefundServiceServer extends UntypedServiceImplementation {
@@ -1830,6 +2648,27 @@ export interface RefundServiceServer extends UntypedServiceImplementation {
   getPayment: handleUnaryCall<GetPaymentRequest, GetPaymentResponse>;
   /** Lists the provider accounts the caller may use, with what each supports. */
   listProviders: handleUnaryCall<ListProvidersRequest, ListProvidersResponse>;
+  /** Lists a refund's whole history, oldest first: every change, with who made it and why. */
+  listRefundEvents: handleUnaryCall<ListRefundEventsRequest, ListRefundEventsResponse>;
+  /**
+   * Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+   * or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+   * Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+   * the refund unchanged.
+   */
+  resolveRefund: handleUnaryCall<ResolveRefundRequest, ResolveRefundResponse>;
+  /**
+   * Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+   * provider. The approving key must not be the key that created the refund. Approving a
+   * refund that was already approved returns it as it is now.
+   */
+  approveRefund: handleUnaryCall<ApproveRefundRequest, ApproveRefundResponse>;
+  /**
+   * Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+   * amount released, never sent later. Canceling it again returns it unchanged; any other
+   * status is FAILED_PRECONDITION.
+   */
+  cancelRefund: handleUnaryCall<CancelRefundRequest, CancelRefundResponse>;
 }
 
 export interface RefundServiceClient extends Client {
@@ -1958,6 +2797,83 @@ export interface RefundServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListProvidersResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists a refund's whole history, oldest first: every change, with who made it and why. */
+  listRefundEvents(
+    request: ListRefundEventsRequest,
+    callback: (error: ServiceError | null, response: ListRefundEventsResponse) => void,
+  ): ClientUnaryCall;
+  listRefundEvents(
+    request: ListRefundEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRefundEventsResponse) => void,
+  ): ClientUnaryCall;
+  listRefundEvents(
+    request: ListRefundEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRefundEventsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Operator keys only. Settles a refund in REFUND_STATUS_REQUIRES_REVIEW as SUCCEEDED, FAILED
+   * or CANCELED after a person checked the provider. FAILED and CANCELED release the amount.
+   * Any other current status is FAILED_PRECONDITION. Repeating the same resolution returns
+   * the refund unchanged.
+   */
+  resolveRefund(
+    request: ResolveRefundRequest,
+    callback: (error: ServiceError | null, response: ResolveRefundResponse) => void,
+  ): ClientUnaryCall;
+  resolveRefund(
+    request: ResolveRefundRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResolveRefundResponse) => void,
+  ): ClientUnaryCall;
+  resolveRefund(
+    request: ResolveRefundRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResolveRefundResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Operator keys only. Sends a refund waiting in REFUND_STATUS_REQUIRES_APPROVAL to its
+   * provider. The approving key must not be the key that created the refund. Approving a
+   * refund that was already approved returns it as it is now.
+   */
+  approveRefund(
+    request: ApproveRefundRequest,
+    callback: (error: ServiceError | null, response: ApproveRefundResponse) => void,
+  ): ClientUnaryCall;
+  approveRefund(
+    request: ApproveRefundRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApproveRefundResponse) => void,
+  ): ClientUnaryCall;
+  approveRefund(
+    request: ApproveRefundRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApproveRefundResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Cancels a refund that was never sent (REFUND_STATUS_REQUIRES_APPROVAL): CANCELED, its
+   * amount released, never sent later. Canceling it again returns it unchanged; any other
+   * status is FAILED_PRECONDITION.
+   */
+  cancelRefund(
+    request: CancelRefundRequest,
+    callback: (error: ServiceError | null, response: CancelRefundResponse) => void,
+  ): ClientUnaryCall;
+  cancelRefund(
+    request: CancelRefundRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelRefundResponse) => void,
+  ): ClientUnaryCall;
+  cancelRefund(
+    request: CancelRefundRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelRefundResponse) => void,
   ): ClientUnaryCall;
 }
 
