@@ -161,7 +161,7 @@ mod tests {
     fn holding_lists_exactly_the_statuses_that_hold_money() {
         assert_eq!(
             *HOLDING,
-            "status IN ('PENDING', 'PROCESSING', 'SUCCEEDED', 'REQUIRES_REVIEW')"
+            "status IN ('PENDING', 'PROCESSING', 'SUCCEEDED', 'REQUIRES_REVIEW', 'REQUIRES_APPROVAL')"
         );
     }
 }
