@@ -231,6 +231,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // gRPC-Web for browsers: HTTP/1.1 accepted, CORS only for the configured origins.
         let cors = crate::grpc::web::cors_layer(&config.server.cors_allowed_origins)
             .map_err(anyhow::Error::msg)?;
+        let grpc_api = api.clone();
         tasks.spawn(async move {
             Server::builder()
                 .accept_http1(true)
@@ -242,14 +243,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
-                .add_service(api)
+                .add_service(grpc_api)
                 .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
                 .await
                 .context("gRPC server failed")
         });
     }
     {
-        let router = crate::http::router(refunds.clone(), metrics, shutdown.clone());
+        // The operator console, and the same RefundService stack for its gRPC-Web calls.
+        let router = crate::http::router(refunds.clone(), metrics, shutdown.clone())
+            .merge(crate::http::console::router(api));
         let stop = stop_accepting.clone();
         tasks.spawn(async move {
             axum::serve(http_listener, router)

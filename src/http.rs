@@ -1,5 +1,6 @@
 //! The HTTP side on `http_listen`: liveness, readiness, Prometheus metrics and the provider
-//! webhook routes (docs/API.md "HTTP endpoints", the README's table of the same name).
+//! webhook routes (docs/API.md "HTTP endpoints", the README's table of the same name); the
+//! operator console and its gRPC-Web route are in [`console`].
 //!
 //! The webhook routes are open to anyone who can reach the port, so nothing a request names
 //! is trusted before the account is known: a body larger than [`WEBHOOK_BODY_LIMIT`] is
@@ -23,6 +24,8 @@ use crate::{
     providers::{ProviderKind, REGISTRY, WebhookError},
     refunds::{Refunds, WebhookFailure},
 };
+
+pub mod console;
 
 /// The largest webhook body taken, in bytes (64 KiB: a D24 notification is a few dozen bytes,
 /// a PayMongo event a few kilobytes). Larger: 413, nothing read or recorded.

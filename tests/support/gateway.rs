@@ -145,6 +145,9 @@ pub struct Setup {
     pub extra: String,
     /// Further `[server]` keys (`cors_allowed_origins = [...]`).
     pub server: String,
+    /// The HTTP listener's address; default `127.0.0.1:0` (a free port each start). A fixed
+    /// one keeps a browser's page reachable across [`Gateway::restart`].
+    pub http_listen: Option<String>,
 }
 
 impl Default for Setup {
@@ -168,6 +171,7 @@ impl Default for Setup {
             event_buffer: None,
             extra: String::new(),
             server: String::new(),
+            http_listen: None,
         }
     }
 }
@@ -203,7 +207,7 @@ impl Setup {
             r#"
 [server]
 grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
+http_listen = "{http_listen}"
 {server}
 [store]
 url = "{store}"
@@ -220,6 +224,7 @@ listen = "127.0.0.1:0"
 {extra}
 "#,
             tenants = self.tenants,
+            http_listen = self.http_listen.as_deref().unwrap_or("127.0.0.1:0"),
             store_keys = self.store_keys,
             extra = self.extra,
         )
