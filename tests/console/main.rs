@@ -8,6 +8,7 @@ mod support;
 
 mod browser;
 mod feed;
+mod operators;
 mod serving;
 
 use refund_gateway::pb;

@@ -1,0 +1,173 @@
+//! The operator actions in the console: a refund above the tenant's approval limit waits in
+//! the approval queue; an operator (another key than the one that created it) approves it in
+//! the page and the provider receives it exactly once; another is canceled in the page and
+//! never reaches the provider. The history shows who did what, with the notes.
+
+use std::time::Duration;
+
+use refund_gateway::pb;
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::support::gateway::{Gateway, Setup};
+use crate::{ACME_KEY, key_id, refund};
+
+const WAIT: Duration = Duration::from_secs(20);
+const OPERATOR_KEY: &str = "acme-operator-key";
+
+/// acme: a plain API key that creates refunds, an operator key that approves them, and
+/// approval needed above 1,000.00 MXN.
+const TENANTS: &str = r#"
+[[tenants]]
+id = "acme"
+api_keys = ["acme-console-key"]
+operator_keys = ["acme-operator-key"]
+approval_above = { MXN = 100000 }
+"#;
+
+/// The refund POSTs the Compago simulator received for a payment.
+fn provider_posts(gw: &Gateway, refund: &pb::Refund) -> u64 {
+    let payment = refund.payment.as_ref().unwrap().payment_id.to_lowercase();
+    gw.compago()
+        .stats()
+        .refund_posts_by_payment
+        .get(&payment)
+        .copied()
+        .unwrap_or(0)
+}
+
+async fn open(browser: &Browser, id: &str) {
+    browser
+        .click(&format!("#approval tr[data-refund-id=\"{id}\"]"))
+        .await;
+    browser
+        .wait_until(
+            "the refund waiting for approval",
+            WAIT,
+            "const d = document.getElementById('detail'); \
+             return d.dataset.refundId === arguments[0] \
+               && d.dataset.status === 'REQUIRES_APPROVAL' \
+               && !!document.getElementById('approve-btn')",
+            vec![json!(id)],
+        )
+        .await;
+}
+
+/// Waits until the open refund's status is `status`, and its history has a row by `actor`
+/// with `note`.
+async fn wait_settled(browser: &Browser, status: &str, actor: &str, note: &str) {
+    browser
+        .wait_until(
+            &format!("{status} by {actor} in the history"),
+            WAIT,
+            "const d = document.getElementById('detail'); \
+             if (d.dataset.status !== arguments[0]) return false; \
+             return [...document.querySelectorAll('#history tbody tr')].some(r => \
+               r.querySelector('.actor').innerText === arguments[1] \
+               && r.querySelector('.note').innerText === arguments[2])",
+            vec![json!(status), json!(actor), json!(note)],
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_in_the_console_reaches_the_provider_once_and_a_cancel_never() {
+    let gw = Gateway::start(Setup {
+        tenants: TENANTS.to_owned(),
+        ..Setup::default()
+    })
+    .await;
+    let creator = gw.keyed_client(ACME_KEY).await;
+    let small = refund(&gw, &creator, "small", "50.00").await;
+    let held = refund(&gw, &creator, "held", "2500.00").await;
+    let withdrawn = refund(&gw, &creator, "withdrawn", "3000.00").await;
+    for waiting in [&held, &withdrawn] {
+        assert_eq!(
+            waiting.status,
+            pb::RefundStatus::RequiresApproval as i32,
+            "{waiting:?}"
+        );
+        assert_eq!(
+            provider_posts(&gw, waiting),
+            0,
+            "held back from the provider"
+        );
+    }
+    assert_eq!(provider_posts(&gw, &small), 1);
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/console/", gw.http_url)).await;
+    browser.type_into("#key", OPERATOR_KEY).await;
+    browser.click("#key-use").await;
+    browser.click("nav.tabs button[data-tab=approval]").await;
+    browser
+        .wait_until(
+            "the approval queue",
+            WAIT,
+            "return document.getElementById('count-approval').innerText === '2' \
+               && !!document.querySelector(`#approval tr[data-refund-id=\"${arguments[0]}\"]`) \
+               && !!document.querySelector(`#approval tr[data-refund-id=\"${arguments[1]}\"]`)",
+            vec![json!(held.id), json!(withdrawn.id)],
+        )
+        .await;
+
+    // Approve: the provider receives the refund, once; the history says who and why.
+    open(&browser, &held.id).await;
+    browser
+        .type_into("#approve-note", "checked with finance")
+        .await;
+    browser.click("#approve-btn").await;
+    let operator = format!("operator:{}", key_id(OPERATOR_KEY));
+    let approved = gw
+        .wait_for(&held.id, WAIT, |r| {
+            r.status != pb::RefundStatus::RequiresApproval as i32
+                && r.status != pb::RefundStatus::Pending as i32
+        })
+        .await;
+    let status = pb::RefundStatus::try_from(approved.status)
+        .unwrap()
+        .as_str_name()
+        .trim_start_matches("REFUND_STATUS_")
+        .to_owned();
+    wait_settled(&browser, &status, &operator, "checked with finance").await;
+    let creator_actor = format!("caller:{}", key_id(ACME_KEY));
+    let first_actor = browser
+        .eval(
+            "return document.querySelector('#history tbody tr .actor').innerText",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        first_actor,
+        json!(creator_actor),
+        "the history starts with its creation"
+    );
+    assert_eq!(provider_posts(&gw, &held), 1, "sent to the provider once");
+
+    // Cancel: never sent.
+    browser.click("nav.tabs button[data-tab=approval]").await;
+    open(&browser, &withdrawn.id).await;
+    browser.type_into("#cancel-note", "duplicate request").await;
+    browser.click("#cancel-btn").await;
+    wait_settled(&browser, "CANCELED", &operator, "duplicate request").await;
+    browser
+        .wait_until(
+            "an empty approval queue",
+            WAIT,
+            "return document.getElementById('count-approval').innerText === '0'",
+            vec![],
+        )
+        .await;
+    let errors = browser.severe_logs().await;
+    assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
+
+    // Nothing more reaches the provider afterwards (the worker and the feed kept running).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(provider_posts(&gw, &held), 1, "sent to the provider once");
+    assert_eq!(
+        provider_posts(&gw, &withdrawn),
+        0,
+        "a canceled refund is never sent"
+    );
+    browser.close().await;
+}
