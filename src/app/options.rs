@@ -39,6 +39,7 @@ pub(super) fn refund_settings(config: &Config) -> Settings {
         max_reconcile_attempts: w.max_reconcile_attempts,
         lease: Duration::from_millis(w.lease_ms),
         view_cache_entries: config.server.refund_cache_entries,
+        approval_expiry: Duration::from_millis(w.approval_expires_after_ms),
     }
 }
 
@@ -99,7 +100,9 @@ pub fn tenants(config: &[TenantConfig]) -> Tenants {
     Tenants::new(config.iter().map(|t| TenantKeys {
         tenant: TenantId::new(t.id.clone()),
         api_keys: t.api_keys.clone(),
+        operator_keys: t.operator_keys.clone(),
         providers: t.providers.clone(),
+        approval_above: t.approval_above.clone(),
     }))
 }
 
