@@ -200,19 +200,19 @@ async function drawHistory(id: string, latest: () => boolean): Promise<void> {
     return;
   }
   if (!latest()) return;
-  const rows = events.map((e) =>
-    h("tr", { "data-sequence": e.sequence.toString() },
-      h("td", { class: "num muted" }, e.sequence.toString()),
-      h("td", { class: "time" }, fmt.time(e.eventTime)),
-      h("td", { class: "change" },
-        e.previousStatus === RefundStatus.UNSPECIFIED ? "" : h("span", { class: `badge ${fmt.statusClass(e.previousStatus)}` }, fmt.status(e.previousStatus)),
-        e.previousStatus === RefundStatus.UNSPECIFIED ? "" : " → ",
-        e.refund ? h("span", { class: `badge ${fmt.statusClass(e.refund.status)}` }, fmt.status(e.refund.status)) : ""),
-      h("td", { class: "actor" }, e.actor),
-      h("td", { class: "note" }, e.note)));
-  byId("history-box").replaceChildren(
-    h("table", { id: "history" },
-      h("thead", {}, h("tr", {}, ...["#", "time (UTC)", "change", "actor", "note"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rows)),
-  );
+  // One entry per change, oldest first: when and what on the first line, who and why on
+  // the second (a table would not fit the panel's width).
+  const entries = events.map((e) =>
+    h("li", { "data-sequence": e.sequence.toString() },
+      h("div", { class: "line" },
+        h("span", { class: "num muted" }, `#${e.sequence}`),
+        h("span", { class: "time" }, `${fmt.time(e.eventTime)} UTC`),
+        h("span", { class: "change" },
+          e.previousStatus === RefundStatus.UNSPECIFIED ? "" : h("span", { class: `badge ${fmt.statusClass(e.previousStatus)}` }, fmt.status(e.previousStatus)),
+          e.previousStatus === RefundStatus.UNSPECIFIED ? "" : " → ",
+          e.refund ? h("span", { class: `badge ${fmt.statusClass(e.refund.status)}` }, fmt.status(e.refund.status)) : "")),
+      h("div", { class: "line" },
+        h("span", { class: "actor" }, e.actor),
+        h("span", { class: "note" }, e.note))));
+  byId("history-box").replaceChildren(h("ol", { id: "history" }, ...entries));
 }

@@ -39,6 +39,11 @@ export function time(ts: Timestamp | undefined): string {
   return timestampDate(ts).toISOString().replace("T", " ").slice(0, 19);
 }
 
+/** `18:23:25` (UTC): the time of day, for the live feed (the full time is in the title). */
+export function clock(ts: Timestamp | undefined): string {
+  return time(ts).slice(11);
+}
+
 /** `REQUIRES_REVIEW` -> `requires review`. */
 export function status(s: RefundStatus): string {
   const name = RefundStatus[s] ?? "UNSPECIFIED";

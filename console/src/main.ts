@@ -118,7 +118,7 @@ function drawEvents(): void {
       "tr",
       { "data-sequence": e.sequence.toString(), "data-refund-id": r?.id ?? "" },
       h("td", { class: "num muted" }, e.sequence.toString()),
-      h("td", { class: "time" }, fmt.time(e.eventTime)),
+      h("td", { class: "time", title: `${fmt.time(e.eventTime)} UTC` }, fmt.clock(e.eventTime)),
       h("td", { class: "id", title: r?.id ?? "" }, fmt.shortId(r?.id ?? "")),
       h("td", {}, r?.provider ?? ""),
       h("td", { class: "num" }, fmt.money(r?.amount)),
@@ -130,7 +130,7 @@ function drawEvents(): void {
         r ? statusBadge(r.status) : "",
       ),
       h("td", { class: "actor" }, e.actor),
-      h("td", { class: "note" }, e.note),
+      h("td", { class: "note", title: e.note }, e.note),
     );
     if (r?.id === state.selected) row.classList.add("selected");
     return row;

@@ -255,10 +255,5 @@ async fn the_console_lists_refunds_and_follows_the_feed_live_across_a_restart() 
         "{synced}"
     );
 
-    if let Ok(path) = std::env::var("CONSOLE_SCREENSHOT") {
-        browser.click("nav.tabs button[data-tab=events]").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        browser.screenshot(std::path::Path::new(&path)).await;
-    }
     browser.close().await;
 }

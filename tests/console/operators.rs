@@ -3,13 +3,16 @@
 //! the page and the provider receives it exactly once; another is canceled in the page and
 //! never reaches the provider. The history shows who did what, with the notes.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use refund_gateway::pb;
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::support::gateway::{Gateway, Setup};
+use crate::support::{
+    gateway::{Client, Gateway, Setup, poll_refund},
+    messages::{money, request},
+};
 use crate::{ACME_KEY, key_id, refund};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -62,7 +65,7 @@ async fn wait_settled(browser: &Browser, status: &str, actor: &str, note: &str) 
             WAIT,
             "const d = document.getElementById('detail'); \
              if (d.dataset.status !== arguments[0]) return false; \
-             return [...document.querySelectorAll('#history tbody tr')].some(r => \
+             return [...document.querySelectorAll('#history li')].some(r => \
                r.querySelector('.actor').innerText === arguments[1] \
                && r.querySelector('.note').innerText === arguments[2])",
             vec![json!(status), json!(actor), json!(note)],
@@ -118,12 +121,11 @@ async fn an_approval_in_the_console_reaches_the_provider_once_and_a_cancel_never
         .await;
     browser.click("#approve-btn").await;
     let operator = format!("operator:{}", key_id(OPERATOR_KEY));
-    let approved = gw
-        .wait_for(&held.id, WAIT, |r| {
-            r.status != pb::RefundStatus::RequiresApproval as i32
-                && r.status != pb::RefundStatus::Pending as i32
-        })
-        .await;
+    let approved = poll_refund(&mut creator.clone(), &held.id, WAIT, |r| {
+        r.status != pb::RefundStatus::RequiresApproval as i32
+            && r.status != pb::RefundStatus::Pending as i32
+    })
+    .await;
     let status = pb::RefundStatus::try_from(approved.status)
         .unwrap()
         .as_str_name()
@@ -133,7 +135,7 @@ async fn an_approval_in_the_console_reaches_the_provider_once_and_a_cancel_never
     let creator_actor = format!("caller:{}", key_id(ACME_KEY));
     let first_actor = browser
         .eval(
-            "return document.querySelector('#history tbody tr .actor').innerText",
+            "return document.querySelector('#history li .actor').innerText",
             vec![],
         )
         .await;
@@ -169,5 +171,56 @@ async fn an_approval_in_the_console_reaches_the_provider_once_and_a_cancel_never
         0,
         "a canceled refund is never sent"
     );
+
+    if let Ok(path) = std::env::var("CONSOLE_SCREENSHOT") {
+        screenshot(&gw, &creator, &browser, &held.id, Path::new(&path)).await;
+    }
     browser.close().await;
+}
+
+/// The README's picture (`CONSOLE_SCREENSHOT=docs/console.png cargo test --test console
+/// operators`): a few more refunds through two providers, one left waiting for approval,
+/// and the approved refund open with its history.
+async fn screenshot(gw: &Gateway, creator: &Client, browser: &Browser, open: &str, path: &Path) {
+    let paymongo = creator
+        .clone()
+        .create_refund(request(
+            "order-7731",
+            "paymongo",
+            pb::PaymentReference {
+                payment_id: simulators::paymongo::fixtures::PAID_50000.to_owned(),
+                ..Default::default()
+            },
+            Some(money("PHP", 15_000)),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    refund(gw, creator, "order-7740", "189.90").await;
+    refund(gw, creator, "order-7745", "1800.00").await;
+    browser.click("nav.tabs button[data-tab=events]").await;
+    browser
+        .wait_until(
+            "the new refunds in the feed",
+            WAIT,
+            "return !!document.querySelector(`#events tr[data-refund-id=\"${arguments[0]}\"]`) \
+               && document.getElementById('count-approval').innerText === '1'",
+            vec![json!(paymongo.id)],
+        )
+        .await;
+    browser
+        .click(&format!("#events tr[data-refund-id=\"{open}\"]"))
+        .await;
+    browser
+        .wait_until(
+            "the history of the approved refund",
+            WAIT,
+            "return document.querySelectorAll('#history li').length >= 3",
+            vec![],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.screenshot(path).await;
 }
