@@ -31,7 +31,14 @@ pub struct Browser {
 /// `name` on the PATH (or at the path in env `var`), or a failure that says what to install.
 fn tool(var: &str, names: &[&str]) -> PathBuf {
     if let Ok(path) = std::env::var(var) {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "{var}={} is not a file: install Debian's chromium and chromium-driver \
+             (`apt-get install -y chromium chromium-driver`; .ci/run does)",
+            path.display()
+        );
+        return path;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {

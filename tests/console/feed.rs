@@ -1,6 +1,6 @@
 //! The console in a browser: a refused key shown readably, the tenant's refunds listed, the
 //! feed replayed and then live, and the feed resumed after the gateway restarts with every
-//! change shown once.
+//! change shown once; on an open gateway, all of it with no key.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -255,5 +255,24 @@ async fn the_console_lists_refunds_and_follows_the_feed_live_across_a_restart() 
         "{synced}"
     );
 
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_open_gateway_the_console_works_with_no_key() {
+    let gw = Gateway::start(Setup::default()).await;
+    let made = refund(&gw, &gw.client, "open-1", "64.00").await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/console/", gw.http_url)).await;
+    wait_live(&browser).await;
+    wait_rows(&browser, "events", &[&made.id]).await;
+    browser.click("nav.tabs button[data-tab=refunds]").await;
+    wait_rows(&browser, "refunds", &[&made.id]).await;
+    let whoami = browser
+        .eval("return document.getElementById('whoami').innerText", vec![])
+        .await;
+    assert_eq!(whoami, json!("without a key (open mode)"));
+    let errors = browser.severe_logs().await;
+    assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
     browser.close().await;
 }

@@ -1,7 +1,8 @@
 //! The operator actions in the console: a refund above the tenant's approval limit waits in
 //! the approval queue; an operator (another key than the one that created it) approves it in
 //! the page and the provider receives it exactly once; another is canceled in the page and
-//! never reaches the provider. The history shows who did what, with the notes.
+//! never reaches the provider. A refund in review is resolved in the page. The history shows
+//! who did what, with the notes.
 
 use std::{path::Path, time::Duration};
 
@@ -223,4 +224,114 @@ async fn screenshot(gw: &Gateway, creator: &Client, browser: &Browser, open: &st
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     browser.screenshot(path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_resolved_in_the_console_is_recorded_with_the_operator_and_the_note() {
+    use simulators::paymongo::{
+        fixtures::PAID_50000,
+        state::{Faults, SettingsPatch},
+    };
+    let gw = Gateway::start(Setup {
+        tenants: TENANTS.to_owned(),
+        // Only the create answer decides here; the worker reads it back much later.
+        first_check_ms: 60_000,
+        ..Setup::default()
+    })
+    .await;
+    // PayMongo takes the refund but reports another amount: the gateway cannot tell what was
+    // paid and sends it to review.
+    gw.paymongo()
+        .update_settings(&SettingsPatch {
+            settle_delay_ms: Some(600_000),
+            ..SettingsPatch::default()
+        })
+        .unwrap();
+    gw.paymongo()
+        .set_faults(Faults {
+            misreport_refund_amount: true,
+            ..Faults::default()
+        })
+        .unwrap();
+    let creator = gw.keyed_client(ACME_KEY).await;
+    let review = creator
+        .clone()
+        .create_refund(request(
+            "misreported",
+            "paymongo",
+            pb::PaymentReference {
+                payment_id: PAID_50000.to_owned(),
+                ..Default::default()
+            },
+            Some(money("PHP", 10_000)),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(
+        review.status,
+        pb::RefundStatus::RequiresReview as i32,
+        "{review:?}"
+    );
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/console/", gw.http_url)).await;
+    browser.type_into("#key", OPERATOR_KEY).await;
+    browser.click("#key-use").await;
+    browser.click("nav.tabs button[data-tab=review]").await;
+    browser
+        .click(&format!("#review tr[data-refund-id=\"{}\"]", review.id))
+        .await;
+    browser
+        .wait_until(
+            "the resolve form",
+            WAIT,
+            "return document.getElementById('detail').dataset.status === 'REQUIRES_REVIEW' \
+               && !!document.getElementById('resolve-btn')",
+            vec![],
+        )
+        .await;
+    browser
+        .eval(
+            "const s = document.getElementById('resolve-status'); \
+             s.value = [...s.options].find(o => o.text.startsWith('succeeded')).value",
+            vec![],
+        )
+        .await;
+    browser
+        .type_into(
+            "#resolve-note",
+            "paid 100.00 PHP per the PayMongo dashboard",
+        )
+        .await;
+    browser
+        .type_into("#resolve-provider-id", "ref_checked_1")
+        .await;
+    browser.click("#resolve-btn").await;
+    let operator = format!("operator:{}", key_id(OPERATOR_KEY));
+    wait_settled(
+        &browser,
+        "SUCCEEDED",
+        &operator,
+        "paid 100.00 PHP per the PayMongo dashboard",
+    )
+    .await;
+    let resolved = poll_refund(&mut creator.clone(), &review.id, WAIT, |r| {
+        r.status == pb::RefundStatus::Succeeded as i32
+    })
+    .await;
+    assert_eq!(resolved.provider_refund_id, "ref_checked_1");
+    browser
+        .wait_until(
+            "an empty review queue",
+            WAIT,
+            "return document.getElementById('count-review').innerText === '0'",
+            vec![],
+        )
+        .await;
+    let errors = browser.severe_logs().await;
+    assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
+    browser.close().await;
 }
