@@ -377,3 +377,70 @@ async fn list_refunds_filters_the_approval_and_review_queues() {
     assert_eq!(listed(pb::RefundStatus::RequiresReview).await, [review.id]);
     assert_eq!(listed(pb::RefundStatus::Succeeded).await, [done.id]);
 }
+
+/// The same on PostgreSQL: a waiting refund, an approval sent once with its history, a
+/// cancel, and an expiry by the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_on_postgresql() {
+    use crate::support::{gateway::Store, postgres::TestDatabase};
+    let db = TestDatabase::create().await;
+    let gw = spawn_with(Setup {
+        store: Store::Postgres(db.url.clone()),
+        approval_expires_after_ms: Some(1_500),
+        ..operators_setup()
+    })
+    .await;
+    let mut client = gw.acme().await;
+    let mut operator = gw.client(OPERATOR_KEY).await;
+
+    let payment = gw.compago_payment("2000.00", "CONFIRMED").await;
+    let waiting = created(&mut client, create(&rid(), "compago", &payment)).await;
+    assert_eq!(status_of(&waiting), pb::RefundStatus::RequiresApproval);
+    let approved = operator
+        .approve_refund(approve(&waiting.id, "ok"))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(status_of(&approved), pb::RefundStatus::Succeeded);
+    assert_eq!(gw.compago_refund_posts(&payment.payment_id).await, 1);
+    let actors: Vec<String> = history(&mut client, &waiting.id, 0)
+        .await
+        .into_iter()
+        .map(|e| e.actor)
+        .collect();
+    let op = format!("operator:{}", key_id(OPERATOR_KEY));
+    assert_eq!(
+        actors,
+        [format!("caller:{}", key_id(ACME_KEY)), op.clone(), op]
+    );
+
+    let payment = gw.compago_payment("1500.00", "CONFIRMED").await;
+    let canceled = created(&mut client, create(&rid(), "compago", &payment)).await;
+    let canceled = client
+        .cancel_refund(cancel(&canceled.id, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    assert_eq!(status_of(&canceled), pb::RefundStatus::Canceled);
+
+    let payment = gw.compago_payment("1200.00", "CONFIRMED").await;
+    let expiring = created(&mut client, create(&rid(), "compago", &payment)).await;
+    let expired = wait_for(
+        &mut client,
+        &expiring.id,
+        |r| status_of(r) == pb::RefundStatus::Canceled,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(expired.failure.unwrap().code, "APPROVAL_EXPIRED");
+    let last = history(&mut client, &expiring.id, 0).await.pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.note.as_str()),
+        ("worker", "approval window ended")
+    );
+    assert_eq!(gw.compago_refund_posts(&payment.payment_id).await, 0);
+}
