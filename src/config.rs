@@ -13,7 +13,6 @@ use figment::{
     Figment,
     providers::{Env, Format, Toml},
 };
-use secrecy::SecretString;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -179,15 +178,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantConfig {
-    pub id: String,
-    pub api_keys: Vec<SecretString>,
-    /// Provider accounts this tenant may use; absent: all.
-    #[serde(default)]
-    pub providers: Option<Vec<String>>,
-}
+pub use tenants::TenantConfig;
 
 /// One provider account, `[providers.NAME]`: `kind` picks the provider, whose module reads
 /// and checks the rest of the keys with its own struct (`providers::registry`, called from
@@ -259,6 +250,10 @@ pub struct WorkerConfig {
     /// Refunds checked at once.
     #[serde(default = "default_batch")]
     pub batch: u32,
+    /// How long a refund waits in REQUIRES_APPROVAL before the worker cancels it (default
+    /// 72 hours).
+    #[serde(default = "default_approval_expires_after_ms")]
+    pub approval_expires_after_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -270,10 +265,14 @@ impl Default for WorkerConfig {
             max_reconcile_attempts: default_max_reconcile_attempts(),
             lease_ms: default_lease_ms(),
             batch: default_batch(),
+            approval_expires_after_ms: default_approval_expires_after_ms(),
         }
     }
 }
 
+fn default_approval_expires_after_ms() -> u64 {
+    72 * 60 * 60 * 1000
+}
 fn default_grpc_listen() -> SocketAddr {
     "127.0.0.1:50051".parse().expect("valid literal")
 }
@@ -433,48 +432,7 @@ impl Config {
                 )));
             }
         }
-        let mut seen_keys = std::collections::HashSet::new();
-        let mut seen_ids = std::collections::HashSet::new();
-        for tenant in &self.tenants {
-            if tenant.id.is_empty() {
-                return Err(ConfigError("tenants: every tenant needs an id".to_owned()));
-            }
-            if !seen_ids.insert(tenant.id.as_str()) {
-                return Err(ConfigError(format!(
-                    "tenants: id {:?} appears twice",
-                    tenant.id
-                )));
-            }
-            if tenant.api_keys.is_empty() {
-                return Err(ConfigError(format!(
-                    "tenants.{}: api_keys is empty",
-                    tenant.id
-                )));
-            }
-            for key in &tenant.api_keys {
-                use secrecy::ExposeSecret as _;
-                if key.expose_secret().is_empty() {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: an api key is empty",
-                        tenant.id
-                    )));
-                }
-                if !seen_keys.insert(key.expose_secret().to_owned()) {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: an api key is used by more than one tenant",
-                        tenant.id
-                    )));
-                }
-            }
-            for p in tenant.providers.iter().flatten() {
-                if !self.providers.contains_key(p) {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: provider {p:?} is not configured",
-                        tenant.id
-                    )));
-                }
-            }
-        }
+        tenants::check(&self.tenants, &self.providers)?;
         Ok(())
     }
 
@@ -488,5 +446,6 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+mod tenants;
 #[cfg(test)]
 mod tests;

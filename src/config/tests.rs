@@ -62,6 +62,22 @@ fn bad_configs_say_what_is_wrong_in_one_line() {
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n[[tenants]]\nid = \"b\"\napi_keys = [\"k\"]",
             "more than one tenant",
         ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"k\"]",
+            "an operator key is used twice",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"\"]",
+            "an operator key is empty",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\napproval_above = { mxn = 5 }",
+            "approval_above",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\napproval_above = { MXN = -1 }",
+            "approval_above.MXN",
+        ),
         ("[serverr]\nx = 1", "serverr"),
         (
             "[store]\nstatement_timeout_ms = 0",
