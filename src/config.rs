@@ -38,15 +38,6 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
 }
 
-/// Traces: exported over OTLP/gRPC when `otlp_endpoint` is set; none otherwise.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// The OTLP/gRPC endpoint of a collector, `http://host:port` (usually port 4317).
-    #[serde(default)]
-    pub otlp_endpoint: Option<String>,
-}
-
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -431,9 +422,7 @@ impl Config {
                 return Err(ConfigError(format!("store.{key} must be above 0")));
             }
         }
-        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
-            check_otlp_endpoint(endpoint)?;
-        }
+        self.telemetry.check()?;
         // Only the account names are checked here: the rest of each table is the provider's
         // (`providers::registry`, called from `app::check`).
         for name in self.providers.keys() {
@@ -498,26 +487,12 @@ impl Config {
     }
 }
 
-/// `http://host:port`: the exporter speaks plain gRPC (a collector on the host, or beside
-/// the gateway in its pod).
-fn check_otlp_endpoint(endpoint: &str) -> Result<(), ConfigError> {
-    let host = endpoint.strip_prefix("http://").unwrap_or("");
-    if host.is_empty()
-        || host.contains(char::is_whitespace)
-        || host.contains('@')
-        || host.trim_end_matches('/').contains('/')
-    {
-        // The value is not repeated: it might carry a password.
-        return Err(ConfigError(
-            "telemetry.otlp_endpoint must be http://host:port (no user, no path)".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+mod telemetry;
+pub use telemetry::TelemetryConfig;
 
 #[cfg(test)]
 mod tests;
