@@ -332,6 +332,7 @@ async fn a_callers_trace_continues_through_the_gateway_to_the_collector() {
         "provider.get_payment",
         "provider.submit_refund",
         "store.claim_request",
+        "store.held_amount",
         "store.insert_refund",
         "store.update_refund_completing",
         "refund.write",
