@@ -27,6 +27,8 @@ const TENANT_KEY: &str = "tenant-key-traces-7f3a9c";
 /// The trace and span a test caller says its call belongs to.
 const CALLER_TRACE: &str = "5b8efff798038103d269b633813fc60c";
 const CALLER_SPAN: &str = "eee19b7ec3c1b174";
+/// The trace of a gRPC-Web caller.
+const WEB_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// A span as the collector received it.
 #[derive(Clone, Debug)]
@@ -288,6 +290,30 @@ async fn a_callers_trace_continues_through_the_gateway_to_the_collector() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A gRPC-Web call (HTTP/1.1, as a browser sends it) continues its caller's trace too.
+    let web = {
+        let mut body = vec![0u8];
+        body.extend_from_slice(&0u32.to_be_bytes()); // an empty ListProvidersRequest
+        reqwest::Client::builder()
+            .http1_only()
+            .build()
+            .unwrap()
+            .post(format!(
+                "{}/refunds.v1.RefundService/ListProviders",
+                gateway.grpc
+            ))
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .header("authorization", format!("Bearer {TENANT_KEY}"))
+            .header("traceparent", format!("00-{WEB_TRACE}-{CALLER_SPAN}-01"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(web.status(), reqwest::StatusCode::OK);
+    assert_eq!(web.version(), reqwest::Version::HTTP_11);
+
     // SIGTERM: the spans still queued are flushed before the process exits.
     gateway.proc.signal("TERM");
     assert!(gateway.proc.wait_exit(Duration::from_secs(20)).success());
@@ -356,6 +382,13 @@ async fn a_callers_trace_continues_through_the_gateway_to_the_collector() {
         .find(|s| s.name == "store.insert_refund" && s.trace_id == CALLER_TRACE)
         .unwrap();
     assert_eq!(insert.attributes["refund_id"], traced.id);
+
+    let web_rpc = spans
+        .iter()
+        .find(|s| s.name == "rpc" && s.trace_id == WEB_TRACE)
+        .unwrap_or_else(|| panic!("no rpc span of the gRPC-Web call in:\n{}", describe()));
+    assert_eq!(web_rpc.parent_span_id, CALLER_SPAN);
+    assert_eq!(web_rpc.attributes["method"], "ListProviders");
 
     // The call without a traceparent: a trace of its own, with no parent.
     let own = spans
