@@ -27,6 +27,8 @@ const TENANT_KEY: &str = "tenant-key-traces-7f3a9c";
 /// The trace and span a test caller says its call belongs to.
 const CALLER_TRACE: &str = "5b8efff798038103d269b633813fc60c";
 const CALLER_SPAN: &str = "eee19b7ec3c1b174";
+/// The trace of a provider notification.
+const HOOK_TRACE: &str = "2c9a6e5f0d7b4e3a8f1c0b9a8d7e6f50";
 /// The trace of a gRPC-Web caller.
 const WEB_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -290,6 +292,19 @@ async fn a_callers_trace_continues_through_the_gateway_to_the_collector() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A provider notification that comes with a traceparent continues that trace (D24 sends
+    // `{"refund_id": N}` and the gateway reads the refund back).
+    let delivered = reqwest::Client::new()
+        .post(format!("{}/webhooks/d24/d24", gateway.http))
+        .header("traceparent", format!("00-{HOOK_TRACE}-{CALLER_SPAN}-01"))
+        .json(&serde_json::json!({
+            "refund_id": followed.provider_refund_id.parse::<u64>().unwrap()
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), reqwest::StatusCode::OK);
+
     // A gRPC-Web call (HTTP/1.1, as a browser sends it) continues its caller's trace too.
     let web = {
         let mut body = vec![0u8];
@@ -389,6 +404,13 @@ async fn a_callers_trace_continues_through_the_gateway_to_the_collector() {
         .unwrap_or_else(|| panic!("no rpc span of the gRPC-Web call in:\n{}", describe()));
     assert_eq!(web_rpc.parent_span_id, CALLER_SPAN);
     assert_eq!(web_rpc.attributes["method"], "ListProviders");
+
+    let hook = spans
+        .iter()
+        .find(|s| s.name == "webhook" && s.trace_id == HOOK_TRACE)
+        .unwrap_or_else(|| panic!("no webhook span in the notifier's trace:\n{}", describe()));
+    assert_eq!(hook.parent_span_id, CALLER_SPAN);
+    assert_eq!(hook.attributes["refund_id"], followed.id);
 
     // The call without a traceparent: a trace of its own, with no parent.
     let own = spans
@@ -496,6 +518,7 @@ async fn calls_do_not_wait_for_a_collector_that_is_away() {
             .expect("the refund is made with the collector away");
         slowest = slowest.max(started.elapsed());
     }
+    eprintln!("slowest of 20 CreateRefund calls with the collector away: {slowest:?}");
     assert!(
         slowest < Duration::from_secs(1),
         "a call took {slowest:?} with the collector away"
