@@ -33,6 +33,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     #[serde(default)]
     pub worker: WorkerConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -419,6 +421,7 @@ impl Config {
                 return Err(ConfigError(format!("store.{key} must be above 0")));
             }
         }
+        self.telemetry.check()?;
         // Only the account names are checked here: the rest of each table is the provider's
         // (`providers::registry`, called from `app::check`).
         for name in self.providers.keys() {
@@ -446,6 +449,9 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+mod telemetry;
 mod tenants;
+pub use telemetry::TelemetryConfig;
+
 #[cfg(test)]
 mod tests;

@@ -207,6 +207,9 @@ impl Refunds {
             };
             record::record(&this, &request, sent).await
         };
+        // The task stays in the call's span, so its store and provider spans are in the
+        // caller's trace.
+        let owned = tracing::Instrument::in_current_span(owned);
         tokio::spawn(metrics::with_provider_clock(clock, owned))
             .await
             .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))

@@ -15,6 +15,7 @@ mod codec;
 mod keys;
 pub mod postgres;
 pub mod sqlite;
+pub mod traced;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -247,5 +247,33 @@ mod tests {
         };
         assert_eq!(acme.tenant.as_str(), "acme");
         assert!(acme.may_use("c") && !acme.may_use("d"));
+        assert!(!acme.is_operator());
+    }
+
+    #[test]
+    fn operator_keys_approval_limits_and_expiry_come_from_the_config() {
+        let config = Config::from_toml(
+            "[[tenants]]\nid = \"acme\"\napi_keys = [\"k1\"]\noperator_keys = [\"op\"]\n\
+             approval_above = { MXN = 1000000, PHP = 500000 }\n\
+             [worker]\napproval_expires_after_ms = 60000",
+        )
+        .unwrap();
+        let tenants = tenants(&config.tenants);
+        let crate::auth::Authn::Allowed(op) = tenants.authenticate(Some("op")) else {
+            panic!("op is acme's operator key")
+        };
+        assert!(op.is_operator());
+        assert_eq!(op.approval_limit("MXN"), Some(1_000_000));
+        assert_eq!(op.approval_limit("PHP"), Some(500_000));
+        assert_eq!(op.approval_limit("CLP"), None);
+        assert_eq!(
+            refund_settings(&config).approval_expiry,
+            Duration::from_secs(60)
+        );
+        let default = Config::from_toml("").unwrap();
+        assert_eq!(
+            refund_settings(&default).approval_expiry,
+            Duration::from_secs(72 * 3600)
+        );
     }
 }

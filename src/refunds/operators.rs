@@ -15,7 +15,7 @@ use super::{
     writer::{self, Change, Start},
 };
 use crate::{
-    auth::Caller,
+    auth::{Caller, Role},
     domain::{ApiError, ErrorCode, FieldViolation, Refund, RefundEvent, RefundStatus, reason},
     store::EventScope,
 };
@@ -146,7 +146,8 @@ pub(super) async fn approve(
         return answered(refunds, refund).await;
     }
     let actor = caller.actor();
-    if refund.created_by.as_ref() == Some(&actor) {
+    // Open mode has one caller, who may do everything (and no approval limits to meet).
+    if caller.role != Role::Open && refund.created_by.as_ref() == Some(&actor) {
         return Err(ApiError::new(
             ErrorCode::PermissionDenied,
             reason::SELF_APPROVAL,

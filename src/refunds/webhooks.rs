@@ -215,6 +215,7 @@ async fn observed(
     id: &RefundId,
     obs: &crate::domain::Observation,
 ) -> Result<(), crate::domain::ApiError> {
+    tracing::Span::current().record("refund_id", id.as_str());
     let change = Change::Observed {
         obs,
         source: "webhook",

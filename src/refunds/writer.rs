@@ -20,6 +20,7 @@ mod change;
 mod schedule;
 
 pub(super) use change::{Change, in_doubt};
+use tracing::Instrument as _;
 
 use super::Refunds;
 use crate::{
@@ -60,10 +61,23 @@ pub(super) async fn write(
     change: Change<'_>,
     actor: &Actor,
 ) -> Result<Written, ApiError> {
-    let (id, mut known) = match start {
+    let (id, known) = match start {
         Start::Stored(id) => (id, None),
         Start::Known(refund) => (refund.id.clone(), Some(*refund)),
     };
+    let span = tracing::debug_span!("refund.write", refund_id = %id);
+    write_in(refunds, id, known, change, actor)
+        .instrument(span)
+        .await
+}
+
+async fn write_in(
+    refunds: &Refunds,
+    id: RefundId,
+    mut known: Option<Refund>,
+    change: Change<'_>,
+    actor: &Actor,
+) -> Result<Written, ApiError> {
     for attempt in 0..CAS_RETRIES {
         let current = match known.take() {
             Some(refund) => refund,
