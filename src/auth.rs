@@ -157,6 +157,13 @@ impl TenantTable {
         self.current.load_full()
     }
 
+    /// The table in force now, with a generation no later than the table's: a caller that
+    /// later sees a different generation checks again (maybe needlessly, never too late).
+    pub fn load_with_generation(&self) -> (u64, Arc<Tenants>) {
+        let generation = *self.generation.borrow();
+        (generation, self.current.load_full())
+    }
+
     /// Swaps `tenants` in; calls from now on see only the new table, and subscribers of
     /// [`TenantTable::generation`] are told.
     pub fn replace(&self, tenants: Tenants) {

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status, service::Interceptor};
 
@@ -58,13 +57,14 @@ impl Interceptor for Authenticate {
         let key = presented_key(&req)
             .filter(|k| !k.is_empty())
             .map(KeyDigest::of);
-        match self.tenants.load().authenticate_digest(key) {
+        let (generation, tenants) = self.tenants.load_with_generation();
+        match tenants.authenticate_digest(key) {
             Authn::Allowed(caller) => {
                 req.extensions_mut().insert(Credential {
                     key,
                     tenant: caller.tenant.clone(),
                     table: self.tenants.clone(),
-                    generation: self.tenants.generation(),
+                    generation,
                 });
                 req.extensions_mut().insert(caller);
                 Ok(req)
@@ -87,30 +87,38 @@ pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
 }
 
 /// What a long call keeps to check its key again after a reload: the key's digest (`None`
-/// in open mode without a key), its tenant, and the table with its generation.
+/// in open mode without a key), its tenant, and the table with the generation the key was
+/// checked against.
 #[derive(Clone, Debug)]
 pub struct Credential {
     key: Option<KeyDigest>,
     tenant: TenantId,
     table: Arc<TenantTable>,
-    generation: watch::Receiver<u64>,
+    generation: u64,
 }
 
 impl Credential {
     /// Resolves when a reload has removed the key (or moved it to another tenant); pending
-    /// for as long as the key stays valid.
-    pub async fn revoked(mut self) {
+    /// for as long as the key stays valid. A reload between the call's authentication and
+    /// this first poll is seen too (the generation differs).
+    pub async fn revoked(self) {
+        let mut generation = self.table.generation();
+        let mut seen = self.generation;
         loop {
-            if self.generation.changed().await.is_err() {
+            let now = *generation.borrow_and_update();
+            if now != seen {
+                seen = now;
+                let valid = match self.table.load().authenticate_digest(self.key) {
+                    Authn::Allowed(caller) => caller.tenant == self.tenant,
+                    Authn::Missing | Authn::Unknown => false,
+                };
+                if !valid {
+                    return;
+                }
+            }
+            if generation.changed().await.is_err() {
                 // The table is gone with the gateway: nothing will revoke the key.
                 return std::future::pending().await;
-            }
-            let valid = match self.table.load().authenticate_digest(self.key) {
-                Authn::Allowed(caller) => caller.tenant == self.tenant,
-                Authn::Missing | Authn::Unknown => false,
-            };
-            if !valid {
-                return;
             }
         }
     }

@@ -145,6 +145,9 @@ pub struct Setup {
     pub extra: String,
     /// Further `[server]` keys (`cors_allowed_origins = [...]`).
     pub server: String,
+    /// The `[limits]` keys. Default: far above anything a test sends, since these tests are
+    /// about other things (the limits are tested through the binary, tests/reload.rs).
+    pub limits: String,
 }
 
 impl Default for Setup {
@@ -168,6 +171,8 @@ impl Default for Setup {
             event_buffer: None,
             extra: String::new(),
             server: String::new(),
+            limits: "requests_per_second = 1000000\nburst = 1000000\nwatch_streams = 1000000"
+                .to_owned(),
         }
     }
 }
@@ -214,12 +219,15 @@ listen = "127.0.0.1:0"
 
 [worker]
 {worker}
+[limits]
+{limits}
 {tenants}
 
 {accounts}
 {extra}
 "#,
             tenants = self.tenants,
+            limits = self.limits,
             store_keys = self.store_keys,
             extra = self.extra,
         )
