@@ -25,6 +25,9 @@
 #   "previous", started exactly like the gateway (embedded default, a fresh directory, the
 #   same ports after the gateway has stopped, pinned to SERVER_CPU), the two alternating which
 #   goes first; bench_table.py adds a "this build vs previous build" table.
+#   Scenario "noisy" (not in the default SCENARIOS): tenant B's GetRefund with NOISY_B_CONC (16)
+#   in flight while tenant A is quiet, then while A bursts with NOISY_A_CONC (64) in flight over
+#   its limit of NOISY_A_RPS (50) calls/s, burst NOISY_A_BURST (100); alternating, REPS times.
 #   SKIP_BASELINE (0): 1 leaves the bare-tonic baseline out of every scenario (nothing of it
 #   is needed), for a run that only wants the A/B comparison.
 #
@@ -45,6 +48,8 @@ SERVER_CPU="${SERVER_CPU:-0}"; CLIENT_CPU="${CLIENT_CPU:-1}"
 BASELINE_DIR="${BASELINE_DIR:-}"
 BUILD="${BUILD:-1}"
 PREVIOUS_BIN="${PREVIOUS_BIN:-}"; SKIP_BASELINE="${SKIP_BASELINE:-0}"
+NOISY_B_CONC="${NOISY_B_CONC:-16}"; NOISY_A_CONC="${NOISY_A_CONC:-64}"
+NOISY_A_RPS="${NOISY_A_RPS:-50}"; NOISY_A_BURST="${NOISY_A_BURST:-100}"
 GW_GRPC_PORT="${GW_GRPC_PORT:-50061}"; GW_HTTP_PORT="${GW_HTTP_PORT:-8091}"; BASE_PORT="${BASE_PORT:-50062}"
 RESTART_GRPC_PORT="${RESTART_GRPC_PORT:-50071}"; RESTART_HTTP_PORT="${RESTART_HTTP_PORT:-8095}"
 
@@ -98,7 +103,7 @@ if [ "$BUILD" = 1 ]; then
     (cd "$BASE_COPY" && cargo build --release --quiet)
   fi
 fi
-NEEDED=("$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart")
+NEEDED=("$GW_BIN" "$TOOLS/loadgen" "$TOOLS/fanout" "$TOOLS/prepare" "$TOOLS/restart" "$TOOLS/noisy")
 [ "$SKIP_BASELINE" = 1 ] || NEEDED+=("$BASE_SERVER" "$BASE_LOADGEN" "$BASE_FANOUT")
 for bin in "${NEEDED[@]}"; do
   [ -x "$bin" ] || { echo "bench: $bin missing (run with BUILD=1)" >&2; exit 1; }
@@ -147,7 +152,10 @@ scenario_exit() {
 }
 
 # start_gw DIR [SIDE]: the embedded default (SQLite file DIR/refund-gateway.db, in-process
-# simulators) with only the listen addresses overridden, pinned to SERVER_CPU. Default log
+# simulators) with only the listen addresses overridden, pinned to SERVER_CPU; with GW_CONFIG
+# set, that config file instead of the embedded default (listen addresses still overridden).
+# The tenants' default limits are raised far above what one core serves: the scenarios measure
+# the gateway's work, not its refusals (the noisy scenario sets its tenants' own limits). Default log
 # level (info). SIDE "gateway" (default) runs this build, "previous" PREVIOUS_BIN, in the very
 # same way: same ports (only one of them runs at a time), same core, same environment.
 start_gw() {
@@ -156,7 +164,9 @@ start_gw() {
   ( cd "$dir" && exec env -u RUST_LOG -u REFUND_GATEWAY_CONFIG \
       REFUND_GATEWAY__SERVER__GRPC_LISTEN="127.0.0.1:$GW_GRPC_PORT" \
       REFUND_GATEWAY__SERVER__HTTP_LISTEN="127.0.0.1:$GW_HTTP_PORT" \
-      taskset -c "$SERVER_CPU" "$bin" serve >"$dir/gateway.log" 2>&1 ) &
+      REFUND_GATEWAY__LIMITS__REQUESTS_PER_SECOND=1000000000 REFUND_GATEWAY__LIMITS__BURST=1000000000 \
+      REFUND_GATEWAY__LIMITS__WATCH_STREAMS=1000000 \
+      taskset -c "$SERVER_CPU" "$bin" serve ${GW_CONFIG:+--config "$GW_CONFIG"} >"$dir/gateway.log" 2>&1 ) &
   GW_PID=$!; GW_SIDE="$side"
   for _ in $(seq 1 600); do
     grep -q "refund-gateway serving" "$dir/gateway.log" 2>/dev/null && return 0
@@ -474,10 +484,51 @@ scenario_restart() {
   done
 }
 
+# --- 6. A noisy neighbour: tenant B's GetRefund while tenant A bursts over its limit --------
+# One gateway with two tenants: A limited to NOISY_A_RPS calls/s (burst NOISY_A_BURST), B with
+# a limit far above what the machine serves (so only A's limit is in play). Per repetition:
+# B alone (A quiet), then B while A's callers send as fast as their refusals come back.
+scenario_noisy() {
+  local dir="$WORK/noisy" line mode flag
+  log "noisy neighbour: tenant B's GetRefund ($NOISY_B_CONC in flight), tenant A quiet vs bursting ($NOISY_A_CONC in flight, limit $NOISY_A_RPS/s burst $NOISY_A_BURST)"
+  rm -rf "$dir"; mkdir -p "$dir"
+  cat >"$dir/gateway.toml" <<EOF
+[store]
+url = "sqlite://$dir/refund-gateway.db"
+[providers.compago]
+kind = "compago"
+sandbox = true
+[[tenants]]
+id = "tenant-a"
+api_keys = ["bench-tenant-a-key"]
+requests_per_second = $NOISY_A_RPS
+burst = $NOISY_A_BURST
+[[tenants]]
+id = "tenant-b"
+api_keys = ["bench-tenant-b-key"]
+requests_per_second = 1000000
+burst = 1000000
+EOF
+  GW_CONFIG="$dir/gateway.toml" start_gw "$dir"
+  for rep in $(seq 1 "$REPS"); do
+    for mode in quiet noisy; do
+      flag=""; [ "$mode" = quiet ] || flag="--noisy"
+      mstart "$GW_PID"
+      line=$(/usr/bin/time -f '%U %S %e' -o "$WORK/loader.time" taskset -c "$CLIENT_CPU" "$TOOLS/noisy" \
+        --addr "$GW_ADDR" --key-a bench-tenant-a-key --key-b bench-tenant-b-key $flag \
+        --concurrency "$NOISY_B_CONC" --noisy-concurrency "$NOISY_A_CONC" \
+        --duration "$DURATION" --warmup "$WARMUP" --label "rep$rep")
+      mend
+      record "$line" "$(mextra "$line"),\"scenario\":\"noisy\",\"side\":\"gateway\",\"case\":\"$mode\",\"rep\":$rep"
+    done
+  done
+  stop_gw
+}
+
 FAILED=""
 for s in $SCENARIOS; do
   case "$s" in
-    get|create|list|watch|restart) ;;
+    get|create|list|watch|restart|noisy) ;;
     *) echo "bench: unknown scenario $s" >&2; exit 1 ;;
   esac
   # A failed scenario is reported and the others still run. (Not `( ... ) || ...`: errexit

@@ -156,6 +156,15 @@ def main():
         timed_out = sum(1 for r in groups[("restart", case, "gateway", 0)] if r.get("timed_out"))
         if timed_out:
             out.append(f"| Restart | {case} non-final | runs that timed out | {timed_out} | — | — | |")
+    # 6. A noisy neighbour: tenant B's GetRefund with tenant A bursting over its limit
+    # ("gateway" column) and with A quiet ("baseline" column; the ratio is bursting / quiet)
+    if cases("noisy", "gateway"):
+        for figure, field, scale in (("B req/s", "rps", 1.0), ("B p50 ms", "p50_us", 1e-3),
+                                     ("B p99 ms", "p99_us", 1e-3), ("B errors", "errors", 1.0),
+                                     ("A calls/s (mostly refused)", "a_calls_per_s", 1.0),
+                                     ("A served", "a_served", 1.0)):
+            row("Noisy neighbour", "A bursting / A quiet", figure,
+                m("noisy", "noisy", "gateway", field, scale), m("noisy", "quiet", "gateway", field, scale))
     print("\n".join(out))
 
     ab = ab_table(meta, m, n, cases)

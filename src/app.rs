@@ -8,6 +8,8 @@
 //!    calls finish; watch streams end cleanly (OK);
 //! 3. the worker finishes the checks it is making;
 //! 4. the process exits once everything has stopped, or after `shutdown_grace_ms`.
+//!
+//! SIGHUP reloads the tenants and their limits ([`reload`]).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -19,18 +21,22 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
+    auth::TenantTable,
     config::Config,
     events::EventBus,
-    grpc::{Authenticate, RefundApi},
+    grpc::{Authenticate, LimitLayer, RefundApi},
+    limits::Limiter,
     pb::{self, refund_service_server::RefundServiceServer},
     refunds::Refunds,
     store::{PostgresStore, RefundStore, sqlite::SqliteStore},
 };
 
 mod options;
+pub mod reload;
 
-pub use options::{build_providers, check, store_options, tenants};
+pub use options::{build_providers, check, limits, store_options, tenants};
 use options::{refund_settings, worker_schedule};
+pub use reload::Reloader;
 
 /// How long NOT_SERVING is shown before the servers stop accepting.
 const DRAIN: Duration = Duration::from_millis(300);
@@ -43,6 +49,7 @@ pub struct Running {
     /// The simulators, when a sandbox account needs them.
     pub sandbox: Option<RunningSandbox>,
     pub refunds: Refunds,
+    reloader: Reloader,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     grace: Duration,
@@ -57,6 +64,11 @@ impl Running {
     /// A token cancelled when shutdown starts.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+
+    /// What reloads the tenants and their limits.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Waits for every part to stop (after a shutdown, or a failure of one of them).
@@ -164,8 +176,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None
     };
     let providers = build_providers(&config, sandbox.as_ref(), &public_url)?;
-    let tenants = Arc::new(tenants(&config.tenants));
-    if tenants.is_open() {
+    let tenants = TenantTable::new(tenants(&config.tenants));
+    let limiter = Arc::new(Limiter::new(limits(&config)));
+    if tenants.load().is_open() {
         tracing::warn!(
             "NO TENANTS CONFIGURED: the gateway runs OPEN. Every caller, with or without an API key, acts as tenant \"default\". Configure [[tenants]] before exposing it."
         );
@@ -201,9 +214,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tower::ServiceBuilder::new()
             // Authentication first (health and reflection stay open); a refused call ends here.
             .layer(InterceptorLayer::new(Authenticate::new(
-                tenants,
+                tenants.clone(),
                 shutdown.clone(),
             )))
+            // Then the tenant's limits, before any work is done.
+            .layer(LimitLayer::new(limiter.clone()))
             // One `rpc` span and the RPC metrics per call that reaches the handlers.
             .layer(crate::grpc::RpcLayer)
             .named_layer(RefundServiceServer::new(RefundApi::new(refunds.clone())))
@@ -276,14 +291,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, store = %config.store.redacted_url(), "refund-gateway serving");
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     Ok(Running {
         grpc_addr,
         http_addr,
         sandbox,
         refunds,
+        reloader: Reloader {
+            tenants,
+            limits: limiter,
+            running: Arc::new(config),
+        },
         shutdown,
         tasks,
-        grace: Duration::from_millis(config.server.shutdown_grace_ms),
+        grace,
     })
 }
 

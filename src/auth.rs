@@ -4,14 +4,20 @@
 //! and a lookup does not compare secrets byte by byte. A key is named by its key id, the
 //! first 8 hex digits of its digest (what events record as the actor), never by the key.
 //! A tenant's `api_keys` are callers; its `operator_keys` may also resolve and approve.
+//!
+//! The table in force is a [`TenantTable`]: a reload (SIGHUP) builds a whole new [`Tenants`]
+//! and swaps it in one step, so a call sees either the old table or the new one, never a
+//! mix; its generation tells long calls (watch streams) to check their key again.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
 };
 
+use arc_swap::ArcSwap;
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
+use tokio::sync::watch;
 
 use crate::domain::{Actor, TenantId};
 
@@ -56,7 +62,7 @@ impl Caller {
     /// The caller of open mode: tenant `default`, every provider, every RPC.
     pub fn open() -> Self {
         Self {
-            tenant: TenantId::new("default"),
+            tenant: TenantId::new(OPEN_TENANT),
             providers: None,
             role: Role::Open,
             key_id: "open".to_owned(),
@@ -140,17 +146,47 @@ impl Tenants {
 
     /// Looks a presented key up (`None` when the caller sent none).
     pub fn authenticate(&self, key: Option<&str>) -> Authn {
+        self.authenticate_digest(key.filter(|k| !k.is_empty()).map(KeyDigest::of))
+    }
+
+    /// Looks a key up by its digest (`None` when the caller sent no key).
+    pub fn authenticate_digest(&self, key: Option<KeyDigest>) -> Authn {
         if self.open {
             return Authn::Allowed(Caller::open());
         }
         match key {
-            None | Some("") => Authn::Missing,
+            None => Authn::Missing,
             Some(key) => self
                 .by_key
-                .get(&digest(key))
+                .get(&key.0)
                 .cloned()
                 .map_or(Authn::Unknown, Authn::Allowed),
         }
+    }
+
+    /// How many tenants and keys the table holds (for the log; never the keys).
+    pub fn counts(&self) -> (usize, usize) {
+        let tenants: BTreeSet<&TenantId> = self.by_key.values().map(|c| &c.tenant).collect();
+        (tenants.len(), self.by_key.len())
+    }
+}
+
+/// The tenant of open mode.
+pub const OPEN_TENANT: &str = "default";
+
+/// The SHA-256 of an API key: what a long call keeps to check its key again after a reload.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    pub fn of(key: &str) -> Self {
+        Self(digest(key))
+    }
+}
+
+impl std::fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyDigest(..)")
     }
 }
 
@@ -161,6 +197,47 @@ fn digest(key: &str) -> [u8; 32] {
 /// The key id: the first 8 hex digits (4 bytes) of the key's digest.
 fn key_id(digest: &[u8; 32]) -> String {
     digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The tenant table in force, replaced whole by a reload.
+#[derive(Debug)]
+pub struct TenantTable {
+    current: ArcSwap<Tenants>,
+    /// Bumped on every replacement.
+    generation: watch::Sender<u64>,
+}
+
+impl TenantTable {
+    pub fn new(tenants: Tenants) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(tenants),
+            generation: watch::Sender::new(0),
+        })
+    }
+
+    /// The table in force now.
+    pub fn load(&self) -> Arc<Tenants> {
+        self.current.load_full()
+    }
+
+    /// The table in force now, with a generation no later than the table's: a caller that
+    /// later sees a different generation checks again (maybe needlessly, never too late).
+    pub fn load_with_generation(&self) -> (u64, Arc<Tenants>) {
+        let generation = *self.generation.borrow();
+        (generation, self.current.load_full())
+    }
+
+    /// Swaps `tenants` in; calls from now on see only the new table, and subscribers of
+    /// [`TenantTable::generation`] are told.
+    pub fn replace(&self, tenants: Tenants) {
+        self.current.store(Arc::new(tenants));
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Changes each time the table is replaced.
+    pub fn generation(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
 }
 
 #[cfg(test)]
@@ -225,12 +302,32 @@ mod tests {
         assert_eq!(tenants.authenticate(None), Authn::Missing);
         assert_eq!(tenants.authenticate(Some("")), Authn::Missing);
         assert_eq!(tenants.authenticate(Some("k4")), Authn::Unknown);
+        assert_eq!(tenants.counts(), (2, 3));
+    }
+
+    #[test]
+    fn a_replaced_table_answers_at_once_and_says_so() {
+        let table = TenantTable::new(Tenants::new([tenant("acme", &["k1"], None)]));
+        let generation = table.generation();
+        assert!(matches!(
+            table.load().authenticate(Some("k1")),
+            Authn::Allowed(_)
+        ));
+        table.replace(Tenants::new([tenant("acme", &["k2"], None)]));
+        assert!(generation.has_changed().unwrap());
+        let now = table.load();
+        assert_eq!(now.authenticate(Some("k1")), Authn::Unknown);
+        let Authn::Allowed(caller) = now.authenticate_digest(Some(KeyDigest::of("k2"))) else {
+            panic!("k2 is acme's now")
+        };
+        assert_eq!(caller.tenant.as_str(), "acme");
     }
 
     #[test]
     fn no_tenants_means_open_mode_as_default() {
         let tenants = Tenants::new([]);
         assert!(tenants.is_open());
+        assert_eq!(tenants.counts(), (0, 0));
         let Authn::Allowed(caller) = tenants.authenticate(None) else {
             panic!("open mode lets everyone in")
         };

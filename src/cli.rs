@@ -22,6 +22,14 @@ pub enum Command {
         #[arg(long, env = "REFUND_GATEWAY_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check a configuration file (with the REFUND_GATEWAY__ environment overrides) without
+    /// starting anything: no port is opened and nothing is contacted. Prints "config OK" and
+    /// a summary, exit 0; or one line per problem, each naming its key, exit 2.
+    CheckConfig {
+        /// The configuration file (TOML); absent: the embedded default.
+        #[arg(long, env = "REFUND_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Run the provider simulators alone (for other systems' integration tests) and print
     /// each simulated provider's base URL, credentials and fixture payments.
     Sandbox {

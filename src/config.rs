@@ -35,6 +35,13 @@ pub struct Config {
     pub worker: WorkerConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// Per-tenant limits: the defaults every tenant gets unless its `[[tenants]]` entry
+    /// overrides them.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The tables as read, so a reload can tell which keys changed.
+    #[serde(skip)]
+    raw: read::Raw,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -356,10 +363,45 @@ kind = "paymongo"
 sandbox = true
 "#;
 
-/// A configuration that cannot be used; the message is one line for the operator.
+/// A configuration that cannot be used; the message is one line for the operator, naming
+/// the key (`tenants[1].api_keys: ...`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// Every problem found in a configuration, one [`ConfigError`] each. Shown on one line
+/// (`; ` between them) where one line is wanted; [`ConfigErrors::lines`] gives them apart.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// One line per problem.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|e| e.0.as_str())
+    }
+
+    /// `Err` with every problem in `problems`, or `Ok(value)` when there is none.
+    pub fn or<T>(problems: Vec<ConfigError>, value: T) -> Result<T, Self> {
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(Self(problems))
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<&str> = self.lines().collect();
+        f.write_str(&lines.join("; "))
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(err: ConfigError) -> Self {
+        Self(vec![err])
+    }
+}
 
 impl Config {
     /// The embedded default: what `refund-gateway serve` runs with no config file.
@@ -368,75 +410,46 @@ impl Config {
     }
 
     /// Loads `file` (or the embedded default when `None`), then the environment overrides,
-    /// then checks the result.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// then checks the result ([`Config::problems`]).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigErrors> {
+        Self::read(file).and_then(Self::checked)
+    }
+
+    /// Reads `file` (or the embedded default) with the environment overrides, without the
+    /// checks of [`Config::problems`]: every key has the right type, and nothing more is
+    /// known. `app::check` then reports every remaining problem at once.
+    pub fn read(file: Option<&Path>) -> Result<Self, ConfigErrors> {
         let base = match file {
             Some(path) => {
                 if !path.is_file() {
                     return Err(ConfigError(format!(
                         "config file {} does not exist",
                         path.display()
-                    )));
+                    ))
+                    .into());
                 }
                 Figment::from(Toml::file(path))
             }
             None => Figment::from(Toml::string(EMBEDDED_DEFAULT)),
         };
-        Self::from_figment(base.merge(Env::prefixed("REFUND_GATEWAY__").split("__")))
+        read::from_figment(base.merge(Env::prefixed("REFUND_GATEWAY__").split("__")))
     }
 
     /// Parses a TOML string with the same rules (tests and tools).
-    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(Figment::from(Toml::string(text)))
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        read::from_figment(Figment::from(Toml::string(text))).and_then(Self::checked)
     }
 
-    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
-        config.check()?;
-        Ok(config)
+    fn checked(self) -> Result<Self, ConfigErrors> {
+        let problems = self.problems();
+        ConfigErrors::or(problems, self)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        if self.server.event_buffer == 0 {
-            return Err(ConfigError(
-                "server.event_buffer must be above 0".to_owned(),
-            ));
-        }
-        if !(self.store.url.starts_with("sqlite:")
-            || self.store.url.starts_with("postgres:")
-            || self.store.url.starts_with("postgresql:"))
-        {
-            return Err(ConfigError(format!(
-                "store.url must start with sqlite: or postgres:, got {:?}",
-                self.store.redacted_url()
-            )));
-        }
-        for (key, value) in [
-            ("statement_timeout_ms", self.store.statement_timeout_ms),
-            ("connect_timeout_ms", self.store.connect_timeout_ms),
-        ] {
-            if value == 0 {
-                return Err(ConfigError(format!("store.{key} must be above 0")));
-            }
-        }
-        self.telemetry.check()?;
-        // Only the account names are checked here: the rest of each table is the provider's
-        // (`providers::registry`, called from `app::check`).
-        for name in self.providers.keys() {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(ConfigError(format!(
-                    "provider account name {name:?} may only use letters, digits, '-' and '_'"
-                )));
-            }
-        }
-        tenants::check(&self.tenants, &self.providers)?;
-        Ok(())
+    /// The keys whose values differ between this configuration and `newer`, outside the
+    /// tables a reload applies (`tenants`, `limits`): those need a restart. Names only,
+    /// never values.
+    pub fn changed_outside_tenants(&self, newer: &Config) -> Vec<String> {
+        self.raw.changed(&newer.raw, &["tenants", "limits"])
     }
 
     /// Whether any provider account is served by the built-in simulators.
@@ -449,8 +462,13 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+mod check;
+mod limits;
+mod read;
 mod telemetry;
 mod tenants;
+
+pub use limits::LimitsConfig;
 pub use telemetry::TelemetryConfig;
 
 #[cfg(test)]

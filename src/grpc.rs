@@ -1,11 +1,14 @@
 //! The gRPC surface: `refunds.v1.RefundService` as a thin adapter over [`Refunds`]. Each
 //! handler gets the caller, converts the request, calls the service and converts back; the
-//! `rpc` span and the RPC metrics come from [`layer::RpcLayer`] around the service, and
-//! authentication from the [`Authenticate`] interceptor around that.
+//! `rpc` span and the RPC metrics come from [`layer::RpcLayer`] around the service, the
+//! tenants' limits from [`limit::LimitLayer`] around that, and authentication from the
+//! [`Authenticate`] interceptor around that. Watch streams keep a [`guard::StreamGuard`].
 
 pub mod auth;
 pub mod convert;
+pub mod guard;
 pub mod layer;
+pub mod limit;
 pub mod status;
 pub mod web;
 
@@ -26,8 +29,10 @@ use crate::{
 };
 
 pub use auth::Authenticate;
+use guard::StreamGuard;
 pub use layer::RpcLayer;
 use layer::SpanFields;
+pub use limit::LimitLayer;
 
 /// The service implementation.
 #[derive(Clone, Debug)]
@@ -133,28 +138,32 @@ impl RefundService for RefundApi {
 
     async fn watch_refund(
         &self,
-        request: Request<pb::WatchRefundRequest>,
+        mut request: Request<pb::WatchRefundRequest>,
     ) -> Result<Response<Self::WatchRefundStream>, Status> {
+        let guard = StreamGuard::take(&mut request);
         let (caller, req) = unpack(request)?;
         let id = convert::refund_id(&req.id)?;
         let events = self.refunds.watch_refund(&caller, id).await?;
-        Ok(Response::new(event_stream(events, |event| {
-            pb::WatchRefundResponse { event: Some(event) }
-        })))
+        let stream = event_stream(events, |event| pb::WatchRefundResponse {
+            event: Some(event),
+        });
+        Ok(Response::new(Box::pin(guard.guard(stream))))
     }
 
     type WatchRefundsStream = EventStream<pb::WatchRefundsResponse>;
 
     async fn watch_refunds(
         &self,
-        request: Request<pb::WatchRefundsRequest>,
+        mut request: Request<pb::WatchRefundsRequest>,
     ) -> Result<Response<Self::WatchRefundsStream>, Status> {
+        let guard = StreamGuard::take(&mut request);
         let (caller, req) = unpack(request)?;
         let filter = convert::feed_filter(req)?;
         let events = self.refunds.watch_refunds(&caller, filter).await?;
-        Ok(Response::new(event_stream(events, |event| {
-            pb::WatchRefundsResponse { event: Some(event) }
-        })))
+        let stream = event_stream(events, |event| pb::WatchRefundsResponse {
+            event: Some(event),
+        });
+        Ok(Response::new(Box::pin(guard.guard(stream))))
     }
 
     async fn get_payment(

@@ -22,7 +22,8 @@
 //! - [`store`]: the durable store behind the `RefundStore` trait (SQLite or PostgreSQL).
 //! - [`providers`]: the `Provider` trait, the registry of providers, the one client (tower
 //!   stack) per account, and one module per provider, each with the same files.
-//! - [`auth`]: tenants and their API keys.
+//! - [`auth`]: tenants and their API keys, the table a reload swaps; [`limits`]: each
+//!   tenant's call rate and open watch streams.
 //! - [`config`]: the configuration file and its environment overrides; it knows no other
 //!   part. [`app`] turns it into each part's options and runs everything.
 //! - [`metrics`], [`telemetry`], [`cli`]: metric helpers, logging set-up, the command line.
@@ -39,6 +40,7 @@ pub mod domain;
 pub mod events;
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod pb;
 pub mod providers;

@@ -1,12 +1,16 @@
 //! The `refund-gateway` binary: parse the command line, set up logging, run.
 
-use std::process::ExitCode;
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::Parser as _;
 use refund_gateway::{
     app,
     cli::{Cli, Command},
-    config::Config,
+    config::{Config, ConfigErrors},
+    providers::AccountPlan,
     telemetry,
 };
 
@@ -15,6 +19,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config).await,
+        Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Sandbox { listen } => {
             telemetry::init();
             run_sandbox(listen).await
@@ -22,12 +27,69 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Option<std::path::PathBuf>) -> ExitCode {
-    // The provider tables are read by their providers (`app::check`): still the config.
-    let config = match Config::load(config.as_deref()).and_then(|c| app::check(&c).map(|_| c)) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("refund-gateway: bad config: {err}");
+/// The configuration in `file` with every problem checked (`app::check` also reads the
+/// provider tables with their providers' rules), or every problem.
+fn checked_config(file: Option<&Path>) -> Result<(Config, Vec<AccountPlan>), ConfigErrors> {
+    let config = Config::read(file)?;
+    let plans = app::check(&config)?;
+    Ok((config, plans))
+}
+
+fn check_config(file: Option<&Path>) -> ExitCode {
+    match checked_config(file) {
+        Ok((config, plans)) => {
+            println!("config OK");
+            println!("{}", summary(&config, &plans));
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for line in problems.lines() {
+                println!("{line}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// One line: what the configuration sets up (names and counts, never a secret).
+fn summary(config: &Config, plans: &[AccountPlan]) -> String {
+    let tenants = if config.tenants.is_empty() {
+        "open mode (no tenants)".to_owned()
+    } else {
+        let keys: usize = config.tenants.iter().map(|t| t.api_keys.len()).sum();
+        format!("{} tenants, {keys} API keys", config.tenants.len())
+    };
+    let accounts: Vec<String> = plans
+        .iter()
+        .map(|p| {
+            let sandbox = if p.sandbox { ", sandbox" } else { "" };
+            format!("{} ({}{sandbox})", p.name, p.kind)
+        })
+        .collect();
+    let l = &config.limits;
+    format!(
+        "grpc {}, http {}, store {}, {tenants}, provider accounts: {}; limits {}/s burst {}, {} watch streams per tenant",
+        config.server.grpc_listen,
+        config.server.http_listen,
+        config.store.redacted_url(),
+        if accounts.is_empty() {
+            "none".to_owned()
+        } else {
+            accounts.join(", ")
+        },
+        l.requests_per_second,
+        l.burst,
+        l.watch_streams,
+    )
+}
+
+async fn serve(file: Option<PathBuf>) -> ExitCode {
+    let config = match checked_config(file.as_deref()) {
+        Ok((config, _)) => config,
+        Err(problems) => {
+            for line in problems.lines() {
+                eprintln!("refund-gateway: bad config: {line}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -39,13 +101,23 @@ async fn serve(config: Option<std::path::PathBuf>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = serve_with(config).await;
+    let code = serve_with(config, file).await;
     // The spans of the last calls reach the collector before the process ends.
     telemetry.shutdown().await;
     code
 }
 
-async fn serve_with(config: Config) -> ExitCode {
+async fn serve_with(config: Config, file: Option<PathBuf>) -> ExitCode {
+    // Made before anything starts: from here on a SIGHUP reloads instead of ending the
+    // process.
+    #[cfg(unix)]
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(err) => {
+            eprintln!("refund-gateway: cannot listen for SIGHUP: {err}");
+            return ExitCode::from(1);
+        }
+    };
     let running = match app::start(config).await {
         Ok(running) => running,
         Err(err) => {
@@ -53,6 +125,12 @@ async fn serve_with(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    #[cfg(unix)]
+    tokio::spawn(
+        running
+            .reloader()
+            .on_hangup(file, hangup, running.shutdown_token()),
+    );
     let token = running.shutdown_token();
     tokio::spawn(async move {
         stop_signal().await;

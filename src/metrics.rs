@@ -21,6 +21,8 @@
 //! - `provider_breaker_transitions_total{provider,to}`
 //! - `provider_calls_refused_total{provider,reason}` (not sent: `breaker_open` or
 //!   `saturated`, the account's concurrency limit full for its whole queue timeout)
+//! - `rate_limited_total{tenant,limit}` (calls refused by a tenant's limit: `limit` is
+//!   `requests` (calls per second) or `watch_streams`)
 
 use std::{
     future::Future,
@@ -104,6 +106,16 @@ pub fn rpc_call(method: &'static str, code: tonic::Code, elapsed: std::time::Dur
         .record(elapsed.as_secs_f64());
     metrics::counter!("refund_gateway_grpc_requests_total", "method" => method, "code" => code_name(code))
         .increment(1);
+}
+
+/// Records one call refused by a tenant's limit (`requests` or `watch_streams`).
+pub fn rate_limited(tenant: &str, limit: &'static str) {
+    metrics::counter!(
+        "refund_gateway_rate_limited_total",
+        "tenant" => tenant.to_owned(),
+        "limit" => limit
+    )
+    .increment(1);
 }
 
 /// Records one provider call.

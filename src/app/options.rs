@@ -2,32 +2,40 @@
 //! provider's own rules), the store's options, the tenants, the refunds service's timing and
 //! the worker's schedule. The configuration module knows none of these parts; this file does.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use simulators::RunningSandbox;
 
 use crate::{
     auth::{TenantKeys, Tenants},
-    config::{Config, ConfigError, StoreConfig, TenantConfig, WorkerConfig},
+    config::{Config, ConfigError, ConfigErrors, StoreConfig, TenantConfig, WorkerConfig},
     domain::TenantId,
+    limits::{LimitPlan, TenantLimits},
     providers::{AccountPlan, Providers},
     refunds::Settings,
     store::StoreOptions,
 };
 
-/// Reads the provider tables of `config` with their providers' own rules: the part of the
-/// configuration `Config::load` cannot check because it knows no provider. An error is one
-/// line naming the key, as `Config::load`'s are.
-pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigError> {
-    for origin in &config.server.cors_allowed_origins {
-        crate::grpc::web::check_origin(origin).map_err(ConfigError)?;
+/// Every problem of `config`: its own checks ([`Config::problems`]), then the provider
+/// tables read with their providers' own rules and the web origins, the part `Config` cannot
+/// check because it knows no provider. Each problem is one line naming the key.
+pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigErrors> {
+    let mut problems = config.problems();
+    for (i, origin) in config.server.cors_allowed_origins.iter().enumerate() {
+        if let Err(err) = crate::grpc::web::check_origin(origin) {
+            problems.push(ConfigError(format!(
+                "server.cors_allowed_origins[{i}]: {err}"
+            )));
+        }
     }
-    config
-        .providers
-        .iter()
-        .map(|(name, table)| AccountPlan::parse(name, &table.kind, &table.settings))
-        .collect::<Result<_, _>>()
-        .map_err(ConfigError)
+    let mut plans = Vec::new();
+    for (name, table) in &config.providers {
+        match AccountPlan::parse(name, &table.kind, &table.settings) {
+            Ok(plan) => plans.push(plan),
+            Err(err) => problems.push(ConfigError(err)),
+        }
+    }
+    ConfigErrors::or(problems, plans)
 }
 
 /// The refunds service's timing, from `[worker]` and `[server]`.
@@ -106,7 +114,36 @@ pub fn tenants(config: &[TenantConfig]) -> Tenants {
     }))
 }
 
-/// Starts everything and returns once the listeners are bound.
+/// Each tenant's limits: its own `[[tenants]]` values, else `[limits]`. In open mode tenant
+/// `default` has the `[limits]` values.
+pub fn limits(config: &Config) -> LimitPlan {
+    let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    let l = &config.limits;
+    let default = TenantLimits {
+        requests_per_second: nonzero(l.requests_per_second),
+        burst: nonzero(l.burst),
+        watch_streams: l.watch_streams,
+    };
+    let mut tenants: std::collections::HashMap<_, _> = config
+        .tenants
+        .iter()
+        .map(|t| {
+            let own = TenantLimits {
+                requests_per_second: nonzero(
+                    t.requests_per_second.unwrap_or(l.requests_per_second),
+                ),
+                burst: nonzero(t.burst.unwrap_or(l.burst)),
+                watch_streams: t.watch_streams.unwrap_or(l.watch_streams),
+            };
+            (TenantId::new(t.id.clone()), own)
+        })
+        .collect();
+    if config.tenants.is_empty() {
+        tenants.insert(TenantId::new(crate::auth::OPEN_TENANT), default);
+    }
+    LimitPlan { default, tenants }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -114,7 +151,7 @@ mod tests {
     use super::*;
     use crate::providers::ProviderKind;
 
-    fn plans(text: &str) -> Result<Vec<AccountPlan>, ConfigError> {
+    fn plans(text: &str) -> Result<Vec<AccountPlan>, ConfigErrors> {
         Config::from_toml(text).and_then(|config| check(&config))
     }
 

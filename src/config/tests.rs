@@ -67,15 +67,15 @@ fn bad_configs_say_what_is_wrong_in_one_line() {
         ),
         (
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n[[tenants]]\nid = \"b\"\napi_keys = [\"k\"]",
-            "more than one tenant",
+            "tenants[1].api_keys[0]: key also used by tenant a",
         ),
         (
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"k\"]",
-            "an operator key is used twice",
+            "tenants[0].operator_keys[0]: the key is listed twice",
         ),
         (
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"\"]",
-            "an operator key is empty",
+            "tenants[0].operator_keys[0]: the key is empty",
         ),
         (
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\napproval_above = { mxn = 5 }",
@@ -157,9 +157,60 @@ fn store_passwords_never_show() {
 #[test]
 fn embedded_default_is_sandboxed_and_open() {
     let cfg = Config::embedded_default();
-    cfg.check().unwrap();
+    assert!(cfg.problems().is_empty());
     assert!(cfg.tenants.is_empty());
     assert_eq!(cfg.providers.len(), 3);
     assert!(cfg.providers.values().all(ProviderTable::is_sandbox));
     assert_eq!(cfg.server.public_url(), "http://127.0.0.1:8080");
+}
+
+#[test]
+fn every_problem_is_reported_each_naming_its_key() {
+    let err = Config::from_toml(
+        "[store]\nurl = \"mysql://x\"\nconnect_timeout_ms = 0\n\
+         [[tenants]]\nid = \"\"\napi_keys = []\n[limits]\nrequests_per_second = 0",
+    )
+    .unwrap_err();
+    let lines: Vec<&str> = err.lines().collect();
+    let keys = [
+        "store.url:",
+        "store.connect_timeout_ms:",
+        "limits.requests_per_second:",
+        "tenants[0].id:",
+        "tenants[0].api_keys:",
+    ];
+    assert_eq!(lines.len(), keys.len(), "{lines:?}");
+    for key in keys {
+        assert!(
+            lines.iter().any(|l| l.starts_with(key)),
+            "{key} in {lines:?}"
+        );
+    }
+    // Tables of the wrong shape are each named too.
+    let err =
+        Config::from_toml("[server]\ngrpc_listen = 1\n[worker]\nbatch = \"many\"").unwrap_err();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("server.grpc_listen:"), "{lines:?}");
+    assert!(lines[1].starts_with("worker.batch:"), "{lines:?}");
+}
+
+#[test]
+fn a_reload_names_the_keys_that_need_a_restart_and_not_the_tenants() {
+    let running = Config::from_toml(
+        "[server]\ngrpc_listen = \"127.0.0.1:1\"\n[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n\
+         [limits]\nburst = 5",
+    )
+    .unwrap();
+    let newer = Config::from_toml(
+        "[server]\ngrpc_listen = \"127.0.0.1:2\"\n[[tenants]]\nid = \"a\"\napi_keys = [\"k2\"]\n\
+         [worker]\ntick_ms = 1",
+    )
+    .unwrap();
+    assert_eq!(
+        running.changed_outside_tenants(&newer),
+        ["server.grpc_listen", "worker.tick_ms"]
+    );
+    assert!(running.changed_outside_tenants(&running).is_empty());
+    assert!(!format!("{running:?}").contains("\"k\""));
 }

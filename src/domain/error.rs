@@ -63,6 +63,11 @@ pub mod reason {
     pub const SEQUENCE_OUT_OF_RANGE: &str = "SEQUENCE_OUT_OF_RANGE";
     pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
+    /// The tenant made more calls per second than its limit allows (metadata `tenant`;
+    /// RetryInfo says when to try again).
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The tenant has as many watch streams open as its limit allows (metadata `tenant`).
+    pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
     pub const INTERNAL: &str = "INTERNAL";
 }
 

@@ -251,3 +251,36 @@ async fn cors_allows_only_the_configured_origins() {
             .contains("grpc-status")
     );
 }
+
+/// The tenants' limits cover gRPC-Web calls as they cover gRPC ones, and an open gateway's
+/// tenant `default` has the `[limits]` values: over them, RESOURCE_EXHAUSTED with ErrorInfo
+/// and RetryInfo in the trailer frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_calls_count_against_the_tenants_limit() {
+    let gw = spawn_with(Setup {
+        tenants: String::new(),
+        limits: "requests_per_second = 1\nburst = 2".to_owned(),
+        ..setup()
+    })
+    .await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(call(&gw, "ListProviders", None, pb::ListProvidersRequest {}).await);
+    }
+    let served = answers
+        .iter()
+        .filter(|a| a.status.code() == Code::Ok)
+        .count();
+    assert!((2..=3).contains(&served), "{served} served");
+    let refused = answers
+        .iter()
+        .find(|a| a.status.code() != Code::Ok)
+        .expect("a call over the limit");
+    assert_eq!(refused.http, 200);
+    let details = refused.status.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(refused.status.code(), Code::ResourceExhausted);
+    assert_eq!(info.reason, "RATE_LIMITED");
+    assert_eq!(info.metadata["tenant"], "default");
+    assert!(details.retry_info().and_then(|r| r.retry_delay).is_some());
+}

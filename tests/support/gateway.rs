@@ -150,6 +150,9 @@ pub struct Setup {
     /// The HTTP listener's address; default `127.0.0.1:0` (a free port each start). A fixed
     /// one keeps a browser's page reachable across [`Gateway::restart`].
     pub http_listen: Option<String>,
+    /// The `[limits]` keys. Default: far above anything a test sends, since these tests are
+    /// about other things (the limits are tested through the binary, tests/reload.rs).
+    pub limits: String,
 }
 
 impl Default for Setup {
@@ -175,6 +178,8 @@ impl Default for Setup {
             extra: String::new(),
             server: String::new(),
             http_listen: None,
+            limits: "requests_per_second = 1000000\nburst = 1000000\nwatch_streams = 1000000"
+                .to_owned(),
         }
     }
 }
@@ -224,6 +229,8 @@ listen = "127.0.0.1:0"
 
 [worker]
 {worker}
+[limits]
+{limits}
 {tenants}
 
 {accounts}
@@ -231,6 +238,7 @@ listen = "127.0.0.1:0"
 "#,
             tenants = self.tenants,
             http_listen = self.http_listen.as_deref().unwrap_or("127.0.0.1:0"),
+            limits = self.limits,
             store_keys = self.store_keys,
             extra = self.extra,
         )
