@@ -22,12 +22,33 @@ pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigError> {
     for origin in &config.server.cors_allowed_origins {
         crate::grpc::web::check_origin(origin).map_err(ConfigError)?;
     }
+    if let Some(tls) = tls_options(config) {
+        crate::tls::check(&tls).map_err(ConfigError)?;
+    }
     config
         .providers
         .iter()
         .map(|(name, table)| AccountPlan::parse(name, &table.kind, &table.settings))
         .collect::<Result<_, _>>()
         .map_err(ConfigError)
+}
+
+/// `[server.tls]`, when TLS is on.
+pub(super) fn tls_options(config: &Config) -> Option<crate::tls::TlsOptions> {
+    config
+        .server
+        .tls
+        .as_ref()
+        .map(|tls| crate::tls::TlsOptions {
+            cert_file: tls.cert_file.clone(),
+            key_file: tls.key_file.clone(),
+            client_ca_file: tls.client_ca_file.clone(),
+        })
+}
+
+/// The idle timeout of both listeners (`idle_timeout_ms = 0`: none).
+pub(super) fn idle_timeout(config: &Config) -> Option<Duration> {
+    (config.server.idle_timeout_ms > 0).then(|| Duration::from_millis(config.server.idle_timeout_ms))
 }
 
 /// The refunds service's timing, from `[worker]` and `[server]`.
