@@ -145,7 +145,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .public_url
         .clone()
         .unwrap_or_else(|| {
-            let scheme = if certificates.is_some() { "https" } else { "http" };
+            let scheme = if certificates.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             format!("{scheme}://{http_addr}")
         })
         .trim_end_matches('/')
@@ -209,6 +213,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             )))
             // One `rpc` span and the RPC metrics per call that reaches the handlers.
             .layer(crate::grpc::RpcLayer)
+            // A request above max_request_message_bytes: RESOURCE_EXHAUSTED with ErrorInfo.
+            .layer(crate::grpc::TooLargeLayer)
             .named_layer(
                 RefundServiceServer::new(RefundApi::new(refunds.clone()))
                     .max_decoding_message_size(config.server.max_request_message_bytes)

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod convert;
 pub mod layer;
 pub mod status;
+pub mod too_large;
 pub mod web;
 
 use std::{
@@ -28,6 +29,7 @@ use crate::{
 pub use auth::Authenticate;
 pub use layer::RpcLayer;
 use layer::SpanFields;
+pub use too_large::TooLargeLayer;
 
 /// The service implementation.
 #[derive(Clone, Debug)]

@@ -122,9 +122,8 @@ fn build(options: &TlsOptions, files: &Files) -> Result<Loaded, String> {
     let key_path = options.key_file.display();
     let chain = certificates("cert_file", &options.cert_file, &files.cert)?;
     let summary = describe(&chain[0], &format!("server.tls.cert_file {cert_path}"))?;
-    let key = PrivateKeyDer::from_pem_slice(&files.key).map_err(|_| {
-        format!("server.tls.key_file {key_path}: no PEM private key in the file")
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(&files.key)
+        .map_err(|_| format!("server.tls.key_file {key_path}: no PEM private key in the file"))?;
     let provider = provider();
     let signing_key = provider.key_provider.load_private_key(key).map_err(|_| {
         format!("server.tls.key_file {key_path}: not a private key this gateway can use (RSA, ECDSA P-256/P-384 or Ed25519)")
@@ -157,9 +156,12 @@ fn build(options: &TlsOptions, files: &Files) -> Result<Loaded, String> {
                     )
                 })?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
-                .build()
-                .map_err(|err| format!("server.tls.client_ca_file {}: {err}", path.display()))?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+                    .build()
+                    .map_err(|err| {
+                        format!("server.tls.client_ca_file {}: {err}", path.display())
+                    })?;
             let mut grpc = ServerConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map_err(|err| format!("TLS: {err}"))?
@@ -204,8 +206,10 @@ fn describe(cert: &CertificateDer<'_>, what: &str) -> Result<String, String> {
     let validity = parsed.validity();
     let now = chrono::Utc::now().timestamp();
     let date = |t: &x509_parser::time::ASN1Time| {
-        chrono::DateTime::from_timestamp(t.timestamp(), 0)
-            .map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        chrono::DateTime::from_timestamp(t.timestamp(), 0).map_or_else(
+            || t.to_string(),
+            |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
     };
     if validity.not_after.timestamp() < now {
         return Err(format!(

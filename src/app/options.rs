@@ -48,7 +48,8 @@ pub(super) fn tls_options(config: &Config) -> Option<crate::tls::TlsOptions> {
 
 /// The idle timeout of both listeners (`idle_timeout_ms = 0`: none).
 pub(super) fn idle_timeout(config: &Config) -> Option<Duration> {
-    (config.server.idle_timeout_ms > 0).then(|| Duration::from_millis(config.server.idle_timeout_ms))
+    (config.server.idle_timeout_ms > 0)
+        .then(|| Duration::from_millis(config.server.idle_timeout_ms))
 }
 
 /// The refunds service's timing, from `[worker]` and `[server]`.
