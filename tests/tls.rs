@@ -460,3 +460,62 @@ async fn oversized_request_is_resource_exhausted_and_serving_goes_on() {
         .await
         .expect("a request under the limit is served");
 }
+
+/// The idle timeout closes a connection on which nothing moves, and leaves an HTTP/2
+/// connection with an open watch stream alone: its keepalive pings are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_and_live_streams_stay() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        &config(
+            dir.path(),
+            "idle_timeout_ms = 1000\nhttp2_keepalive_interval_ms = 300",
+            None,
+        ),
+        &[],
+    );
+    let channel = Channel::from_shared(gw.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut feed = RefundServiceClient::new(channel.clone())
+        .watch_refunds(pb::WatchRefundsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    // A silent TCP connection on each listener is closed after about a second.
+    for addr in [&gw.grpc, &gw.http] {
+        let started = Instant::now();
+        let mut silent = tokio::net::TcpStream::connect(addr.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf))
+            .await
+            .expect("the idle connection is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "closed after {waited:?}"
+        );
+    }
+
+    // Three idle timeouts later, the stream still delivers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    RefundServiceClient::new(channel)
+        .create_refund(fixture_refund("after-idle"))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), feed.message())
+        .await
+        .expect("the stream is still open")
+        .unwrap()
+        .unwrap()
+        .event
+        .unwrap();
+    assert_eq!(event.refund.unwrap().request_id, "after-idle");
+}

@@ -80,3 +80,59 @@ pub(super) fn check(server: &ServerConfig) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn contract_tls_table_and_wire_defaults_parse() {
+        let config = Config::from_toml(
+            "[server.tls]\ncert_file = \"/etc/refund-gateway/tls.crt\"\n\
+             key_file = \"/etc/refund-gateway/tls.key\"\n\
+             client_ca_file = \"/etc/refund-gateway/ca.crt\"",
+        )
+        .unwrap();
+        let tls = config.server.tls.as_ref().unwrap();
+        assert_eq!(tls.cert_file.to_str(), Some("/etc/refund-gateway/tls.crt"));
+        assert!(tls.client_ca_file.is_some());
+        assert_eq!(config.server.public_url(), "https://127.0.0.1:8080");
+        assert_eq!(config.server.max_request_message_bytes, 1024 * 1024);
+        assert_eq!(config.server.max_response_message_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.server.max_concurrent_streams, 256);
+        assert_eq!(config.server.idle_timeout_ms, 600_000);
+        assert!(Config::from_toml("").unwrap().server.tls.is_none());
+    }
+
+    #[test]
+    fn zero_limits_and_unknown_tls_keys_are_refused_in_one_line() {
+        for (text, needle) in [
+            (
+                "[server]\nmax_request_message_bytes = 0",
+                "server.max_request_message_bytes",
+            ),
+            (
+                "[server]\nmax_concurrent_streams = 0",
+                "server.max_concurrent_streams",
+            ),
+            (
+                "[server]\nhttp2_keepalive_timeout_ms = 0",
+                "server.http2_keepalive_timeout_ms",
+            ),
+            (
+                "[server.tls]\ncert_file = \"\"\nkey_file = \"k\"",
+                "server.tls.cert_file",
+            ),
+            ("[server.tls]\ncert_file = \"c\"", "key_file"),
+            (
+                "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nca_file = \"x\"",
+                "ca_file",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+            assert!(!err.contains('\n'));
+        }
+        assert!(Config::from_toml("[server]\nidle_timeout_ms = 0").is_ok());
+    }
+}
