@@ -4,11 +4,7 @@
 //! around the service, rewrites that one answer (a trailers-only response: the status is in
 //! the headers) into RESOURCE_EXHAUSTED, reason `MESSAGE_TOO_LARGE`.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
@@ -36,41 +32,44 @@ pub struct TooLarge<S> {
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for TooLarge<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    // No allocation per call: the answer is looked at as it passes.
+    type Future = futures::future::MapOk<S::Future, fn(S::Response) -> S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let call = self.inner.call(req);
-        Box::pin(async move {
-            let mut response = call.await?;
-            let headers = response.headers_mut();
-            // Only an error answer has grpc-status in its headers; decode no other.
-            let too_large = headers
-                .get("grpc-status")
-                .is_some_and(|s| s == "11")
-                .then(|| tonic::Status::from_header_map(headers))
-                .flatten()
-                .and_then(|s| s.message().strip_prefix(TONIC_TOO_LARGE).map(str::to_owned));
-            if let Some(sizes) = too_large {
-                let status = tonic::Status::from(ApiError::new(
-                    ErrorCode::ResourceExhausted,
-                    "MESSAGE_TOO_LARGE",
-                    format!("the request message is too large: {sizes}"),
-                ));
-                for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
-                    headers.remove(name);
-                }
-                // Only fails for a message that cannot be a header value; ours can.
-                let _ = status.add_header(headers);
-            }
-            Ok(response)
-        })
+        use futures::TryFutureExt as _;
+        self.inner.call(req).map_ok(rewrite::<ResBody>)
     }
+}
+
+/// tonic's OUT_OF_RANGE for a request message above the limit, as RESOURCE_EXHAUSTED with
+/// ErrorInfo; every other answer unchanged.
+fn rewrite<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    // Only an error answer has grpc-status in its headers; no other is decoded.
+    let too_large = headers
+        .get("grpc-status")
+        .is_some_and(|s| s == "11")
+        .then(|| tonic::Status::from_header_map(headers))
+        .flatten()
+        .and_then(|s| s.message().strip_prefix(TONIC_TOO_LARGE).map(str::to_owned));
+    if let Some(sizes) = too_large {
+        let status = tonic::Status::from(ApiError::new(
+            ErrorCode::ResourceExhausted,
+            "MESSAGE_TOO_LARGE",
+            format!("the request message is too large: {sizes}"),
+        ));
+        for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+            headers.remove(name);
+        }
+        // Only fails for a message that cannot be a header value; this one can.
+        let _ = status.add_header(headers);
+    }
+    response
 }

@@ -15,17 +15,30 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
+/// Traffic only notes the time (no timer work per read or write); the timer is moved to
+/// `last + timeout` when it fires early.
 #[derive(Debug)]
 pub struct IdleIo<S> {
     inner: S,
-    idle: Option<(Duration, Pin<Box<Sleep>>)>,
+    idle: Option<Idle>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    timeout: Duration,
+    last: Instant,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<S> IdleIo<S> {
     pub fn new(inner: S, timeout: Option<Duration>) -> Self {
         Self {
             inner,
-            idle: timeout.map(|t| (t, Box::pin(tokio::time::sleep(t)))),
+            idle: timeout.map(|timeout| Idle {
+                timeout,
+                last: Instant::now(),
+                timer: Box::pin(tokio::time::sleep(timeout)),
+            }),
         }
     }
 
@@ -34,16 +47,25 @@ impl<S> IdleIo<S> {
     }
 
     fn active(&mut self) {
-        if let Some((timeout, sleep)) = &mut self.idle {
-            sleep.as_mut().reset(Instant::now() + *timeout);
+        if let Some(idle) = &mut self.idle {
+            idle.last = Instant::now();
         }
     }
 
-    /// On a pending read or write: whether the connection has been idle too long.
+    /// On a pending read or write: whether the connection has been idle too long (if not,
+    /// the timer is armed to wake this task when it would be).
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.idle
-            .as_mut()
-            .is_some_and(|(_, sleep)| sleep.as_mut().poll(cx).is_ready())
+        let Some(idle) = &mut self.idle else {
+            return false;
+        };
+        while idle.timer.as_mut().poll(cx).is_ready() {
+            let deadline = idle.last + idle.timeout;
+            if deadline <= Instant::now() {
+                return true;
+            }
+            idle.timer.as_mut().reset(deadline);
+        }
+        false
     }
 }
 
