@@ -109,8 +109,9 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// `public_url`, or `http://{http_listen}` (`https://` with TLS) when unset (the gateway itself uses the
-    /// address it actually bound, which differs when `http_listen` has port 0).
+    /// `public_url`, or `http://{http_listen}` (`https://` with TLS) when unset (the
+    /// gateway itself uses the address it actually bound, which differs when `http_listen`
+    /// has port 0).
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
