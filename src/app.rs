@@ -155,7 +155,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .trim_end_matches('/')
         .to_owned();
 
-    let store = open_store(&config).await?;
+    let mut store = open_store(&config).await?;
+    if config.telemetry.otlp_endpoint.is_some() {
+        // Traces show each store call.
+        store = Arc::new(crate::store::traced::Traced::new(store));
+    }
     let sandbox = if config.needs_sandbox() {
         let running = simulators::start(config.sandbox.listen)
             .await

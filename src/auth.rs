@@ -1,39 +1,92 @@
 //! Tenants and their API keys (docs/API.md, "Calling it": authentication and tenancy).
 //!
 //! Keys are kept only as SHA-256 digests, so the process holds no plain key after start-up
-//! and a lookup does not compare secrets byte by byte.
+//! and a lookup does not compare secrets byte by byte. A key is named by its key id, the
+//! first 8 hex digits of its digest (what events record as the actor), never by the key.
+//! A tenant's `api_keys` are callers; its `operator_keys` may also resolve and approve.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
 };
 
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
-use crate::domain::TenantId;
+use crate::domain::{Actor, TenantId};
 
 /// One tenant, its API keys and the provider accounts it may use (`None`: all).
 #[derive(Clone, Debug)]
 pub struct TenantKeys {
     pub tenant: TenantId,
     pub api_keys: Vec<SecretString>,
+    /// Keys that may also resolve and approve refunds.
+    pub operator_keys: Vec<SecretString>,
     pub providers: Option<Vec<String>>,
+    /// Per currency code: refunds of more minor units than this wait for an approval.
+    pub approval_above: BTreeMap<String, i64>,
 }
 
-/// Who is calling: a tenant and the provider accounts it may use.
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A tenant's API key: every RPC but ResolveRefund and ApproveRefund.
+    Caller,
+    /// A tenant's operator key: every RPC.
+    Operator,
+    /// Open mode (no tenants configured): every RPC.
+    Open,
+}
+
+/// Who is calling: a tenant, the key's role and id, the provider accounts it may use, and
+/// the tenant's approval limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub tenant: TenantId,
     /// `None`: every configured account.
     pub providers: Option<Arc<BTreeSet<String>>>,
+    pub role: Role,
+    /// The first 8 hex digits of the SHA-256 of the key (`open` in open mode).
+    pub key_id: String,
+    /// Per currency code: refunds of more minor units than this wait for an approval.
+    pub approval_above: Arc<BTreeMap<String, i64>>,
 }
 
 impl Caller {
+    /// The caller of open mode: tenant `default`, every provider, every RPC.
+    pub fn open() -> Self {
+        Self {
+            tenant: TenantId::new("default"),
+            providers: None,
+            role: Role::Open,
+            key_id: "open".to_owned(),
+            approval_above: Arc::default(),
+        }
+    }
+
     pub fn may_use(&self, provider: &str) -> bool {
         self.providers
             .as_ref()
             .is_none_or(|allowed| allowed.contains(provider))
+    }
+
+    /// Whether the caller may resolve and approve refunds.
+    pub fn is_operator(&self) -> bool {
+        matches!(self.role, Role::Operator | Role::Open)
+    }
+
+    /// The caller as the actor of the changes it makes.
+    pub fn actor(&self) -> Actor {
+        match self.role {
+            Role::Caller => Actor::caller(&self.key_id),
+            Role::Operator => Actor::operator(&self.key_id),
+            Role::Open => Actor::open(),
+        }
+    }
+
+    /// The approval limit for `currency` (minor units), if the tenant set one.
+    pub fn approval_limit(&self, currency: &str) -> Option<i64> {
+        self.approval_above.get(currency).copied()
     }
 }
 
@@ -58,15 +111,23 @@ impl Tenants {
         let mut open = true;
         for t in tenants {
             open = false;
-            let caller = Caller {
-                tenant: t.tenant,
-                providers: t
-                    .providers
-                    .as_ref()
-                    .map(|p| Arc::new(p.iter().cloned().collect())),
-            };
-            for key in &t.api_keys {
-                by_key.insert(digest(key.expose_secret()), caller.clone());
+            let providers: Option<Arc<BTreeSet<String>>> = t
+                .providers
+                .as_ref()
+                .map(|p| Arc::new(p.iter().cloned().collect()));
+            let approval_above = Arc::new(t.approval_above.clone());
+            let keys = t.api_keys.iter().map(|k| (k, Role::Caller));
+            let operators = t.operator_keys.iter().map(|k| (k, Role::Operator));
+            for (key, role) in keys.chain(operators) {
+                let digest = digest(key.expose_secret());
+                let caller = Caller {
+                    tenant: t.tenant.clone(),
+                    providers: providers.clone(),
+                    role,
+                    key_id: key_id(&digest),
+                    approval_above: approval_above.clone(),
+                };
+                by_key.insert(digest, caller);
             }
         }
         Self { by_key, open }
@@ -80,10 +141,7 @@ impl Tenants {
     /// Looks a presented key up (`None` when the caller sent none).
     pub fn authenticate(&self, key: Option<&str>) -> Authn {
         if self.open {
-            return Authn::Allowed(Caller {
-                tenant: TenantId::new("default"),
-                providers: None,
-            });
+            return Authn::Allowed(Caller::open());
         }
         match key {
             None | Some("") => Authn::Missing,
@@ -100,6 +158,11 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The key id: the first 8 hex digits (4 bytes) of the key's digest.
+fn key_id(digest: &[u8; 32]) -> String {
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,8 +171,39 @@ mod tests {
         TenantKeys {
             tenant: TenantId::new(id),
             api_keys: keys.iter().map(|k| SecretString::from(*k)).collect(),
+            operator_keys: Vec::new(),
             providers: providers.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            approval_above: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn operator_keys_are_operators_and_keys_are_named_by_their_digest() {
+        let mut acme = tenant("acme", &["k1"], None);
+        acme.operator_keys = vec![SecretString::from("op")];
+        let tenants = Tenants::new([acme]);
+        let Authn::Allowed(caller) = tenants.authenticate(Some("k1")) else {
+            panic!("k1 is acme's")
+        };
+        let Authn::Allowed(operator) = tenants.authenticate(Some("op")) else {
+            panic!("op is acme's")
+        };
+        assert_eq!(caller.role, Role::Caller);
+        assert!(!caller.is_operator() && operator.is_operator());
+        assert_eq!(operator.tenant.as_str(), "acme");
+        let expected = |key: &str| -> String {
+            let d: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+            format!("{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+        };
+        assert_eq!(
+            caller.actor().as_str(),
+            format!("caller:{}", expected("k1"))
+        );
+        assert_eq!(
+            operator.actor().as_str(),
+            format!("operator:{}", expected("op"))
+        );
+        assert_eq!(caller.key_id.len(), 8);
     }
 
     #[test]
@@ -141,5 +235,7 @@ mod tests {
             panic!("open mode lets everyone in")
         };
         assert_eq!(caller.tenant.as_str(), "default");
+        assert!(caller.is_operator());
+        assert_eq!(caller.actor().as_str(), "caller:open");
     }
 }

@@ -13,7 +13,6 @@ use figment::{
     Figment,
     providers::{Env, Format, Toml},
 };
-use secrecy::SecretString;
 use serde::Deserialize;
 
 mod wire;
@@ -41,6 +40,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     #[serde(default)]
     pub worker: WorkerConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,15 +214,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantConfig {
-    pub id: String,
-    pub api_keys: Vec<SecretString>,
-    /// Provider accounts this tenant may use; absent: all.
-    #[serde(default)]
-    pub providers: Option<Vec<String>>,
-}
+pub use tenants::TenantConfig;
 
 /// One provider account, `[providers.NAME]`: `kind` picks the provider, whose module reads
 /// and checks the rest of the keys with its own struct (`providers::registry`, called from
@@ -399,6 +392,7 @@ impl Config {
                 return Err(ConfigError(format!("store.{key} must be above 0")));
             }
         }
+        self.telemetry.check()?;
         // Only the account names are checked here: the rest of each table is the provider's
         // (`providers::registry`, called from `app::check`).
         for name in self.providers.keys() {
@@ -412,48 +406,7 @@ impl Config {
                 )));
             }
         }
-        let mut seen_keys = std::collections::HashSet::new();
-        let mut seen_ids = std::collections::HashSet::new();
-        for tenant in &self.tenants {
-            if tenant.id.is_empty() {
-                return Err(ConfigError("tenants: every tenant needs an id".to_owned()));
-            }
-            if !seen_ids.insert(tenant.id.as_str()) {
-                return Err(ConfigError(format!(
-                    "tenants: id {:?} appears twice",
-                    tenant.id
-                )));
-            }
-            if tenant.api_keys.is_empty() {
-                return Err(ConfigError(format!(
-                    "tenants.{}: api_keys is empty",
-                    tenant.id
-                )));
-            }
-            for key in &tenant.api_keys {
-                use secrecy::ExposeSecret as _;
-                if key.expose_secret().is_empty() {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: an api key is empty",
-                        tenant.id
-                    )));
-                }
-                if !seen_keys.insert(key.expose_secret().to_owned()) {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: an api key is used by more than one tenant",
-                        tenant.id
-                    )));
-                }
-            }
-            for p in tenant.providers.iter().flatten() {
-                if !self.providers.contains_key(p) {
-                    return Err(ConfigError(format!(
-                        "tenants.{}: provider {p:?} is not configured",
-                        tenant.id
-                    )));
-                }
-            }
-        }
+        tenants::check(&self.tenants, &self.providers)?;
         Ok(())
     }
 
@@ -466,6 +419,10 @@ impl Config {
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+mod telemetry;
+mod tenants;
+pub use telemetry::TelemetryConfig;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Domain types, apart from the generated protobuf ones: money, refunds, payments, the status
 //! machine and the caller-facing error. Nothing here knows about gRPC, HTTP or SQL.
 
+mod actor;
 mod error;
 mod ids;
 mod money;
@@ -10,6 +11,7 @@ mod payment_ref;
 mod refund;
 mod status;
 
+pub use actor::{Actor, Cause};
 pub use error::{ApiError, ERROR_DOMAIN, ErrorCode, FieldViolation, reason};
 pub use ids::{RefundId, TenantId};
 pub use money::{Currency, Money, MoneyError};

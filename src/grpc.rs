@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     auth::Caller,
-    domain::{ApiError, ErrorCode, RefundEvent},
+    domain::{ApiError, RefundEvent},
     metrics,
     pb::{self, refund_service_server::RefundService},
     refunds::Refunds,
@@ -181,46 +181,52 @@ impl RefundService for RefundApi {
         Ok(Response::new(convert::providers_response(&accounts)))
     }
 
-    // The operator RPCs: declared in the API, built in the operators' work (history, review
-    // queue, approvals). Until then they answer UNIMPLEMENTED with an ErrorInfo.
     async fn list_refund_events(
         &self,
         request: Request<pb::ListRefundEventsRequest>,
     ) -> Result<Response<pb::ListRefundEventsResponse>, Status> {
-        unpack(request)?;
-        Err(not_yet("ListRefundEvents"))
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let page = self
+            .refunds
+            .list_refund_events(&caller, id, req.page_size, &req.page_token)
+            .await?;
+        Ok(Response::new(convert::events_response(page)))
     }
 
     async fn resolve_refund(
         &self,
         request: Request<pb::ResolveRefundRequest>,
     ) -> Result<Response<pb::ResolveRefundResponse>, Status> {
-        unpack(request)?;
-        Err(not_yet("ResolveRefund"))
+        let (caller, req) = unpack(request)?;
+        let resolution = convert::resolve_request(req)?;
+        let refund = self.refunds.resolve_refund(&caller, resolution).await?;
+        Ok(Response::new(pb::ResolveRefundResponse {
+            refund: Some(convert::refund_owned(refund)),
+        }))
     }
 
     async fn approve_refund(
         &self,
         request: Request<pb::ApproveRefundRequest>,
     ) -> Result<Response<pb::ApproveRefundResponse>, Status> {
-        unpack(request)?;
-        Err(not_yet("ApproveRefund"))
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let refund = self.refunds.approve_refund(&caller, id, &req.note).await?;
+        Ok(Response::new(pb::ApproveRefundResponse {
+            refund: Some(convert::refund_owned(refund)),
+        }))
     }
 
     async fn cancel_refund(
         &self,
         request: Request<pb::CancelRefundRequest>,
     ) -> Result<Response<pb::CancelRefundResponse>, Status> {
-        unpack(request)?;
-        Err(not_yet("CancelRefund"))
+        let (caller, req) = unpack(request)?;
+        let id = convert::refund_id(&req.id)?;
+        let refund = self.refunds.cancel_refund(&caller, id, &req.note).await?;
+        Ok(Response::new(pb::CancelRefundResponse {
+            refund: Some(convert::refund_owned(refund)),
+        }))
     }
-}
-
-fn not_yet(rpc: &str) -> Status {
-    ApiError::new(
-        ErrorCode::Unimplemented,
-        "NOT_IMPLEMENTED",
-        format!("{rpc} is not available in this version"),
-    )
-    .into()
 }

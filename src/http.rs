@@ -17,6 +17,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     domain::RefundStatus,
@@ -116,9 +117,19 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A span per delivery (a provider that sends `traceparent` continues its trace); the
+    // refunds it names are recorded on it as they are found.
+    let span = tracing::debug_span!(
+        "webhook",
+        provider = %provider,
+        kind = %kind,
+        refund_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, &headers);
     let result = state
         .refunds
         .handle_webhook(&provider, kind, &headers, &body)
+        .instrument(span)
         .await;
     let (status, outcome, text) = match &result {
         Ok(_) => (StatusCode::OK, "accepted", "ok\n".to_owned()),

@@ -13,10 +13,12 @@ use refund_gateway::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
     match cli.command {
         Command::Serve { config } => serve(config).await,
-        Command::Sandbox { listen } => run_sandbox(listen).await,
+        Command::Sandbox { listen } => {
+            telemetry::init();
+            run_sandbox(listen).await
+        }
     }
 }
 
@@ -29,6 +31,21 @@ async fn serve(config: Option<std::path::PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Logging (and trace export) as the configuration says, before anything logs.
+    let telemetry = match telemetry::start(config.telemetry.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("refund-gateway: cannot export traces: {}", one_line(&err));
+            return ExitCode::from(1);
+        }
+    };
+    let code = serve_with(config).await;
+    // The spans of the last calls reach the collector before the process ends.
+    telemetry.shutdown().await;
+    code
+}
+
+async fn serve_with(config: Config) -> ExitCode {
     let running = match app::start(config).await {
         Ok(running) => running,
         Err(err) => {

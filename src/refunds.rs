@@ -24,6 +24,7 @@ mod amounts;
 mod claim;
 mod fingerprint;
 mod list;
+mod operators;
 mod page_token;
 mod payments;
 mod reconcile;
@@ -42,6 +43,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use operators::{EventPage, Resolution};
 pub use reconcile::CheckOutcome;
 pub use watch::FeedFilter;
 pub use webhooks::WebhookFailure;
@@ -70,6 +72,8 @@ pub struct Settings {
     pub lease: Duration,
     /// How many refund views GetRefund keeps in memory (single-process stores only).
     pub view_cache_entries: u64,
+    /// How long a refund waits in REQUIRES_APPROVAL before the worker cancels it.
+    pub approval_expiry: Duration,
 }
 
 /// The service; cheap to clone.
@@ -195,11 +199,17 @@ impl Refunds {
         let clock = metrics::provider_clock();
         let owned = async move {
             let sent = match reserve::reserve(&this, &request).await {
+                Ok(reserved) if reserved.waits() => {
+                    return record::waiting(&this, &request, reserved).await;
+                }
                 Ok(reserved) => Ok(submit::submit(&request, reserved).await),
                 Err(err) => Err(err),
             };
             record::record(&this, &request, sent).await
         };
+        // The task stays in the call's span, so its store and provider spans are in the
+        // caller's trace.
+        let owned = tracing::Instrument::in_current_span(owned);
         tokio::spawn(metrics::with_provider_clock(clock, owned))
             .await
             .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))
@@ -263,6 +273,46 @@ impl Refunds {
         filter: FeedFilter,
     ) -> Result<watch::WatchStream, ApiError> {
         watch::feed(self, caller, filter).await
+    }
+
+    /// ListRefundEvents: the refund's history, oldest first.
+    pub async fn list_refund_events(
+        &self,
+        caller: &Caller,
+        id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<EventPage, ApiError> {
+        operators::events(self, caller, id, page_size, page_token).await
+    }
+
+    /// ApproveRefund: sends a refund waiting for approval (operators only, not its creator).
+    pub async fn approve_refund(
+        &self,
+        caller: &Caller,
+        id: &str,
+        note: &str,
+    ) -> Result<Refund, ApiError> {
+        operators::approve(self, caller, id, note).await
+    }
+
+    /// CancelRefund: withdraws a refund waiting for approval.
+    pub async fn cancel_refund(
+        &self,
+        caller: &Caller,
+        id: &str,
+        note: &str,
+    ) -> Result<Refund, ApiError> {
+        operators::cancel(self, caller, id, note).await
+    }
+
+    /// ResolveRefund: settles a refund in review (operators only).
+    pub async fn resolve_refund(
+        &self,
+        caller: &Caller,
+        resolution: Resolution,
+    ) -> Result<Refund, ApiError> {
+        operators::resolve(self, caller, resolution).await
     }
 
     /// The provider accounts the caller may use.

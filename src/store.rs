@@ -15,6 +15,7 @@ mod codec;
 mod keys;
 pub mod postgres;
 pub mod sqlite;
+pub mod traced;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ApiError, Money, Refund, RefundEvent, RefundId, RefundStatus, ReportedRefund, TenantId,
+    ApiError, Cause, Money, Refund, RefundEvent, RefundId, RefundStatus, ReportedRefund, TenantId,
 };
 
 /// How to open the store (from `[store]`; `app` builds it from the configuration).
@@ -199,13 +200,15 @@ pub trait RefundStore: Send + Sync + 'static {
     /// transaction, if the money held by the other refunds of the same provider account and
     /// payment, plus what the provider `reported` as refunded beyond them
     /// ([`crate::domain::outside_minor`], computed inside that transaction from the refunds
-    /// holding money then), plus this one stays within `limit`.
+    /// holding money then), plus this one stays within `limit`. The creation event records
+    /// `cause` (who created it and why).
     async fn insert_refund(
         &self,
         refund: &Refund,
         key: &RequestKey,
         limit: Money,
         reported: &[ReportedRefund],
+        cause: &Cause,
     ) -> Result<InsertOutcome, StoreError>;
 
     /// Any tenant's refund by id (callers check the tenant).
@@ -233,11 +236,13 @@ pub trait RefundStore: Send + Sync + 'static {
 
     /// Replaces `prev` with `next` if `prev.version` is still current (`next.version` is
     /// ignored: the store sets `prev.version + 1`). Writes an event when a visible field
-    /// changed (`Refund::differs_visibly`), with `previous_status = prev.status`.
+    /// changed (`Refund::differs_visibly`), with `previous_status = prev.status` and `cause`
+    /// (who made the change and why).
     async fn update_refund(
         &self,
         prev: &Refund,
         next: &Refund,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError>;
 
     /// `update_refund`, and in the same transaction `complete_request(key, result)` (which
@@ -249,6 +254,7 @@ pub trait RefundStore: Send + Sync + 'static {
         next: &Refund,
         key: &RequestKey,
         result: &RequestResult,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError>;
 
     /// The refund's most recent event (its current state, with the sequence it has).

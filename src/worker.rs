@@ -13,6 +13,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{domain::Refund, refunds::Refunds};
 
@@ -89,7 +90,14 @@ async fn check_group(refunds: &Refunds, group: Vec<Refund>) {
     futures::stream::iter(group)
         .for_each_concurrent(PARALLEL_CHECKS, |refund| async move {
             let id = refund.id.clone();
-            let outcome = refunds.check(refund).await;
+            // A trace of its own per check, named by the refund.
+            let span = tracing::debug_span!(
+                parent: None,
+                "worker.check",
+                refund_id = %id,
+                provider = %refund.provider,
+            );
+            let outcome = refunds.check(refund).instrument(span).await;
             tracing::debug!(refund_id = %id, ?outcome, "checked refund");
         })
         .await;

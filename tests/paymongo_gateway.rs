@@ -251,7 +251,7 @@ async fn refund_completes_by_signed_webhook_seen_on_watch() {
         .into_inner();
     let first = watch.message().await.unwrap().unwrap().event.unwrap();
     assert_eq!(
-        first.refund.unwrap().status,
+        first.refund.as_ref().unwrap().status,
         status(pb::RefundStatus::Processing)
     );
 
@@ -267,6 +267,11 @@ async fn refund_completes_by_signed_webhook_seen_on_watch() {
         .event
         .unwrap();
     assert_eq!(change.previous_status, status(pb::RefundStatus::Processing));
+    // Recorded as the notification's doing, with why.
+    assert_eq!(first.actor, "caller:open");
+    assert_eq!(first.note, "provider accepted");
+    assert_eq!(change.actor, "webhook");
+    assert_eq!(change.note, "provider reported SUCCEEDED");
     let done = change.refund.unwrap();
     assert_eq!(done.status, status(pb::RefundStatus::Succeeded));
     assert_eq!(done.provider_status, "succeeded");

@@ -61,6 +61,7 @@ pub(super) fn refund_settings(config: &Config) -> Settings {
         max_reconcile_attempts: w.max_reconcile_attempts,
         lease: Duration::from_millis(w.lease_ms),
         view_cache_entries: config.server.refund_cache_entries,
+        approval_expiry: Duration::from_millis(w.approval_expires_after_ms),
     }
 }
 
@@ -121,7 +122,9 @@ pub fn tenants(config: &[TenantConfig]) -> Tenants {
     Tenants::new(config.iter().map(|t| TenantKeys {
         tenant: TenantId::new(t.id.clone()),
         api_keys: t.api_keys.clone(),
+        operator_keys: t.operator_keys.clone(),
         providers: t.providers.clone(),
+        approval_above: t.approval_above.clone(),
     }))
 }
 
@@ -266,5 +269,33 @@ mod tests {
         };
         assert_eq!(acme.tenant.as_str(), "acme");
         assert!(acme.may_use("c") && !acme.may_use("d"));
+        assert!(!acme.is_operator());
+    }
+
+    #[test]
+    fn operator_keys_approval_limits_and_expiry_come_from_the_config() {
+        let config = Config::from_toml(
+            "[[tenants]]\nid = \"acme\"\napi_keys = [\"k1\"]\noperator_keys = [\"op\"]\n\
+             approval_above = { MXN = 1000000, PHP = 500000 }\n\
+             [worker]\napproval_expires_after_ms = 60000",
+        )
+        .unwrap();
+        let tenants = tenants(&config.tenants);
+        let crate::auth::Authn::Allowed(op) = tenants.authenticate(Some("op")) else {
+            panic!("op is acme's operator key")
+        };
+        assert!(op.is_operator());
+        assert_eq!(op.approval_limit("MXN"), Some(1_000_000));
+        assert_eq!(op.approval_limit("PHP"), Some(500_000));
+        assert_eq!(op.approval_limit("CLP"), None);
+        assert_eq!(
+            refund_settings(&config).approval_expiry,
+            Duration::from_secs(60)
+        );
+        let default = Config::from_toml("").unwrap();
+        assert_eq!(
+            refund_settings(&default).approval_expiry,
+            Duration::from_secs(72 * 3600)
+        );
     }
 }

@@ -11,6 +11,9 @@ fn contract_example_parses() {
         http_listen = "127.0.0.1:8080"
         public_url  = "https://gateway.example.com"
 
+        [telemetry]
+        otlp_endpoint = "http://127.0.0.1:4317"
+
         [store]
         url = "sqlite://refund-gateway.db"
 
@@ -43,6 +46,10 @@ fn contract_example_parses() {
     assert_eq!(cfg.tenants[0].api_keys[1].expose_secret(), "key-2");
     assert_eq!(cfg.providers["d24"].kind, "d24");
     assert_eq!(cfg.server.public_url(), "https://gateway.example.com");
+    assert_eq!(
+        cfg.telemetry.otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4317")
+    );
     let debug = format!("{cfg:?}");
     for secret in ["cp-secret", "d24-secret", "sk_test_x", "whsk_x", "key-1"] {
         assert!(!debug.contains(secret), "{secret} leaked into Debug");
@@ -62,6 +69,22 @@ fn bad_configs_say_what_is_wrong_in_one_line() {
             "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\n[[tenants]]\nid = \"b\"\napi_keys = [\"k\"]",
             "more than one tenant",
         ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"k\"]",
+            "an operator key is used twice",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\noperator_keys = [\"\"]",
+            "an operator key is empty",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\napproval_above = { mxn = 5 }",
+            "approval_above",
+        ),
+        (
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"k\"]\napproval_above = { MXN = -1 }",
+            "approval_above.MXN",
+        ),
         ("[serverr]\nx = 1", "serverr"),
         (
             "[store]\nstatement_timeout_ms = 0",
@@ -71,6 +94,15 @@ fn bad_configs_say_what_is_wrong_in_one_line() {
             "[store]\nconnect_timeout_ms = 0",
             "store.connect_timeout_ms",
         ),
+        (
+            "[telemetry]\notlp_endpoint = \"127.0.0.1:4317\"",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "[telemetry]\notlp_endpoint = \"http://user:pw@collector:4317\"",
+            "telemetry.otlp_endpoint",
+        ),
+        ("[telemetry]\nendpoint = \"http://x:4317\"", "endpoint"),
     ];
     for (text, needle) in cases {
         let err = Config::from_toml(text).unwrap_err().to_string();

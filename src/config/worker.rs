@@ -24,6 +24,10 @@ pub struct WorkerConfig {
     /// Refunds checked at once.
     #[serde(default = "default_batch")]
     pub batch: u32,
+    /// How long a refund waits in REQUIRES_APPROVAL before the worker cancels it (default
+    /// 72 hours).
+    #[serde(default = "default_approval_expires_after_ms")]
+    pub approval_expires_after_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -35,6 +39,7 @@ impl Default for WorkerConfig {
             max_reconcile_attempts: default_max_reconcile_attempts(),
             lease_ms: default_lease_ms(),
             batch: default_batch(),
+            approval_expires_after_ms: default_approval_expires_after_ms(),
         }
     }
 }
@@ -56,4 +61,7 @@ fn default_lease_ms() -> u64 {
 }
 fn default_batch() -> u32 {
     32
+}
+fn default_approval_expires_after_ms() -> u64 {
+    72 * 60 * 60 * 1000
 }

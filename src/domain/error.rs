@@ -31,6 +31,16 @@ pub mod reason {
     pub const AMOUNT_NOT_REPRESENTABLE: &str = "AMOUNT_NOT_REPRESENTABLE";
     pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
     pub const REQUEST_IN_PROGRESS: &str = "REQUEST_IN_PROGRESS";
+    /// ResolveRefund and ApproveRefund need an operator key.
+    pub const OPERATOR_ONLY: &str = "OPERATOR_ONLY";
+    /// The key that created a refund waiting for approval may not approve it.
+    pub const SELF_APPROVAL: &str = "SELF_APPROVAL";
+    /// CancelRefund by an API key other than the one that created the refund.
+    pub const NOT_CREATOR: &str = "NOT_CREATOR";
+    /// ResolveRefund of a refund that is not in REQUIRES_REVIEW.
+    pub const NOT_IN_REVIEW: &str = "NOT_IN_REVIEW";
+    /// ApproveRefund or CancelRefund of a refund that is not waiting for approval.
+    pub const NOT_AWAITING_APPROVAL: &str = "NOT_AWAITING_APPROVAL";
     pub const PROVIDER_DECLINED: &str = "PROVIDER_DECLINED";
     pub const PROVIDER_AUTHENTICATION_FAILED: &str = "PROVIDER_AUTHENTICATION_FAILED";
     pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";

@@ -129,6 +129,11 @@ pub struct Refund {
     /// only once this one is surely over at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
+    /// The actor whose call created the refund (`caller:<key id>`, `operator:<key id>` or
+    /// `caller:open`): an approval must come from another key. `None` for refunds recorded
+    /// before the gateway kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<super::Actor>,
 }
 
 impl Refund {
@@ -165,6 +170,7 @@ impl Refund {
             next_check_at: None,
             check_attempts: 0,
             sent_at: None,
+            created_by: None,
         }
     }
 
@@ -255,6 +261,8 @@ pub struct RefundEvent {
     /// `None` for the event that created the refund.
     pub previous_status: Option<RefundStatus>,
     pub event_time: DateTime<Utc>,
+    /// Who made the change and why.
+    pub cause: super::Cause,
 }
 
 /// A refund of `amount` through provider account `provider` (tenant `t`, request `r`), as

@@ -6,6 +6,9 @@
 //! the handlers fill in `request_id`, `provider` and `refund_id` (see [`SpanFields`]). The
 //! code is read from the response: an error answer carries `grpc-status` in its headers
 //! (trailers-only), a successful one does not.
+//!
+//! When traces are exported, a caller's W3C `traceparent` (and `tracestate`) continues into
+//! the span, and the span gets the call's code (`rpc.grpc.status_code`).
 
 use std::{
     future::Future,
@@ -29,6 +32,10 @@ const METHODS: &[&str] = &[
     "WatchRefunds",
     "GetPayment",
     "ListProviders",
+    "ListRefundEvents",
+    "ResolveRefund",
+    "ApproveRefund",
+    "CancelRefund",
 ];
 
 /// Wraps a service in [`Rpc`].
@@ -80,7 +87,13 @@ where
             request_id = Empty,
             provider = Empty,
             refund_id = Empty,
+            "rpc.grpc.status_code" = Empty,
+            "otel.status_code" = Empty,
         );
+        // A caller's W3C `traceparent` (gRPC metadata, or a gRPC-Web header) makes this span
+        // part of the caller's trace.
+        crate::telemetry::continue_trace(&span, req.headers());
+        let traced = crate::telemetry::exporting().then(|| span.clone());
         let call = {
             let _entered = span.enter();
             self.inner.call(req)
@@ -101,10 +114,30 @@ where
                     Err(_) => tonic::Code::Internal,
                 };
                 metrics::rpc_call(method, code, started.elapsed());
+                if let Some(span) = traced {
+                    record_code(&span, code);
+                }
                 result
             }
             .instrument(span),
         )
+    }
+}
+
+/// The call's code on its exported span; the codes that say the gateway failed (not the
+/// caller's request) mark the span as an error.
+fn record_code(span: &Span, code: tonic::Code) {
+    span.record("rpc.grpc.status_code", code as i64);
+    if matches!(
+        code,
+        tonic::Code::Unknown
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unimplemented
+            | tonic::Code::Internal
+            | tonic::Code::Unavailable
+            | tonic::Code::DataLoss
+    ) {
+        span.record("otel.status_code", "ERROR");
     }
 }
 
@@ -169,6 +202,25 @@ impl SpanFields for pb::ListProvidersRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every RPC of the service gets its span and metrics: the list names them all.
+    #[test]
+    fn every_method_of_the_service_is_listed() {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+        let declared: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| &f.service)
+            .filter(|s| s.name() == "RefundService")
+            .flat_map(|s| &s.method)
+            .map(|m| m.name().to_owned())
+            .collect();
+        assert!(declared.len() >= 12, "{declared:?}");
+        for name in &declared {
+            assert!(METHODS.contains(&name.as_str()), "{name} is not in METHODS");
+        }
+    }
 
     #[test]
     fn methods_are_named_from_the_path() {

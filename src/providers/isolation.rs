@@ -3,7 +3,8 @@
 //! concurrency limit and the deadline once, so a slow or failing provider cannot take the
 //! gateway's capacity from the others (nor from the read RPCs, which never call a provider).
 //!
-//! The stack, outermost first (built in [`Guard::new`]):
+//! The client, outermost first (the tower part built in [`Guard::new`], the first two steps
+//! run around it in [`Guard::run`]):
 //!
 //! ```text
 //! measure              one span per call (`provider.get_payment`, `provider.submit_refund`,
@@ -40,20 +41,20 @@
 mod call;
 mod layers;
 
-use std::{convert::Infallible, fmt, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use tokio::sync::Semaphore;
 use tower::{
-    BoxError, ServiceBuilder, ServiceExt as _, layer::layer_fn, limit::GlobalConcurrencyLimitLayer,
-    timeout::TimeoutLayer, util::BoxCloneSyncService,
+    BoxError, ServiceBuilder, limit::GlobalConcurrencyLimitLayer, timeout::TimeoutLayer,
+    util::BoxCloneSyncService,
 };
 use tower_resilience_circuitbreaker::{
-    CircuitBreakerHandle, CircuitBreakerLayer, CircuitState, FnClassifier,
+    CircuitBreakerError, CircuitBreakerHandle, CircuitBreakerLayer, CircuitState, FnClassifier,
 };
 
 use self::{
     call::{Call, Reply},
-    layers::{Adapter, Measure, Refuse},
+    layers::{Adapter, measure, refuse},
 };
 use super::{
     Provider, ProviderError, ProviderPayment, ProviderRefundRecord, RefundLookup, SubmitOutcome,
@@ -83,8 +84,8 @@ impl Limits {
     }
 }
 
-/// The stack as one cloneable service.
-type Stack = BoxCloneSyncService<Call, Reply, Infallible>;
+/// The tower part of the stack (breaker, limit, deadline, adapter) as one cloneable service.
+type Stack = BoxCloneSyncService<Call, Reply, CircuitBreakerError<BoxError>>;
 type Classifier = FnClassifier<fn(&Result<Reply, BoxError>) -> bool>;
 
 /// A fault: see the module docs. A call cut off by the deadline is one.
@@ -172,19 +173,9 @@ impl Guard {
     pub fn new(account: &str, provider: Arc<dyn Provider>, limits: Limits) -> Self {
         let slots = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
         let (breaker_layer, breaker) = breaker(account, limits);
-        let name: Arc<str> = Arc::from(account);
+        // Around it, in `run`: measure (outermost: the span, the metrics and the outcome log
+        // see every answer), then refuse (a call the stack will not take ends as "not sent").
         let stack = ServiceBuilder::new()
-            // Outermost: the span, the metrics and the outcome log see every answer.
-            .layer(layer_fn(|inner| Measure {
-                account: name.clone(),
-                inner,
-            }))
-            // A call the layers below will not take ends here, as "not sent".
-            .layer(layer_fn(|inner| Refuse {
-                account: name.clone(),
-                queue_timeout: limits.queue_timeout,
-                inner,
-            }))
             // Fail at once while the provider is failing; count its faults.
             .layer(breaker_layer)
             // Bounded calls in flight for this account (the wait is bounded by `Refuse`).
@@ -223,9 +214,15 @@ impl Guard {
             .saturating_sub(self.slots.available_permits())
     }
 
+    /// One call through measure, refuse and the stack. The stack is cloned once per call (its
+    /// clones share the breaker and the semaphore); measure and refuse are plain steps, so a
+    /// call costs one clone and no boxed future of the gateway's own.
     async fn run(&self, call: Call) -> Reply {
-        let Ok(reply) = self.stack.clone().oneshot(call).await;
-        reply
+        let (account, queue_timeout) = (self.account.as_str(), self.limits.queue_timeout);
+        measure(account, call, |call| {
+            refuse(account, queue_timeout, self.stack.clone(), call)
+        })
+        .await
     }
 
     pub async fn get_payment(

@@ -105,6 +105,74 @@ pub(super) fn open(
     Ok((created_at, id))
 }
 
+/// The payload of a ListRefundEvents token: the last sequence on the page, bound to the
+/// tenant and the refund.
+#[derive(Serialize, Deserialize)]
+struct EventsPayload {
+    /// The last sequence on the page.
+    s: u64,
+    /// Digest of tenant and refund id.
+    r: String,
+}
+
+fn events_digest(tenant: &TenantId, refund: &RefundId) -> String {
+    scope_digest(
+        tenant,
+        &Filter {
+            provider: Some(format!("events of {}", refund.as_str())),
+            status: None,
+            payment_id: None,
+        },
+    )
+}
+
+/// Makes the ListRefundEvents token that continues after `sequence`.
+pub(super) fn seal_events(
+    key: &[u8],
+    tenant: &TenantId,
+    refund: &RefundId,
+    sequence: u64,
+) -> String {
+    let payload = serde_json::to_vec(&EventsPayload {
+        s: sequence,
+        r: events_digest(tenant, refund),
+    })
+    .expect("a plain struct serializes");
+    let tag = mac(key, &payload).finalize().into_bytes();
+    let mut raw = payload;
+    raw.extend_from_slice(&tag[..MAC_LEN]);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// Checks a ListRefundEvents token and returns the sequence it continues after.
+pub(super) fn open_events(
+    key: &[u8],
+    token: &str,
+    tenant: &TenantId,
+    refund: &RefundId,
+) -> Result<u64, ApiError> {
+    let bad = || {
+        ApiError::invalid_field(
+            reason::INVALID_PAGE_TOKEN,
+            "page_token",
+            "not a page token of this refund's history from this gateway",
+        )
+    };
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    if raw.len() <= MAC_LEN {
+        return Err(bad());
+    }
+    let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
+    mac(key, payload)
+        .verify_truncated_left(tag)
+        .map_err(|_| bad())?;
+    let payload: EventsPayload = serde_json::from_slice(payload).map_err(|_| bad())?;
+    if payload.r != events_digest(tenant, refund) {
+        return Err(bad());
+    }
+    Ok(payload.s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +208,19 @@ mod tests {
         assert!(open(key, "garbage!", &tenant, &filter()).is_err());
         let err = open(key, "", &tenant, &filter()).unwrap_err();
         assert_eq!(err.reason, reason::INVALID_PAGE_TOKEN);
+    }
+
+    #[test]
+    fn event_tokens_are_bound_to_their_refund() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let tenant = TenantId::new("acme");
+        let (a, b) = (RefundId::generate(), RefundId::generate());
+        let token = seal_events(key, &tenant, &a, 42);
+        assert_eq!(open_events(key, &token, &tenant, &a).unwrap(), 42);
+        assert!(open_events(key, &token, &tenant, &b).is_err());
+        assert!(open_events(key, &token, &TenantId::new("globex"), &a).is_err());
+        // A ListRefunds token is not an events token.
+        let list = seal(key, &tenant, &filter(), Utc::now(), &a);
+        assert!(open_events(key, &list, &tenant, &a).is_err());
     }
 }

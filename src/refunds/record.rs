@@ -31,10 +31,11 @@ pub(super) async fn record(
             let change = writer::Change::Submitted {
                 provider: &request.account.name,
                 outcome: &outcome,
-                key,
+                key: Some(key),
             };
             let known = Box::new(refund.clone());
-            match writer::write(refunds, writer::Start::Known(known), change).await {
+            match writer::write(refunds, writer::Start::Known(known), change, &request.actor).await
+            {
                 Ok(written) => {
                     let result = written
                         .reply
@@ -72,6 +73,27 @@ pub(super) async fn record(
         tracing::warn!(request_id = %key.request_id, error = %err, "could not settle the request key");
     }
     result
+}
+
+/// A refund recorded as REQUIRES_APPROVAL: nothing was sent, so there is no outcome to
+/// record; its request is settled with the refund, and repeats return it as it is then.
+pub(super) async fn waiting(
+    refunds: &Refunds,
+    request: &Request,
+    reserved: super::reserve::Reserved,
+) -> Result<Refund, ApiError> {
+    let super::reserve::Reserved(refund) = reserved;
+    tracing::info!(refund_id = %refund.id, provider = %refund.provider, amount = %refund.amount, "refund waits for approval");
+    let settled = refunds
+        .inner
+        .store
+        .complete_request(&request.key, &RequestResult::Refund(refund.id.clone()))
+        .await;
+    if let Err(err) = settled {
+        // The claim's lease runs out and the next repeat settles it from what is stored.
+        tracing::warn!(request_id = %request.key.request_id, error = %err, "could not settle the request key");
+    }
+    Ok(refund.into_public_view())
 }
 
 /// `refund` as stored now if the store answers, else as this call last knew it.

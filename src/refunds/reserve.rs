@@ -2,10 +2,14 @@
 //! refund as PENDING with its creation event, reserving its amount against the payment
 //! atomically. From here the refund exists whatever happens next: if the process dies, the
 //! worker finds it (its first check is already scheduled) and reconciles it.
+//!
+//! A refund above the tenant's approval limit for its currency is inserted as
+//! REQUIRES_APPROVAL instead: holding its amount the same way, not sent, and looked at by the
+//! worker when its approval window ends.
 
 use super::{ATTEMPT_MARGIN, Refunds, amounts, validate, validate::Request};
 use crate::{
-    domain::{ApiError, Refund},
+    domain::{ApiError, Cause, Refund, RefundStatus, Submission},
     store::InsertOutcome,
 };
 
@@ -14,12 +18,21 @@ use crate::{
 #[derive(Debug)]
 pub(super) struct Reserved(pub(super) Refund);
 
+impl Reserved {
+    /// Whether the refund waits for an operator's approval instead of being sent now.
+    pub(super) fn waits(&self) -> bool {
+        self.0.status == RefundStatus::RequiresApproval
+    }
+}
+
 /// Reserves the refund `request` asks for.
 pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Reserved, ApiError> {
     let Request {
         account,
         draft,
         key,
+        actor,
+        approval_above,
     } = request;
     let payment = account
         .get_payment(&draft.payment)
@@ -33,7 +46,8 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
             .await?;
     let amount = validate::amount(account, draft, &payment, left)?;
     let now = Refunds::now();
-    let refund = Refund {
+    let mut refund = Refund {
+        created_by: Some(actor.clone()),
         reason: draft.reason,
         description: draft.description.clone(),
         metadata: draft.metadata.clone(),
@@ -53,10 +67,25 @@ pub(super) async fn reserve(refunds: &Refunds, request: &Request) -> Result<Rese
             now,
         )
     };
+    let limit = approval_above.get(amount.currency.code()).copied();
+    let note = match limit {
+        Some(limit) if amount.minor > limit => {
+            refund.status = RefundStatus::RequiresApproval;
+            refund.submission = Submission::NotSent;
+            refund.sent_at = None;
+            refund.next_check_at = Some(now + refunds.inner.settings.approval_expiry);
+            format!(
+                "created; waits for approval (above {limit} minor units of {})",
+                amount.currency
+            )
+        }
+        _ => "created".to_owned(),
+    };
+    let cause = Cause::new(actor.clone(), note);
     match refunds
         .inner
         .store
-        .insert_refund(&refund, key, payment.amount, &payment.refunds)
+        .insert_refund(&refund, key, payment.amount, &payment.refunds, &cause)
         .await?
     {
         InsertOutcome::Inserted(event) => {

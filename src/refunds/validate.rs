@@ -5,12 +5,12 @@
 //! on the payment ([`payment_refundable`], [`amount`]) are pure as well; the reservation
 //! applies them once it has looked the payment up.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use super::Refunds;
 use crate::{
     auth::Caller,
-    domain::{ApiError, Money, PaymentStatus, reason},
+    domain::{Actor, ApiError, Money, PaymentStatus, reason},
     providers::{ProviderAccount, ProviderPayment, RefundDraft},
     store::RequestKey,
 };
@@ -21,6 +21,10 @@ pub(super) struct Request {
     pub(super) account: Arc<ProviderAccount>,
     pub(super) draft: RefundDraft,
     pub(super) key: RequestKey,
+    /// Who asks: the actor of the refund's creation and of its submission.
+    pub(super) actor: Actor,
+    /// The tenant's approval limits, minor units per currency code.
+    pub(super) approval_above: Arc<BTreeMap<String, i64>>,
 }
 
 /// Checks `draft` for `caller`: INVALID_ARGUMENT or PERMISSION_DENIED with every violation.
@@ -42,6 +46,8 @@ pub(super) fn validate(
         account,
         draft,
         key,
+        actor: caller.actor(),
+        approval_above: caller.approval_above.clone(),
     })
 }
 

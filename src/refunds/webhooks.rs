@@ -215,11 +215,13 @@ async fn observed(
     id: &RefundId,
     obs: &crate::domain::Observation,
 ) -> Result<(), crate::domain::ApiError> {
+    tracing::Span::current().record("refund_id", id.as_str());
     let change = Change::Observed {
         obs,
         source: "webhook",
     };
-    writer::write(refunds, Start::Stored(id.clone()), change).await?;
+    let actor = crate::domain::Actor::webhook();
+    writer::write(refunds, Start::Stored(id.clone()), change, &actor).await?;
     Ok(())
 }
 
@@ -301,7 +303,8 @@ async fn link_unknown(
         provider_refund_id,
         obs: &record.observation,
     };
-    let written = writer::write(refunds, Start::Stored(candidate.id.clone()), change)
+    let actor = crate::domain::Actor::webhook();
+    let written = writer::write(refunds, Start::Stored(candidate.id.clone()), change, &actor)
         .await
         .map_err(|e| WebhookFailure::Retry(e.message))?;
     Ok(if written.applies {

@@ -5,7 +5,8 @@
 //! [`write`]: take the refund as stored, decide what the change does to it through the
 //! domain's status machine ([`change`]), schedule the next check ([`schedule`]), save it with
 //! compare-and-set (deciding again on the reloaded refund after a lost race), then update the
-//! views and publish the event.
+//! views and publish the event. Every write names its actor (the caller's key, an operator,
+//! a webhook, the worker); the decision adds the note, and both are stored with the event.
 //!
 //! Submissions are fenced: at most one attempt of a refund is in flight anywhere (the
 //! worker, SyncRefund, every replica). Each attempt is recorded (`sent_at`) before it is
@@ -19,10 +20,11 @@ mod change;
 mod schedule;
 
 pub(super) use change::{Change, in_doubt};
+use tracing::Instrument as _;
 
 use super::Refunds;
 use crate::{
-    domain::{ApiError, Refund, RefundId, RefundStatus},
+    domain::{Actor, ApiError, Cause, Refund, RefundId, RefundStatus},
     providers::{ProviderAccount, SubmitOutcome},
     store::{RequestKey, RequestResult, UpdateOutcome},
 };
@@ -57,11 +59,25 @@ pub(super) async fn write(
     refunds: &Refunds,
     start: Start,
     change: Change<'_>,
+    actor: &Actor,
 ) -> Result<Written, ApiError> {
-    let (id, mut known) = match start {
+    let (id, known) = match start {
         Start::Stored(id) => (id, None),
         Start::Known(refund) => (refund.id.clone(), Some(*refund)),
     };
+    let span = tracing::debug_span!("refund.write", refund_id = %id);
+    write_in(refunds, id, known, change, actor)
+        .instrument(span)
+        .await
+}
+
+async fn write_in(
+    refunds: &Refunds,
+    id: RefundId,
+    mut known: Option<Refund>,
+    change: Change<'_>,
+    actor: &Actor,
+) -> Result<Written, ApiError> {
     for attempt in 0..CAS_RETRIES {
         let current = match known.take() {
             Some(refund) => refund,
@@ -87,10 +103,11 @@ pub(super) async fn write(
             });
         };
         let settles = match (&change, &decision.settles) {
-            (Change::Submitted { key, .. }, Some(result)) => Some((*key, result)),
+            (Change::Submitted { key: Some(key), .. }, Some(result)) => Some((*key, result)),
             _ => None,
         };
-        let Some(saved) = save(refunds, &current, &next, settles).await? else {
+        let cause = Cause::new(actor.clone(), decision.note);
+        let Some(saved) = save(refunds, &current, &next, settles, &cause).await? else {
             continue;
         };
         if decision.links {
@@ -129,13 +146,16 @@ pub(super) async fn resend(
     refunds: &Refunds,
     account: &ProviderAccount,
     refund: &Refund,
+    actor: &Actor,
 ) -> Result<Option<(Refund, SubmitOutcome)>, ApiError> {
     let now = Refunds::now();
     let mut next = refund.clone();
     next.sent_at = Some(now);
     // Nobody looks again before this attempt is surely over.
     next.next_check_at = Some(super::attempt_over_at(account, now));
-    let Some(recorded) = save(refunds, refund, &next, None).await? else {
+    // Not a visible change: no event is written, the cause is for the store's signature.
+    let cause = Cause::new(actor.clone(), "sent again");
+    let Some(recorded) = save(refunds, refund, &next, None, &cause).await? else {
         tracing::info!(refund_id = %refund.id, provider = %account.name, "the refund changed since it was read; not sending it again");
         return Ok(None);
     };
@@ -162,13 +182,14 @@ async fn save(
     current: &Refund,
     next: &Refund,
     settles: Option<(&RequestKey, &RequestResult)>,
+    cause: &Cause,
 ) -> Result<Option<Refund>, ApiError> {
     let store = &refunds.inner.store;
     let outcome = match settles {
-        None => store.update_refund(current, next).await?,
+        None => store.update_refund(current, next, cause).await?,
         Some((key, result)) => {
             store
-                .update_refund_completing(current, next, key, result)
+                .update_refund_completing(current, next, key, result, cause)
                 .await?
         }
     };

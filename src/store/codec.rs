@@ -27,11 +27,11 @@ pub(crate) fn migration_error(
 pub(crate) const REFUND_COLUMNS: &str = "id, tenant_id, request_id, provider, payment_id, \
      payment_method_id, invoice_id, currency, amount_minor, status, provider_refund_id, \
      provider_status, reason, description, metadata, bank_account, failure, created_at, \
-     updated_at, version, submission, next_check_at, check_attempts, sent_at";
+     updated_at, version, submission, next_check_at, check_attempts, sent_at, created_by";
 
 /// Every column of `refund_events`.
-pub(crate) const EVENT_COLUMNS: &str =
-    "sequence, refund_id, tenant_id, provider, status, previous_status, snapshot, event_time";
+pub(crate) const EVENT_COLUMNS: &str = "sequence, refund_id, tenant_id, provider, status, \
+     previous_status, snapshot, event_time, actor, note";
 
 /// `status IN (...)` of the statuses that hold money, from `RefundStatus::holds_amount`, so
 /// the SQL of every backend follows the domain's rule.

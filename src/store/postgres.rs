@@ -86,7 +86,7 @@ use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
 };
-use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
+use crate::domain::{Cause, Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres/migrations");
 
@@ -154,8 +154,9 @@ impl RefundStore for PostgresStore {
         key: &RequestKey,
         limit: Money,
         reported: &[crate::domain::ReportedRefund],
+        cause: &Cause,
     ) -> Result<InsertOutcome, StoreError> {
-        writes::insert_refund(&self.pool, refund, key, limit, reported).await
+        writes::insert_refund(&self.pool, refund, key, limit, reported, cause).await
     }
 
     async fn get_refund(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
@@ -264,8 +265,9 @@ impl RefundStore for PostgresStore {
         &self,
         prev: &Refund,
         next: &Refund,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError> {
-        writes::update_refund(&self.pool, prev, next, None).await
+        writes::update_refund(&self.pool, prev, next, None, cause).await
     }
 
     async fn update_refund_completing(
@@ -274,8 +276,9 @@ impl RefundStore for PostgresStore {
         next: &Refund,
         key: &RequestKey,
         result: &RequestResult,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError> {
-        writes::update_refund(&self.pool, prev, next, Some((key, result))).await
+        writes::update_refund(&self.pool, prev, next, Some((key, result)), cause).await
     }
 
     async fn latest_event(&self, id: &RefundId) -> Result<Option<RefundEvent>, StoreError> {

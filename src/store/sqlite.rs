@@ -46,7 +46,7 @@ use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
 };
-use crate::domain::{Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
+use crate::domain::{Cause, Currency, Money, Refund, RefundEvent, RefundId, RefundStatus};
 use rusqlite::OptionalExtension as _;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/sqlite/migrations");
@@ -131,10 +131,12 @@ impl RefundStore for SqliteStore {
         key: &RequestKey,
         limit: Money,
         reported: &[crate::domain::ReportedRefund],
+        cause: &Cause,
     ) -> Result<InsertOutcome, StoreError> {
         let (refund, key, reported) = (refund.clone(), key.clone(), reported.to_vec());
+        let cause = cause.clone();
         self.writer
-            .write(move |c| writes::insert_refund(c, &refund, &key, limit, &reported))
+            .write(move |c| writes::insert_refund(c, &refund, &key, limit, &reported, &cause))
             .await
     }
 
@@ -212,10 +214,11 @@ impl RefundStore for SqliteStore {
         &self,
         prev: &Refund,
         next: &Refund,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError> {
-        let (prev, next) = (prev.clone(), next.clone());
+        let (prev, next, cause) = (prev.clone(), next.clone(), cause.clone());
         self.writer
-            .write(move |c| writes::update_refund(c, &prev, &next, None))
+            .write(move |c| writes::update_refund(c, &prev, &next, None, &cause))
             .await
     }
 
@@ -225,10 +228,12 @@ impl RefundStore for SqliteStore {
         next: &Refund,
         key: &RequestKey,
         result: &RequestResult,
+        cause: &Cause,
     ) -> Result<UpdateOutcome, StoreError> {
         let (prev, next, key, result) = (prev.clone(), next.clone(), key.clone(), result.clone());
+        let cause = cause.clone();
         self.writer
-            .write(move |c| writes::update_refund(c, &prev, &next, Some((&key, &result))))
+            .write(move |c| writes::update_refund(c, &prev, &next, Some((&key, &result)), &cause))
             .await
     }
 

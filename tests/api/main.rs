@@ -7,11 +7,13 @@ mod support;
 
 mod helpers;
 
+mod approvals;
 mod create_refund;
 mod errors;
 mod grpc_web;
 mod idempotency;
 mod list_refunds;
+mod operators;
 mod restart;
 mod surface;
 mod tenancy;

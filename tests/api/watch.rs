@@ -283,7 +283,7 @@ async fn a_subscriber_that_falls_behind_is_caught_up_from_the_store() {
     let refunds = gw.running.refunds.clone();
     let caller = Caller {
         tenant: TenantId::new("acme"),
-        providers: None,
+        ..Caller::open()
     };
     let mut stalled = refunds
         .watch_refunds(

@@ -101,7 +101,10 @@ pub(crate) async fn stale_version_conflicts_and_writes_nothing(store: Store) {
     stale_next.status = RefundStatus::Failed;
     stale_next.failure = Some(RefundFailure::new("X", "y"));
     assert_eq!(
-        store.update_refund(&v1, &stale_next).await.unwrap(),
+        store
+            .update_refund(&v1, &stale_next, &cause())
+            .await
+            .unwrap(),
         UpdateOutcome::Conflict
     );
 
@@ -185,7 +188,12 @@ pub(crate) async fn forbidden_status_changes_are_refused(store: Store) {
 
     let mut revived = failed.clone();
     revived.status = RefundStatus::Succeeded;
-    assert!(store.update_refund(&failed, &revived).await.is_err());
+    assert!(
+        store
+            .update_refund(&failed, &revived, &cause())
+            .await
+            .is_err()
+    );
 
     assert_eq!(get(&store, &r.id).await, failed);
     assert_eq!(all_events(&store).await.len(), 2);

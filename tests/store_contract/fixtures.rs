@@ -12,9 +12,9 @@ pub(crate) use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 pub(crate) use refund_gateway::{
     config::{Config, StoreConfig},
     domain::{
-        ApiError, BankAccount, BankAccountType, Currency, ErrorCode, FieldViolation, Money,
-        PaymentRef, Refund, RefundEvent, RefundFailure, RefundId, RefundReason, RefundStatus,
-        Submission, TenantId, reason,
+        Actor, ApiError, BankAccount, BankAccountType, Cause, Currency, ErrorCode, FieldViolation,
+        Money, PaymentRef, Refund, RefundEvent, RefundFailure, RefundId, RefundReason,
+        RefundStatus, Submission, TenantId, reason,
     },
     store::{
         EventScope, InsertOutcome, ListQuery, PostgresStore, RefundStore, RequestClaim, RequestKey,
@@ -32,6 +32,11 @@ pub(crate) use crate::{
     backends::{Backend, Store, postgres_config, sqlite_config},
     support::postgres::TestDatabase,
 };
+
+/// The cause the contract tests record with every change unless a test says otherwise.
+pub(crate) fn cause() -> Cause {
+    Cause::new(Actor::caller("0a1b2c3d"), "a change")
+}
 
 pub(crate) fn mxn() -> Currency {
     Currency::parse("MXN").unwrap()
@@ -126,7 +131,7 @@ pub(crate) async fn record_with_limit(store: &Store, refund: &Refund, limit: Mon
         RequestClaim::Owned
     );
     match store
-        .insert_refund(refund, &key_of(refund), limit, &[])
+        .insert_refund(refund, &key_of(refund), limit, &[], &cause())
         .await
         .expect("insert_refund")
     {
@@ -147,7 +152,7 @@ pub(crate) async fn try_insert(store: &Store, refund: &Refund, limit: Money) -> 
         RequestClaim::Owned
     );
     store
-        .insert_refund(refund, &key_of(refund), limit, &[])
+        .insert_refund(refund, &key_of(refund), limit, &[], &cause())
         .await
         .expect("insert_refund")
 }
@@ -169,7 +174,7 @@ pub(crate) async fn update(
     let mut next = prev.clone();
     change(&mut next);
     match store
-        .update_refund(prev, &next)
+        .update_refund(prev, &next, &cause())
         .await
         .expect("update_refund")
     {

@@ -138,7 +138,7 @@ pub(crate) async fn concurrent_inserts_never_exceed_the_payment(store: Store) {
             assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
             barrier.wait().await;
             let outcome = store
-                .insert_refund(&r, &key_of(&r), limit, &[])
+                .insert_refund(&r, &key_of(&r), limit, &[], &cause())
                 .await
                 .unwrap();
             (r, outcome)
@@ -197,7 +197,7 @@ async fn try_insert_reported(
         RequestClaim::Owned
     );
     store
-        .insert_refund(refund, &key_of(refund), limit, reports)
+        .insert_refund(refund, &key_of(refund), limit, reports, &cause())
         .await
         .expect("insert_refund")
 }
@@ -292,7 +292,7 @@ pub(crate) async fn concurrent_inserts_count_what_the_provider_reports(store: St
             assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
             barrier.wait().await;
             store
-                .insert_refund(&r, &key_of(&r), limit, &reports)
+                .insert_refund(&r, &key_of(&r), limit, &reports, &cause())
                 .await
                 .unwrap()
         });

@@ -240,7 +240,8 @@ pub(crate) async fn a_refusal_and_its_error_are_one_transaction(store: Store) {
                 &stored,
                 &failed,
                 &other,
-                &RequestResult::Error(error.clone())
+                &RequestResult::Error(error.clone()),
+                &cause()
             )
             .await
             .is_err()
@@ -257,6 +258,7 @@ pub(crate) async fn a_refusal_and_its_error_are_one_transaction(store: Store) {
             &failed,
             &key_of(&r),
             &RequestResult::Error(error.clone()),
+            &cause(),
         )
         .await
         .unwrap()
@@ -310,7 +312,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     let unclaimed = new_refund("acme", "compago", "pay-1", 100);
     assert!(
         store
-            .insert_refund(&unclaimed, &key_of(&unclaimed), limit, &[])
+            .insert_refund(&unclaimed, &key_of(&unclaimed), limit, &[], &cause())
             .await
             .is_err()
     );
@@ -320,7 +322,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     assert_eq!(claim(&store, &other_key, t0()).await, RequestClaim::Owned);
     assert!(
         store
-            .insert_refund(&unclaimed, &other_key, limit, &[])
+            .insert_refund(&unclaimed, &other_key, limit, &[], &cause())
             .await
             .is_err()
     );
@@ -331,7 +333,7 @@ pub(crate) async fn insert_requires_an_open_claim_on_its_key(store: Store) {
     second.request_id = first.request_id.clone();
     assert!(
         store
-            .insert_refund(&second, &key_of(&first), limit, &[])
+            .insert_refund(&second, &key_of(&first), limit, &[], &cause())
             .await
             .is_err()
     );

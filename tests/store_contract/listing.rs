@@ -163,7 +163,10 @@ pub(crate) async fn claim_due_leases_due_refunds(store: Store) {
     let mut stale = before_claim.clone();
     stale.status = RefundStatus::Processing;
     assert_eq!(
-        store.update_refund(&before_claim, &stale).await.unwrap(),
+        store
+            .update_refund(&before_claim, &stale, &cause())
+            .await
+            .unwrap(),
         UpdateOutcome::Conflict
     );
 

@@ -1,8 +1,10 @@
 //! The store contract: what every `RefundStore` backend must do, written once as generic async
 //! functions over `Arc<dyn RefundStore>` (or over a [`Backend`] when the test has to close and
 //! reopen the database), then instantiated per backend by `contract_suite!`
-//! (suite.rs) in `sqlite` and `postgres`. The generic tests live in topic files: events,
-//! guard (the over-refund guard), idempotency, listing, reopen.
+//! (suite.rs) in `sqlite` and `postgres`. The generic tests live in topic files: actors (who
+//! made each change; refunds waiting for approval), events, guard (the over-refund guard),
+//! idempotency, listing, reopen. `migrations` upgrades a store written by an earlier version,
+//! on both backends.
 //!
 //! Adding a backend means one constructor in backends.rs and one more file with its
 //! `contract_suite!` line. Tests that look inside the SQLite file live in `sqlite_only`; tests of what only
@@ -27,10 +29,12 @@ mod suite;
 mod backends;
 mod fixtures;
 
+mod actors;
 mod events;
 mod guard;
 mod idempotency;
 mod listing;
+mod migrations;
 mod reopen;
 
 mod postgres;

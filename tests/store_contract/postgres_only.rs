@@ -86,7 +86,7 @@ async fn race_for_the_last_of_a_payment(replicas: &[PostgresStore]) {
             assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
             barrier.wait().await;
             store
-                .insert_refund(&r, &key_of(&r), limit, &[])
+                .insert_refund(&r, &key_of(&r), limit, &[], &cause())
                 .await
                 .unwrap()
         });

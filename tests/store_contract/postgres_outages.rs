@@ -188,7 +188,7 @@ async fn lock_and_statement_timeouts_are_unavailable_then_recover() {
         assert_eq!(claim(store, &key_of(&r), t0()).await, RequestClaim::Owned);
         let started = std::time::Instant::now();
         let err = store
-            .insert_refund(&r, &key_of(&r), mxn_amount(BIG_LIMIT), &[])
+            .insert_refund(&r, &key_of(&r), mxn_amount(BIG_LIMIT), &[], &cause())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -201,7 +201,7 @@ async fn lock_and_statement_timeouts_are_unavailable_then_recover() {
 
     for (store, r) in stores.iter().zip(&waiting) {
         let outcome = store
-            .insert_refund(r, &key_of(r), mxn_amount(BIG_LIMIT), &[])
+            .insert_refund(r, &key_of(r), mxn_amount(BIG_LIMIT), &[], &cause())
             .await
             .unwrap();
         assert!(matches!(outcome, InsertOutcome::Inserted(_)));
@@ -268,7 +268,7 @@ async fn the_schema_refuses_what_would_break_the_guard_or_the_stream() {
         assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
         assert!(
             store
-                .insert_refund(&r, &key_of(&r), mxn_amount(10_000), &[])
+                .insert_refund(&r, &key_of(&r), mxn_amount(10_000), &[], &cause())
                 .await
                 .is_err()
         );

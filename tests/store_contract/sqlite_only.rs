@@ -207,7 +207,7 @@ async fn non_positive_amounts_are_refused() {
         assert_eq!(claim(&store, &key_of(&r), t0()).await, RequestClaim::Owned);
         assert!(
             store
-                .insert_refund(&r, &key_of(&r), mxn_amount(10_000), &[])
+                .insert_refund(&r, &key_of(&r), mxn_amount(10_000), &[], &cause())
                 .await
                 .is_err()
         );

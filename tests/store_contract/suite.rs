@@ -7,6 +7,8 @@ macro_rules! contract_suite {
     ($backend:ident) => {
         contract_suite!($backend;
             stores: [
+                actors::events_keep_their_actor_and_note,
+                actors::a_refund_waiting_for_approval_holds_its_amount,
                 events::insert_then_get_returns_every_field,
                 events::creation_event_has_the_masked_snapshot_and_no_previous_status,
                 events::stale_version_conflicts_and_writes_nothing,

@@ -141,6 +141,8 @@ pub struct Setup {
     pub shutdown_grace_ms: Option<u64>,
     /// `server.event_buffer`.
     pub event_buffer: Option<usize>,
+    /// `worker.approval_expires_after_ms`.
+    pub approval_expires_after_ms: Option<u64>,
     /// Further TOML appended to the config.
     pub extra: String,
     /// Further `[server]` keys (`cors_allowed_origins = [...]`).
@@ -166,6 +168,7 @@ impl Default for Setup {
             lease_ms: None,
             shutdown_grace_ms: Some(1_000),
             event_buffer: None,
+            approval_expires_after_ms: None,
             extra: String::new(),
             server: String::new(),
         }
@@ -197,6 +200,9 @@ impl Setup {
         }
         if let Some(ms) = self.lease_ms {
             worker.push_str(&format!("lease_ms = {ms}\n"));
+        }
+        if let Some(ms) = self.approval_expires_after_ms {
+            worker.push_str(&format!("approval_expires_after_ms = {ms}\n"));
         }
         let accounts: String = self.accounts.iter().map(|a| a.table(self, own)).collect();
         format!(

@@ -11,7 +11,7 @@ use crate::{
     },
     pb,
     providers::RefundDraft,
-    refunds::{FeedFilter, ListRequest},
+    refunds::{FeedFilter, ListRequest, Resolution},
 };
 
 /// Longest `request_id` (docs/API.md, "Promises").
@@ -110,6 +110,27 @@ pub fn refund_id(id: &str) -> Result<&str, ApiError> {
     } else {
         Err(ApiError::invalid(v))
     }
+}
+
+/// ResolveRefundRequest -> Resolution (the service checks the status and the note).
+pub fn resolve_request(req: pb::ResolveRefundRequest) -> Result<Resolution, ApiError> {
+    let pb::ResolveRefundRequest {
+        id,
+        status,
+        note,
+        provider_refund_id,
+    } = req;
+    refund_id(&id)?;
+    let status = match pb::RefundStatus::try_from(status) {
+        Ok(pb::RefundStatus::Unspecified) | Err(_) => None,
+        Ok(s) => Some(status_from_pb(s)),
+    };
+    Ok(Resolution {
+        id,
+        status,
+        note,
+        provider_refund_id,
+    })
 }
 
 pub fn list_request(req: pb::ListRefundsRequest) -> Result<ListRequest, ApiError> {

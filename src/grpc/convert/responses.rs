@@ -10,7 +10,7 @@ use crate::{
     },
     pb,
     providers::ProviderAccount,
-    refunds::Page,
+    refunds::{EventPage, Page},
 };
 
 // === the messages the service answers with ===
@@ -36,6 +36,13 @@ pub fn sync_response(r: &Refund) -> pb::SyncRefundResponse {
 pub fn list_response(page: Page) -> pb::ListRefundsResponse {
     pb::ListRefundsResponse {
         refunds: page.refunds.into_iter().map(refund_owned).collect(),
+        next_page_token: page.next_page_token,
+    }
+}
+
+pub fn events_response(page: EventPage) -> pb::ListRefundEventsResponse {
+    pb::ListRefundEventsResponse {
+        events: page.events.iter().map(event).collect(),
         next_page_token: page.next_page_token,
     }
 }
@@ -159,9 +166,8 @@ pub fn event(e: &RefundEvent) -> pb::RefundEvent {
             .map_or(pb::RefundStatus::Unspecified, status_to_pb)
             .into(),
         event_time: Some(timestamp(e.event_time)),
-        // Who made the change and why: recorded from issue 15's operator work on.
-        actor: String::new(),
-        note: String::new(),
+        actor: e.cause.actor.as_str().to_owned(),
+        note: e.cause.note.clone(),
     }
 }
 

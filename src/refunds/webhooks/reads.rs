@@ -142,7 +142,7 @@ impl Reads {
                     let done_key = key.clone();
                     // A task of its own: the read ends, and leaves the map, even when every
                     // delivery waiting for it has gone.
-                    let task = tokio::spawn(async move {
+                    let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
                         let answer = match refund {
                             Some(refund) => Answer::Fetched(account.fetch_refund(&refund).await),
                             None => Answer::Record(account.refund_by_provider_id(&id).await),
@@ -150,7 +150,7 @@ impl Reads {
                         drop(permit);
                         map.lock().expect("reads lock").remove(&done_key);
                         answer
-                    });
+                    }));
                     let shared = async move {
                         task.await.unwrap_or_else(|_| {
                             Answer::Fetched(Err(ProviderError::Unreachable(

@@ -8,6 +8,11 @@
 //!   the refund goes to REQUIRES_REVIEW instead of accepting it (`Refund::observe`).
 //! - When the truth cannot be established within the configured number of checks, the refund
 //!   goes to REQUIRES_REVIEW (streamed and counted), so nothing stays pending silently.
+//! - Every change carries a short note saying why (`Decision::note`), stored with its event;
+//!   an operator's change carries the operator's note ([`operator`]).
+
+mod notes;
+mod operator;
 
 use chrono::{DateTime, Utc};
 
@@ -34,7 +39,8 @@ pub(in crate::refunds) enum Change<'a> {
         /// The provider account's name.
         provider: &'a str,
         outcome: &'a SubmitOutcome,
-        key: &'a RequestKey,
+        /// `None` for an approved refund: its request was settled when it was recorded.
+        key: Option<&'a RequestKey>,
     },
     /// A provider reported the refund's state; `source`: sync, poll, webhook or resubmit.
     Observed {
@@ -61,6 +67,24 @@ pub(in crate::refunds) enum Change<'a> {
     Unchanged {
         at_least: Option<std::time::Duration>,
         unknown: bool,
+    },
+    /// An operator approved a refund waiting in REQUIRES_APPROVAL: it becomes PENDING with
+    /// its submission attempt recorded (`sent_at`), to be sent by whoever made this change;
+    /// `recheck_at`: when the worker looks if nobody recorded the outcome by then.
+    Approved {
+        note: &'a str,
+        recheck_at: DateTime<Utc>,
+    },
+    /// A refund waiting for approval is withdrawn (CancelRefund): CANCELED, never sent.
+    Withdrawn { note: &'a str },
+    /// The worker's look at a refund waiting for approval: CANCELED once its approval
+    /// window has ended, else looked at again then.
+    ApprovalDue,
+    /// An operator settles a refund in REQUIRES_REVIEW.
+    Resolved {
+        status: RefundStatus,
+        provider_refund_id: Option<&'a str>,
+        note: &'a str,
     },
 }
 
@@ -97,6 +121,8 @@ pub(super) struct Decision {
     pub(super) links: bool,
     /// The worker should look sooner than its next tick.
     pub(super) wake_worker: bool,
+    /// Why: stored with the change's event.
+    pub(super) note: String,
 }
 
 impl Decision {
@@ -134,7 +160,7 @@ pub(super) fn decide(
     now: DateTime<Utc>,
     first: bool,
 ) -> Decision {
-    match *change {
+    let mut decision = match *change {
         Change::Submitted {
             provider, outcome, ..
         } => submitted(settings, provider, current, outcome, now),
@@ -143,6 +169,14 @@ pub(super) fn decide(
             provider_refund_id,
             obs,
         } => linked(settings, current, provider_refund_id, obs, now),
+        Change::Approved { note, recheck_at } => operator::approved(current, note, recheck_at, now),
+        Change::Withdrawn { note } => operator::withdrawn(current, note, now),
+        Change::ApprovalDue => operator::approval_due(settings, current, now),
+        Change::Resolved {
+            status,
+            provider_refund_id,
+            note,
+        } => operator::resolved(current, status, provider_refund_id, note, now),
         Change::Refused { failure } => {
             if !(current.status == RefundStatus::Pending && current.submission.is_uncertain()) {
                 return Decision::keep();
@@ -167,7 +201,11 @@ pub(super) fn decide(
             }
             unchanged(settings, current, next, at_least, now)
         }
+    };
+    if decision.note.is_empty() {
+        decision.note = notes::note(current, change, decision.next.as_ref());
     }
+    decision
 }
 
 /// A provider's observation, recorded unless the refund is held for review after a mismatch
@@ -179,6 +217,12 @@ fn observed(
     source: &'static str,
     now: DateTime<Utc>,
 ) -> Decision {
+    if current.status == RefundStatus::RequiresApproval {
+        // Never sent: nothing a provider says can be about it (and it must not leave
+        // REQUIRES_APPROVAL but by an approval, a cancel or its expiry).
+        tracing::warn!(refund_id = %current.id, provider = %current.provider, source, "ignored a provider report about a refund that was never sent (waiting for approval)");
+        return Decision::keep();
+    }
     if current.under_mismatch_review() && source != "sync" {
         tracing::info!(
             refund_id = %current.id,
@@ -373,6 +417,7 @@ fn submitted(
         applies: true,
         links: false,
         wake_worker,
+        note: String::new(),
     }
 }
 

@@ -7,7 +7,13 @@ use crate::{domain::Refund, refunds::Settings};
 /// Sets when the worker looks at the refund next. `changed`: something was learned, so the
 /// backoff starts over.
 pub(super) fn schedule(settings: &Settings, next: &mut Refund, changed: bool, now: DateTime<Utc>) {
-    if (next.status.is_final() && !next.submission.is_uncertain()) || next.under_mismatch_review() {
+    if next.status == crate::domain::RefundStatus::RequiresApproval {
+        // Nothing to ask a provider: the worker looks when the approval window ends.
+        next.check_attempts = 0;
+        next.next_check_at = Some(next.created_at + settings.approval_expiry);
+    } else if (next.status.is_final() && !next.submission.is_uncertain())
+        || next.under_mismatch_review()
+    {
         // Nothing left to learn automatically (a mismatch waits for a person).
         next.next_check_at = None;
         next.check_attempts = 0;

@@ -5,7 +5,9 @@
 
 use sqlx::{Decode, Postgres, Row as _, Type, postgres::PgRow};
 
-use crate::domain::{Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId};
+use crate::domain::{
+    Actor, Cause, Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId,
+};
 use crate::store::StoreError;
 pub(super) use crate::store::codec::{
     EVENT_COLUMNS, REFUND_COLUMNS, duration_micros, micros, reason_str, refund_id, status, to_json,
@@ -66,6 +68,7 @@ pub(super) fn refund_from_row(row: &PgRow) -> Result<Refund, StoreError> {
         sent_at: col::<Option<i64>>(row, "sent_at")?
             .map(|us| time_from_micros("sent_at", us))
             .transpose()?,
+        created_by: col::<Option<String>>(row, "created_by")?.map(Actor::from_stored),
     })
 }
 
@@ -83,5 +86,9 @@ pub(super) fn event_from_row(row: &PgRow) -> Result<RefundEvent, StoreError> {
             .map(|s| status("previous_status", &s))
             .transpose()?,
         event_time: time_from_micros("event_time", col(row, "event_time")?)?,
+        cause: Cause::new(
+            Actor::from_stored(col::<String>(row, "actor")?),
+            col::<String>(row, "note")?,
+        ),
     })
 }

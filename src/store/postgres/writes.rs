@@ -11,7 +11,7 @@ use super::rows::{
     self, REFUND_COLUMNS, col, duration_micros, micros, refund_from_row, to_json, truncated,
 };
 use super::{EVENTS_CHANNEL, begin, db_error, misuse};
-use crate::domain::{Money, Refund, RefundEvent, RefundStatus};
+use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
@@ -76,14 +76,15 @@ async fn insert_event(
     refund: &Refund,
     previous_status: Option<RefundStatus>,
     event_time: DateTime<Utc>,
+    cause: &Cause,
 ) -> Result<RefundEvent, StoreError> {
     let snapshot = refund.public_view();
     let sequence: i64 = sqlx::query_scalar(
         "WITH next AS (UPDATE event_counter SET last = last + 1 RETURNING last), \
          event AS (INSERT INTO refund_events \
            (sequence, refund_id, tenant_id, provider, status, previous_status, snapshot, \
-            event_time) \
-           SELECT next.last, $1, $2, $3, $4, $5, $6, $7 FROM next RETURNING sequence) \
+            event_time, actor, note) \
+           SELECT next.last, $1, $2, $3, $4, $5, $6, $7, $9, $10 FROM next RETURNING sequence) \
          SELECT event.sequence FROM event, pg_notify($8, event.sequence::TEXT)",
     )
     .bind(refund.id.as_str())
@@ -94,6 +95,8 @@ async fn insert_event(
     .bind(to_json("event snapshot", &snapshot)?)
     .bind(micros(event_time))
     .bind(EVENTS_CHANNEL)
+    .bind(cause.actor.as_str())
+    .bind(&cause.note)
     .fetch_one(tx)
     .await
     .map_err(db_error)?;
@@ -103,6 +106,7 @@ async fn insert_event(
         refund: snapshot,
         previous_status,
         event_time,
+        cause: cause.clone(),
     })
 }
 
@@ -113,6 +117,7 @@ pub(super) async fn insert_refund(
     key: &RequestKey,
     limit: Money,
     reported: &[crate::domain::ReportedRefund],
+    cause: &Cause,
 ) -> Result<InsertOutcome, StoreError> {
     if refund.tenant != key.tenant || refund.request_id != key.request_id {
         return Err(misuse(
@@ -185,7 +190,7 @@ pub(super) async fn insert_refund(
 
     let sql = format!(
         "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
     );
     sqlx::query(&sql)
         .bind(refund.id.as_str())
@@ -224,6 +229,7 @@ pub(super) async fn insert_refund(
         .bind(refund.next_check_at.map(micros))
         .bind(refund.check_attempts)
         .bind(refund.sent_at.map(micros))
+        .bind(refund.created_by.as_ref().map(Actor::as_str))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -244,7 +250,7 @@ pub(super) async fn insert_refund(
             "insert_refund: the request key is not claimed (missing, completed or linked)",
         ));
     }
-    let event = insert_event(&mut tx, &refund, None, refund.created_at).await?;
+    let event = insert_event(&mut tx, &refund, None, refund.created_at, cause).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(InsertOutcome::Inserted(event))
 }
@@ -255,6 +261,7 @@ pub(super) async fn update_refund(
     prev: &Refund,
     next: &Refund,
     completes: Option<(&RequestKey, &RequestResult)>,
+    cause: &Cause,
 ) -> Result<UpdateOutcome, StoreError> {
     if next.id != prev.id {
         return Err(misuse("update_refund: prev and next are different refunds"));
@@ -319,7 +326,16 @@ pub(super) async fn update_refund(
         super::requests::complete_on(&mut *tx, key, result).await?;
     }
     let event = if next.differs_visibly(prev) {
-        Some(insert_event(&mut tx, &refund, Some(prev.status), refund.updated_at).await?)
+        Some(
+            insert_event(
+                &mut tx,
+                &refund,
+                Some(prev.status),
+                refund.updated_at,
+                cause,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -10,7 +10,9 @@
 
 use rusqlite::types::FromSql;
 
-use crate::domain::{Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId};
+use crate::domain::{
+    Actor, Cause, Currency, Money, PaymentRef, Refund, RefundEvent, Submission, TenantId,
+};
 use crate::store::StoreError;
 pub(super) use crate::store::codec::{
     EVENT_COLUMNS, REFUND_COLUMNS, duration_micros, micros, reason_str, refund_id, status, to_json,
@@ -19,7 +21,7 @@ pub(super) use crate::store::codec::{
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 
 /// [`REFUND_COLUMNS`], one name per position.
-const REFUND_FIELDS: [&str; 24] = [
+const REFUND_FIELDS: [&str; 25] = [
     "id",
     "tenant_id",
     "request_id",
@@ -44,10 +46,11 @@ const REFUND_FIELDS: [&str; 24] = [
     "next_check_at",
     "check_attempts",
     "sent_at",
+    "created_by",
 ];
 
 /// [`EVENT_COLUMNS`], one name per position.
-const EVENT_FIELDS: [&str; 8] = [
+const EVENT_FIELDS: [&str; 10] = [
     "sequence",
     "refund_id",
     "tenant_id",
@@ -56,6 +59,8 @@ const EVENT_FIELDS: [&str; 8] = [
     "previous_status",
     "snapshot",
     "event_time",
+    "actor",
+    "note",
 ];
 
 /// A row selected with a known column list.
@@ -138,6 +143,7 @@ pub(super) fn refund_from_row(row: &rusqlite::Row<'_>) -> Result<Refund, StoreEr
             .opt_int("sent_at")?
             .map(|us| time_from_micros("sent_at", us))
             .transpose()?,
+        created_by: row.opt_text("created_by")?.map(Actor::from_stored),
     })
 }
 
@@ -159,6 +165,7 @@ pub(super) fn event_from_row(row: &rusqlite::Row<'_>) -> Result<RefundEvent, Sto
             .map(|s| status("previous_status", &s))
             .transpose()?,
         event_time: time_from_micros("event_time", row.int("event_time")?)?,
+        cause: Cause::new(Actor::from_stored(row.text("actor")?), row.text("note")?),
     })
 }
 

@@ -12,7 +12,7 @@ use super::rows::{
     self, REFUND_COLUMNS, duration_micros, micros, refund_from_row, to_json, truncated,
 };
 use super::writer::sqlite_error;
-use crate::domain::{Money, Refund, RefundEvent, RefundStatus};
+use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
@@ -45,13 +45,15 @@ fn insert_event(
     refund: &Refund,
     previous_status: Option<RefundStatus>,
     event_time: DateTime<Utc>,
+    cause: &Cause,
 ) -> Result<RefundEvent, StoreError> {
     let snapshot = refund.public_view();
     let sequence: i64 = conn
         .prepare_cached(
             "INSERT INTO refund_events \
-             (refund_id, tenant_id, provider, status, previous_status, snapshot, event_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
+             (refund_id, tenant_id, provider, status, previous_status, snapshot, event_time, \
+              actor, note) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
         )
         .map_err(sqlite_error)?
         .query_row(
@@ -63,6 +65,8 @@ fn insert_event(
                 previous_status.map(RefundStatus::as_str),
                 to_json("event snapshot", &snapshot)?,
                 micros(event_time),
+                cause.actor.as_str(),
+                &cause.note,
             ],
             |r| r.get(0),
         )
@@ -73,6 +77,7 @@ fn insert_event(
         refund: snapshot,
         previous_status,
         event_time,
+        cause: cause.clone(),
     })
 }
 
@@ -82,6 +87,7 @@ pub(super) fn insert_refund(
     key: &RequestKey,
     limit: Money,
     reported: &[crate::domain::ReportedRefund],
+    cause: &Cause,
 ) -> Result<InsertOutcome, StoreError> {
     if refund.tenant != key.tenant || refund.request_id != key.request_id {
         return Err(misuse(
@@ -146,7 +152,7 @@ pub(super) fn insert_refund(
 
     let sql = format!(
         "INSERT INTO refunds ({REFUND_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     conn.prepare_cached(&sql)
         .map_err(sqlite_error)?
@@ -183,9 +189,10 @@ pub(super) fn insert_refund(
             refund.next_check_at.map(micros),
             refund.check_attempts,
             refund.sent_at.map(micros),
+            refund.created_by.as_ref().map(Actor::as_str),
         ])
         .map_err(sqlite_error)?;
-    let event = insert_event(conn, &refund, None, refund.created_at)?;
+    let event = insert_event(conn, &refund, None, refund.created_at, cause)?;
     // The caller owns the claim on `key`, so the key is open and not linked yet.
     let linked = conn
         .prepare_cached(
@@ -212,6 +219,7 @@ pub(super) fn update_refund(
     prev: &Refund,
     next: &Refund,
     completes: Option<(&RequestKey, &RequestResult)>,
+    cause: &Cause,
 ) -> Result<UpdateOutcome, StoreError> {
     if next.id != prev.id {
         return Err(misuse("update_refund: prev and next are different refunds"));
@@ -281,6 +289,7 @@ pub(super) fn update_refund(
             &refund,
             Some(prev.status),
             refund.updated_at,
+            cause,
         )?)
     } else {
         None

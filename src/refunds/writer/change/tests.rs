@@ -17,6 +17,7 @@ fn settings() -> Settings {
         max_reconcile_attempts: 3,
         lease: Duration::from_secs(30),
         view_cache_entries: 0,
+        approval_expiry: Duration::from_secs(3600),
     }
 }
 
@@ -43,7 +44,7 @@ fn after_submission(current: &Refund, outcome: &SubmitOutcome) -> Decision {
     let change = Change::Submitted {
         provider: "d24",
         outcome,
-        key: &key,
+        key: Some(&key),
     };
     decide(&settings(), current, &change, Utc::now(), true)
 }
