@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use simulators::RunningSandbox;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -35,7 +35,7 @@ mod options;
 pub mod reload;
 
 pub use options::{build_providers, check, limits, store_options, tenants};
-use options::{refund_settings, worker_schedule};
+use options::{idle_timeout, refund_settings, tls_options, worker_schedule};
 pub use reload::Reloader;
 
 /// How long NOT_SERVING is shown before the servers stop accepting.
@@ -138,6 +138,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn RefundStore>>
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let metrics = crate::metrics::install();
+    let certificates = tls_options(&config)
+        .map(crate::tls::Certificates::load)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
 
     let grpc_listener = TcpListener::bind(config.server.grpc_listen)
         .await
@@ -152,7 +156,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .server
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"))
+        .unwrap_or_else(|| {
+            let scheme = if certificates.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{http_addr}")
+        })
         .trim_end_matches('/')
         .to_owned();
 
@@ -221,7 +232,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .layer(LimitLayer::new(limiter.clone()))
             // One `rpc` span and the RPC metrics per call that reaches the handlers.
             .layer(crate::grpc::RpcLayer)
-            .named_layer(RefundServiceServer::new(RefundApi::new(refunds.clone())))
+            // A request above max_request_message_bytes: RESOURCE_EXHAUSTED with ErrorInfo.
+            .layer(crate::grpc::TooLargeLayer)
+            .named_layer(
+                RefundServiceServer::new(RefundApi::new(refunds.clone()))
+                    .max_decoding_message_size(config.server.max_request_message_bytes)
+                    .max_encoding_message_size(config.server.max_response_message_bytes),
+            )
     };
 
     // The servers stop accepting a moment after shutdown starts, so NOT_SERVING is seen.
@@ -244,9 +261,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Ok(())
         });
     }
+    if let Some(certificates) = &certificates {
+        let certificates = certificates.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            crate::tls::reload::watch(certificates, crate::tls::reload::POLL, shutdown).await;
+            Ok(())
+        });
+    }
+    let idle = idle_timeout(&config);
+    let with_tls = |side| certificates.clone().map(|c| (c, side));
     {
+        use crate::listener::{Side, accept};
         let stop = stop_accepting.clone();
-        let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+        let incoming = accept(grpc_listener, with_tls(Side::Grpc), idle, stop.clone())?;
+        let server = &config.server;
+        let keepalive = Duration::from_millis(server.http2_keepalive_interval_ms);
+        let keepalive_timeout = Duration::from_millis(server.http2_keepalive_timeout_ms);
+        let max_streams = server.max_concurrent_streams;
         // gRPC-Web for browsers: HTTP/1.1 accepted, CORS only for the configured origins.
         let cors = crate::grpc::web::cors_layer(&config.server.cors_allowed_origins)
             .map_err(anyhow::Error::msg)?;
@@ -254,6 +286,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks.spawn(async move {
             Server::builder()
                 .accept_http1(true)
+                .http2_keepalive_interval(Some(keepalive))
+                .http2_keepalive_timeout(Some(keepalive_timeout))
+                .max_concurrent_streams(max_streams)
                 .layer(
                     tower::ServiceBuilder::new()
                         .option_layer(cors)
@@ -263,7 +298,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
                 .add_service(grpc_api)
-                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .serve_with_incoming_shutdown(incoming.into_stream(), stop.cancelled_owned())
                 .await
                 .context("gRPC server failed")
         });
@@ -273,8 +308,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let router = crate::http::router(refunds.clone(), metrics, shutdown.clone())
             .merge(crate::http::console::router(api));
         let stop = stop_accepting.clone();
+        let incoming = crate::listener::accept(
+            http_listener,
+            with_tls(crate::listener::Side::Http),
+            idle,
+            stop.clone(),
+        )?;
         tasks.spawn(async move {
-            axum::serve(http_listener, router)
+            axum::serve(incoming, router)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
                 .context("HTTP server failed")
@@ -290,7 +331,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
 
-    tracing::info!(grpc = %grpc_addr, http = %http_addr, store = %config.store.redacted_url(), "refund-gateway serving");
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, tls = certificates.is_some(), store = %config.store.redacted_url(), "refund-gateway serving");
     let grace = Duration::from_millis(config.server.shutdown_grace_ms);
     Ok(Running {
         grpc_addr,

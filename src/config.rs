@@ -15,6 +15,13 @@ use figment::{
 };
 use serde::Deserialize;
 
+mod wire;
+mod worker;
+
+pub use wire::TlsConfig;
+use wire::*;
+pub use worker::WorkerConfig;
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +77,22 @@ pub struct ServerConfig {
     /// the gateway's own origin may (no CORS headers are sent).
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// `[server.tls]`: TLS on both listeners, mTLS on the gRPC one. Absent: plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Limits on the wire (README "Limits on the wire"), each with a protective default.
+    #[serde(default = "default_max_request_message_bytes")]
+    pub max_request_message_bytes: usize,
+    #[serde(default = "default_max_response_message_bytes")]
+    pub max_response_message_bytes: usize,
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    #[serde(default = "default_http2_keepalive_interval_ms")]
+    pub http2_keepalive_interval_ms: u64,
+    #[serde(default = "default_http2_keepalive_timeout_ms")]
+    pub http2_keepalive_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -82,17 +105,28 @@ impl Default for ServerConfig {
             event_buffer: default_event_buffer(),
             refund_cache_entries: default_refund_cache_entries(),
             cors_allowed_origins: Vec::new(),
+            tls: None,
+            max_request_message_bytes: default_max_request_message_bytes(),
+            max_response_message_bytes: default_max_response_message_bytes(),
+            max_concurrent_streams: default_max_concurrent_streams(),
+            http2_keepalive_interval_ms: default_http2_keepalive_interval_ms(),
+            http2_keepalive_timeout_ms: default_http2_keepalive_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
         }
     }
 }
 
 impl ServerConfig {
-    /// `public_url`, or `http://{http_listen}` when unset (the gateway itself uses the
-    /// address it actually bound, which differs when `http_listen` has port 0).
+    /// `public_url`, or `http://{http_listen}` (`https://` with TLS) when unset (the
+    /// gateway itself uses the address it actually bound, which differs when `http_listen`
+    /// has port 0).
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.http_listen))
+            .unwrap_or_else(|| {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.http_listen)
+            })
             .trim_end_matches('/')
             .to_owned()
     }
@@ -237,51 +271,6 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The background worker that follows refunds to their final status.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerConfig {
-    /// How often the worker looks for due refunds when nothing wakes it.
-    #[serde(default = "default_tick_ms")]
-    pub tick_ms: u64,
-    /// First wait before asking a provider about a refund that is not final.
-    #[serde(default = "default_first_check_ms")]
-    pub first_check_ms: u64,
-    /// The longest wait between two checks.
-    #[serde(default = "default_max_check_interval_ms")]
-    pub max_check_interval_ms: u64,
-    /// Checks of an unknown outcome before the refund goes to REQUIRES_REVIEW.
-    #[serde(default = "default_max_reconcile_attempts")]
-    pub max_reconcile_attempts: i32,
-    /// How long a claimed check is reserved for one worker.
-    #[serde(default = "default_lease_ms")]
-    pub lease_ms: u64,
-    /// Refunds checked at once.
-    #[serde(default = "default_batch")]
-    pub batch: u32,
-    /// How long a refund waits in REQUIRES_APPROVAL before the worker cancels it (default
-    /// 72 hours).
-    #[serde(default = "default_approval_expires_after_ms")]
-    pub approval_expires_after_ms: u64,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        Self {
-            tick_ms: default_tick_ms(),
-            first_check_ms: default_first_check_ms(),
-            max_check_interval_ms: default_max_check_interval_ms(),
-            max_reconcile_attempts: default_max_reconcile_attempts(),
-            lease_ms: default_lease_ms(),
-            batch: default_batch(),
-            approval_expires_after_ms: default_approval_expires_after_ms(),
-        }
-    }
-}
-
-fn default_approval_expires_after_ms() -> u64 {
-    72 * 60 * 60 * 1000
-}
 fn default_grpc_listen() -> SocketAddr {
     "127.0.0.1:50051".parse().expect("valid literal")
 }
@@ -320,25 +309,6 @@ fn default_statement_timeout_ms() -> u64 {
 fn default_connect_timeout_ms() -> u64 {
     5_000
 }
-fn default_tick_ms() -> u64 {
-    500
-}
-fn default_first_check_ms() -> u64 {
-    2_000
-}
-fn default_max_check_interval_ms() -> u64 {
-    300_000
-}
-fn default_max_reconcile_attempts() -> i32 {
-    20
-}
-fn default_lease_ms() -> u64 {
-    30_000
-}
-fn default_batch() -> u32 {
-    32
-}
-
 /// The configuration `refund-gateway serve` runs with when given no file: loopback ports,
 /// a SQLite file in the working directory, open mode (no tenants), and three provider
 /// accounts served by the built-in simulators.

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod layer;
 pub mod limit;
 pub mod status;
+pub mod too_large;
 pub mod web;
 
 use std::{
@@ -33,6 +34,7 @@ use guard::StreamGuard;
 pub use layer::RpcLayer;
 use layer::SpanFields;
 pub use limit::LimitLayer;
+pub use too_large::TooLargeLayer;
 
 /// The service implementation.
 #[derive(Clone, Debug)]

@@ -24,6 +24,8 @@
 //!   stack) per account, and one module per provider, each with the same files.
 //! - [`auth`]: tenants and their API keys, the table a reload swaps; [`limits`]: each
 //!   tenant's call rate and open watch streams.
+//! - [`listener`]: the accept loop both servers take connections from (idle timeout, TLS);
+//!   [`tls`]: the certificates, checked at start and read again when their files change.
 //! - [`config`]: the configuration file and its environment overrides; it knows no other
 //!   part. [`app`] turns it into each part's options and runs everything.
 //! - [`metrics`], [`telemetry`], [`cli`]: metric helpers, logging set-up, the command line.
@@ -41,10 +43,12 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod pb;
 pub mod providers;
 pub mod refunds;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod worker;

@@ -28,6 +28,11 @@ pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigErrors> {
             )));
         }
     }
+    if let Some(tls) = tls_options(config)
+        && let Err(err) = crate::tls::check(&tls)
+    {
+        problems.push(ConfigError(err));
+    }
     let mut plans = Vec::new();
     for (name, table) in &config.providers {
         match AccountPlan::parse(name, &table.kind, &table.settings) {
@@ -36,6 +41,25 @@ pub fn check(config: &Config) -> Result<Vec<AccountPlan>, ConfigErrors> {
         }
     }
     ConfigErrors::or(problems, plans)
+}
+
+/// `[server.tls]`, when TLS is on.
+pub(super) fn tls_options(config: &Config) -> Option<crate::tls::TlsOptions> {
+    config
+        .server
+        .tls
+        .as_ref()
+        .map(|tls| crate::tls::TlsOptions {
+            cert_file: tls.cert_file.clone(),
+            key_file: tls.key_file.clone(),
+            client_ca_file: tls.client_ca_file.clone(),
+        })
+}
+
+/// The idle timeout of both listeners (`idle_timeout_ms = 0`: none).
+pub(super) fn idle_timeout(config: &Config) -> Option<Duration> {
+    (config.server.idle_timeout_ms > 0)
+        .then(|| Duration::from_millis(config.server.idle_timeout_ms))
 }
 
 /// The refunds service's timing, from `[worker]` and `[server]`.

@@ -14,6 +14,9 @@ impl Config {
     pub fn problems(&self) -> Vec<ConfigError> {
         let mut problems = Vec::new();
         let mut problem = |text: String| problems.push(ConfigError(text));
+        if let Err(err) = super::wire::check(&self.server) {
+            problem(err);
+        }
         if self.server.event_buffer == 0 {
             problem("server.event_buffer: must be above 0".to_owned());
         }

@@ -7,6 +7,7 @@
 pub mod gateway;
 pub mod logs;
 pub mod messages;
+pub mod pki;
 pub mod postgres;
 pub mod process;
 pub mod sims;
