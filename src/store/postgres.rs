@@ -82,7 +82,7 @@ use self::open::{begin, db_error};
 use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
 };
-use super::rules::held_in;
+use super::rules::{held_in, sequence};
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -324,7 +324,7 @@ impl RefundStore for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)?;
-        u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("sequence {last} is negative")))
+        sequence(last)
     }
 
     async fn held_amount(

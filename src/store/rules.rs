@@ -3,7 +3,7 @@
 
 use super::codec::truncated;
 use super::{InsertOutcome, RequestKey, StoreError};
-use crate::domain::{Currency, Money, Refund};
+use crate::domain::{Cause, Currency, Money, Refund, RefundEvent, RefundStatus};
 
 /// A call refused because the caller broke the method's precondition (a bug: `Other`).
 pub(crate) fn misuse(what: &str) -> StoreError {
@@ -73,5 +73,28 @@ pub(crate) fn refused(
             .is_some_and(|total| total <= limit.minor);
     (!fits).then(|| InsertOutcome::ExceedsPayment {
         held: Money::new(same, limit.currency),
+    })
+}
+
+/// A sequence the database handed out, as the domain counts them (never negative).
+pub(crate) fn sequence(sequence: i64) -> Result<u64, StoreError> {
+    u64::try_from(sequence)
+        .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))
+}
+
+/// The event a backend's `insert_event` wrote: `snapshot` with the `sequence` it was given.
+pub(crate) fn written_event(
+    sequence_written: i64,
+    snapshot: Refund,
+    previous_status: Option<RefundStatus>,
+    event_time: chrono::DateTime<chrono::Utc>,
+    cause: &Cause,
+) -> Result<RefundEvent, StoreError> {
+    Ok(RefundEvent {
+        sequence: sequence(sequence_written)?,
+        refund: snapshot,
+        previous_status,
+        event_time,
+        cause: cause.clone(),
     })
 }

@@ -42,7 +42,7 @@ use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, event_from_row, micros, refund_from_row, truncate,
 };
 use self::writer::sqlite_error;
-use super::rules::held_in;
+use super::rules::{held_in, sequence};
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -287,7 +287,7 @@ impl RefundStore for SqliteStore {
             .query_row([], |r| r.get(0))
             .map_err(sqlite_error)
         })?;
-        u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("sequence {last} is negative")))
+        sequence(last)
     }
 
     async fn held_amount(

@@ -11,7 +11,7 @@ use super::rows::{self, REFUND_COLUMNS, col, duration_micros, micros, refund_fro
 use super::{EVENTS_CHANNEL, begin, db_error};
 use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
-use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused};
+use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused, written_event};
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
 /// What the refunds of one payment that hold money add up to, per currency. The guard and
@@ -99,14 +99,7 @@ async fn insert_event(
     .fetch_one(tx)
     .await
     .map_err(db_error)?;
-    Ok(RefundEvent {
-        sequence: u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
-        refund: snapshot,
-        previous_status,
-        event_time,
-        cause: cause.clone(),
-    })
+    written_event(sequence, snapshot, previous_status, event_time, cause)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(refund_id = %refund.id, provider = %refund.provider))]

@@ -11,7 +11,7 @@ use super::rows::{self, REFUND_COLUMNS, duration_micros, micros, refund_from_row
 use super::writer::sqlite_error;
 use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
-use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused};
+use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused, written_event};
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
 /// The SQL of what the refunds of one payment that hold money add up to, per currency. The
@@ -69,14 +69,7 @@ fn insert_event(
             |r| r.get(0),
         )
         .map_err(sqlite_error)?;
-    Ok(RefundEvent {
-        sequence: u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
-        refund: snapshot,
-        previous_status,
-        event_time,
-        cause: cause.clone(),
-    })
+    written_event(sequence, snapshot, previous_status, event_time, cause)
 }
 
 pub(super) fn insert_refund(
