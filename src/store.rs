@@ -14,6 +14,7 @@
 mod codec;
 mod keys;
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 pub mod traced;
 

@@ -7,35 +7,22 @@ use serde::Deserialize;
 /// others. Every tenant gets these unless its `[[tenants]]` entry sets its own; in open mode
 /// tenant `default` gets them.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Calls per second a tenant may make, sustained (a token bucket refilled at this rate).
-    #[serde(default = "default_requests_per_second")]
     pub requests_per_second: u32,
     /// Calls a tenant may make at once above the sustained rate (the bucket's size).
-    #[serde(default = "default_burst")]
     pub burst: u32,
     /// Watch streams (WatchRefund and WatchRefunds together) a tenant may hold open at once.
-    #[serde(default = "default_watch_streams")]
     pub watch_streams: u32,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            requests_per_second: default_requests_per_second(),
-            burst: default_burst(),
-            watch_streams: default_watch_streams(),
+            requests_per_second: 200,
+            burst: 400,
+            watch_streams: 100,
         }
     }
-}
-
-fn default_requests_per_second() -> u32 {
-    200
-}
-fn default_burst() -> u32 {
-    400
-}
-fn default_watch_streams() -> u32 {
-    100
 }

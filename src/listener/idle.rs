@@ -67,6 +67,23 @@ impl<S> IdleIo<S> {
         }
         false
     }
+
+    /// What a read or write of `inner` gave, as the caller sees it: done notes the traffic;
+    /// pending for too long fails with `TimedOut`.
+    fn traffic<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+            ready => {
+                self.active();
+                ready
+            }
+        }
+    }
 }
 
 fn timed_out() -> io::Error {
@@ -80,14 +97,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-            ready => {
-                this.active();
-                ready
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.traffic(cx, poll)
     }
 }
 
@@ -98,14 +109,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleIo<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-            ready => {
-                this.active();
-                ready
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.traffic(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -114,14 +119,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleIo<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending if this.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-            ready => {
-                this.active();
-                ready
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.traffic(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -11,7 +11,7 @@
 //! - A repeat of a cancel or of the same resolution returns the refund unchanged.
 
 use super::{
-    ATTEMPT_MARGIN, Refunds, page_token,
+    ATTEMPT_MARGIN, Refunds, page_token, reconcile,
     writer::{self, Change, Start},
 };
 use crate::{
@@ -155,21 +155,7 @@ pub(super) async fn approve(
         )
         .with("refundId", refund.id.as_str()));
     }
-    let account = refunds
-        .inner
-        .providers
-        .get(&refund.provider)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::failed_precondition(
-                reason::PROVIDER_NOT_CONFIGURED,
-                format!(
-                    "provider account {:?} is no longer configured",
-                    refund.provider
-                ),
-            )
-            .with("provider", refund.provider.clone())
-        })?;
+    let account = reconcile::account_of(refunds, &refund)?;
     let note = if note.trim().is_empty() {
         "approved"
     } else {

@@ -8,7 +8,7 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest as _, Sha256};
 
 use crate::domain::{ApiError, RefundId, RefundStatus, TenantId, reason};
@@ -53,6 +53,26 @@ fn mac(key: &[u8], payload: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// `payload` as a token signed with `key`.
+fn sign<T: Serialize>(key: &[u8], payload: &T) -> String {
+    let payload = serde_json::to_vec(payload).expect("a plain struct serializes");
+    let tag = mac(key, &payload).finalize().into_bytes();
+    let mut raw = payload;
+    raw.extend_from_slice(&tag[..MAC_LEN]);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The payload of a token signed with `key`; `None` when `token` is not one.
+fn verified<T: DeserializeOwned>(key: &[u8], token: &str) -> Option<T> {
+    let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if raw.len() <= MAC_LEN {
+        return None;
+    }
+    let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
+    mac(key, payload).verify_truncated_left(tag).ok()?;
+    serde_json::from_slice(payload).ok()
+}
+
 /// Makes the token that continues after `(created_at, id)`.
 pub(super) fn seal(
     key: &[u8],
@@ -61,16 +81,12 @@ pub(super) fn seal(
     created_at: DateTime<Utc>,
     id: &RefundId,
 ) -> String {
-    let payload = serde_json::to_vec(&Payload {
+    let payload = Payload {
         t: created_at.timestamp_micros(),
         i: id.as_str().to_owned(),
         f: scope_digest(tenant, filter),
-    })
-    .expect("a plain struct serializes");
-    let tag = mac(key, &payload).finalize().into_bytes();
-    let mut raw = payload;
-    raw.extend_from_slice(&tag[..MAC_LEN]);
-    URL_SAFE_NO_PAD.encode(raw)
+    };
+    sign(key, &payload)
 }
 
 /// Checks a token and returns its cursor.
@@ -83,18 +99,8 @@ pub(super) fn open(
     let bad = |why: &str| {
         ApiError::invalid_field(reason::INVALID_PAGE_TOKEN, "page_token", why.to_owned())
     };
-    let raw = URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad("not a page token from this gateway"))?;
-    if raw.len() <= MAC_LEN {
-        return Err(bad("not a page token from this gateway"));
-    }
-    let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
-    mac(key, payload)
-        .verify_truncated_left(tag)
-        .map_err(|_| bad("not a page token from this gateway"))?;
     let payload: Payload =
-        serde_json::from_slice(payload).map_err(|_| bad("not a page token from this gateway"))?;
+        verified(key, token).ok_or_else(|| bad("not a page token from this gateway"))?;
     if payload.f != scope_digest(tenant, filter) {
         return Err(bad("the filters changed since the token was issued"));
     }
@@ -133,15 +139,11 @@ pub(super) fn seal_events(
     refund: &RefundId,
     sequence: u64,
 ) -> String {
-    let payload = serde_json::to_vec(&EventsPayload {
+    let payload = EventsPayload {
         s: sequence,
         r: events_digest(tenant, refund),
-    })
-    .expect("a plain struct serializes");
-    let tag = mac(key, &payload).finalize().into_bytes();
-    let mut raw = payload;
-    raw.extend_from_slice(&tag[..MAC_LEN]);
-    URL_SAFE_NO_PAD.encode(raw)
+    };
+    sign(key, &payload)
 }
 
 /// Checks a ListRefundEvents token and returns the sequence it continues after.
@@ -158,15 +160,7 @@ pub(super) fn open_events(
             "not a page token of this refund's history from this gateway",
         )
     };
-    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    if raw.len() <= MAC_LEN {
-        return Err(bad());
-    }
-    let (payload, tag) = raw.split_at(raw.len() - MAC_LEN);
-    mac(key, payload)
-        .verify_truncated_left(tag)
-        .map_err(|_| bad())?;
-    let payload: EventsPayload = serde_json::from_slice(payload).map_err(|_| bad())?;
+    let payload: EventsPayload = verified(key, token).ok_or_else(bad)?;
     if payload.r != events_digest(tenant, refund) {
         return Err(bad());
     }

@@ -220,7 +220,10 @@ async fn unchanged(
 }
 
 /// The account `refund` was made with, or FAILED_PRECONDITION if it is no longer configured.
-fn account_of(refunds: &Refunds, refund: &Refund) -> Result<Arc<ProviderAccount>, ApiError> {
+pub(super) fn account_of(
+    refunds: &Refunds,
+    refund: &Refund,
+) -> Result<Arc<ProviderAccount>, ApiError> {
     refunds
         .inner
         .providers

@@ -84,13 +84,8 @@ pub(super) async fn refund(
                     // Read what was missed from the store, in order, up to a final status.
                     let mut missed = std::pin::pin!(stored_after(&this, scope.clone(), last));
                     while let Some(event) = missed.next().await {
-                        let event = match event {
-                            Ok(event) => event,
-                            Err(err) => {
-                                yield Err(err);
-                                return;
-                            }
-                        };
+                        // An error is yielded and ends the stream.
+                        let event = event?;
                         last = event.sequence;
                         let finished = event.refund.status.is_final();
                         yield Ok(Arc::new(event));
@@ -142,13 +137,8 @@ pub(super) async fn feed(
             if catching_up {
                 let mut missed = std::pin::pin!(stored_after(&this, scope.clone(), last));
                 while let Some(event) = missed.next().await {
-                    let event = match event {
-                        Ok(event) => event,
-                        Err(err) => {
-                            yield Err(err);
-                            return;
-                        }
-                    };
+                    // An error is yielded and ends the stream.
+                    let event = event?;
                     last = event.sequence;
                     if wanted(&event) {
                         yield Ok(Arc::new(event));
@@ -211,13 +201,8 @@ fn stored_after(
     async_stream::stream! {
         let mut last = after;
         loop {
-            let batch = match store.events_after(&scope, last, CATCH_UP_BATCH).await {
-                Ok(batch) => batch,
-                Err(err) => {
-                    yield Err(err.into());
-                    return;
-                }
-            };
+            // An error is yielded and ends the stream.
+            let batch = store.events_after(&scope, last, CATCH_UP_BATCH).await?;
             let more = batch.len() == CATCH_UP_BATCH as usize;
             for event in batch {
                 last = event.sequence;

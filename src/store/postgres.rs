@@ -82,6 +82,7 @@ use self::open::{begin, db_error};
 use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, col, event_from_row, micros, refund_from_row, truncate,
 };
+use super::rules::{held_in, sequence};
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -117,11 +118,6 @@ impl PostgresStore {
         let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(decode).collect()
     }
-}
-
-/// A call refused because the caller broke the method's precondition (a bug: `Other`).
-fn misuse(what: &str) -> StoreError {
-    StoreError::Other(what.to_owned().into())
 }
 
 #[async_trait]
@@ -328,7 +324,7 @@ impl RefundStore for PostgresStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)?;
-        u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("sequence {last} is negative")))
+        sequence(last)
     }
 
     async fn held_amount(
@@ -340,11 +336,7 @@ impl RefundStore for PostgresStore {
         // Refunds in another currency (which insert_refund never lets in beside this one) are
         // not converted or added.
         let held = writes::held_by_currency(&self.pool, provider, payment_id).await?;
-        let minor = held
-            .into_iter()
-            .find(|(c, _)| c == currency.code())
-            .map_or(0, |(_, sum)| sum);
-        Ok(Money::new(minor, currency))
+        Ok(Money::new(held_in(held, currency).0, currency))
     }
 
     async fn claim_due(

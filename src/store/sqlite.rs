@@ -42,6 +42,7 @@ use self::rows::{
     EVENT_COLUMNS, REFUND_COLUMNS, event_from_row, micros, refund_from_row, truncate,
 };
 use self::writer::sqlite_error;
+use super::rules::{held_in, sequence};
 use super::{
     EventScope, InsertOutcome, ListQuery, RefundStore, RequestClaim, RequestKey, RequestResult,
     StoreError, UpdateOutcome,
@@ -87,11 +88,6 @@ fn all_rows<T>(
         .query_map(params, |row| Ok(decode(row)))
         .map_err(sqlite_error)?;
     collect_rows(rows)
-}
-
-/// A call refused because the caller broke the method's precondition (a bug: `Other`).
-fn misuse(what: &str) -> StoreError {
-    StoreError::Other(what.to_owned().into())
 }
 
 #[async_trait]
@@ -291,7 +287,7 @@ impl RefundStore for SqliteStore {
             .query_row([], |r| r.get(0))
             .map_err(sqlite_error)
         })?;
-        u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("sequence {last} is negative")))
+        sequence(last)
     }
 
     async fn held_amount(
@@ -305,11 +301,7 @@ impl RefundStore for SqliteStore {
         let held = self
             .readers
             .read(|c| writes::held_by_currency(c, provider, payment_id))?;
-        let minor = held
-            .into_iter()
-            .find(|(c, _)| c == currency.code())
-            .map_or(0, |(_, sum)| sum);
-        Ok(Money::new(minor, currency))
+        Ok(Money::new(held_in(held, currency).0, currency))
     }
 
     async fn claim_due(

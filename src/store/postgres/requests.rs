@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 
 use super::rows::{col, duration_micros, micros, to_json};
-use super::{begin, db_error, misuse};
+use super::{begin, db_error};
 use crate::store::keys::{KeyDecision, StoredKey};
+use crate::store::rules::misuse;
 use crate::store::{RequestClaim, RequestKey, RequestResult, StoreError};
 
 /// How often a claim retries when the key vanishes between its insert attempt and its lock

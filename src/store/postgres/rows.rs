@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::store::StoreError;
 pub(super) use crate::store::codec::{
     EVENT_COLUMNS, REFUND_COLUMNS, duration_micros, micros, reason_str, refund_id, status, to_json,
-    truncate, truncated,
+    truncate,
 };
 use crate::store::codec::{from_json, parse_reason, parsed, time_from_micros};
 

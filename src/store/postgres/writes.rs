@@ -7,12 +7,11 @@ use std::{sync::LazyLock, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, postgres::PgPool};
 
-use super::rows::{
-    self, REFUND_COLUMNS, col, duration_micros, micros, refund_from_row, to_json, truncated,
-};
-use super::{EVENTS_CHANNEL, begin, db_error, misuse};
+use super::rows::{self, REFUND_COLUMNS, col, duration_micros, micros, refund_from_row, to_json};
+use super::{EVENTS_CHANNEL, begin, db_error};
 use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
+use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused, written_event};
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
 /// What the refunds of one payment that hold money add up to, per currency. The guard and
@@ -100,14 +99,7 @@ async fn insert_event(
     .fetch_one(tx)
     .await
     .map_err(db_error)?;
-    Ok(RefundEvent {
-        sequence: u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
-        refund: snapshot,
-        previous_status,
-        event_time,
-        cause: cause.clone(),
-    })
+    written_event(sequence, snapshot, previous_status, event_time, cause)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(refund_id = %refund.id, provider = %refund.provider))]
@@ -119,30 +111,14 @@ pub(super) async fn insert_refund(
     reported: &[crate::domain::ReportedRefund],
     cause: &Cause,
 ) -> Result<InsertOutcome, StoreError> {
-    if refund.tenant != key.tenant || refund.request_id != key.request_id {
-        return Err(misuse(
-            "insert_refund: the refund does not match its request key",
-        ));
-    }
-    if refund.amount.minor <= 0 {
-        return Err(misuse("insert_refund: a refund amount must be above zero"));
-    }
-    let refund = truncated(refund);
+    let refund = checked_new(refund, key)?;
     let mut tx = begin(pool).await?;
 
     // The over-refund guard: with the payment locked, no other insert for it (on any
     // replica) can slip in between this sum and the insert below.
     lock_payment(&mut tx, &refund.provider, &refund.payment.payment_id).await?;
     let held = held_by_currency(&mut *tx, &refund.provider, &refund.payment.payment_id).await?;
-    let mut same = 0_i64;
-    let mut foreign = false;
-    for (currency, sum) in held {
-        if currency == limit.currency.code() {
-            same = sum;
-        } else if sum != 0 {
-            foreign = true;
-        }
-    }
+    let (mut same, foreign) = held_in(held, limit.currency);
     // What the provider reports as refunded beyond the refunds holding money under this same
     // lock (so a refund is never counted twice, nor an outside one left out; see
     // `outside_minor`) counts as held.
@@ -170,22 +146,12 @@ pub(super) async fn insert_refund(
         let outside = crate::domain::outside_minor(reported, &holding, limit.currency, limit.minor);
         same = same.saturating_add(outside);
     }
-    if foreign {
-        // Money held in another currency cannot be added to this limit: count the payment
-        // as fully held rather than guess.
-        tracing::warn!("refunds of this payment hold money in another currency");
+    if let Some(refused) = refused(&refund, limit, same, foreign) {
+        if foreign {
+            tracing::warn!("refunds of this payment hold money in another currency");
+        }
         tx.rollback().await.map_err(db_error)?;
-        let held = Money::new(same.max(limit.minor), limit.currency);
-        return Ok(InsertOutcome::ExceedsPayment { held });
-    }
-    let held = Money::new(same, limit.currency);
-    let fits = refund.amount.currency == limit.currency
-        && same
-            .checked_add(refund.amount.minor)
-            .is_some_and(|total| total <= limit.minor);
-    if !fits {
-        tx.rollback().await.map_err(db_error)?;
-        return Ok(InsertOutcome::ExceedsPayment { held });
+        return Ok(refused);
     }
 
     let sql = format!(
@@ -263,15 +229,7 @@ pub(super) async fn update_refund(
     completes: Option<(&RequestKey, &RequestResult)>,
     cause: &Cause,
 ) -> Result<UpdateOutcome, StoreError> {
-    if next.id != prev.id {
-        return Err(misuse("update_refund: prev and next are different refunds"));
-    }
-    // The status machine is checked here too: a FAILED or CANCELED refund has released
-    // its amount to other refunds, so it must never hold money again.
-    prev.status
-        .check(next.status)
-        .map_err(|e| StoreError::Other(Box::new(e)))?;
-    let next = truncated(next);
+    let next = checked_change(prev, next)?;
     let mut tx = begin(pool).await?;
     // A concurrent writer that committed first moved the version on: this then matches no
     // row (READ COMMITTED re-checks the condition on the newest version after waiting).

@@ -7,10 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::misuse;
 use super::rows::{duration_micros, micros, to_json};
 use super::writer::sqlite_error;
 use crate::store::keys::{KeyDecision, StoredKey};
+use crate::store::rules::misuse;
 use crate::store::{RequestClaim, RequestKey, RequestResult, StoreError};
 
 pub(super) fn claim(

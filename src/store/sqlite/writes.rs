@@ -7,13 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::misuse;
-use super::rows::{
-    self, REFUND_COLUMNS, duration_micros, micros, refund_from_row, to_json, truncated,
-};
+use super::rows::{self, REFUND_COLUMNS, duration_micros, micros, refund_from_row, to_json};
 use super::writer::sqlite_error;
 use crate::domain::{Actor, Cause, Money, Refund, RefundEvent, RefundStatus};
 use crate::store::codec::HOLDING;
+use crate::store::rules::{checked_change, checked_new, held_in, misuse, refused, written_event};
 use crate::store::{InsertOutcome, RequestKey, RequestResult, StoreError, UpdateOutcome};
 
 /// The SQL of what the refunds of one payment that hold money add up to, per currency. The
@@ -71,14 +69,7 @@ fn insert_event(
             |r| r.get(0),
         )
         .map_err(sqlite_error)?;
-    Ok(RefundEvent {
-        sequence: u64::try_from(sequence)
-            .map_err(|_| StoreError::Corrupt(format!("sequence {sequence} is negative")))?,
-        refund: snapshot,
-        previous_status,
-        event_time,
-        cause: cause.clone(),
-    })
+    written_event(sequence, snapshot, previous_status, event_time, cause)
 }
 
 pub(super) fn insert_refund(
@@ -89,28 +80,12 @@ pub(super) fn insert_refund(
     reported: &[crate::domain::ReportedRefund],
     cause: &Cause,
 ) -> Result<InsertOutcome, StoreError> {
-    if refund.tenant != key.tenant || refund.request_id != key.request_id {
-        return Err(misuse(
-            "insert_refund: the refund does not match its request key",
-        ));
-    }
-    if refund.amount.minor <= 0 {
-        return Err(misuse("insert_refund: a refund amount must be above zero"));
-    }
-    let refund = truncated(refund);
+    let refund = checked_new(refund, key)?;
 
     // The over-refund guard: this sum and the insert below are in one serialized write, so
     // no other insert can slip in between.
     let held = held_by_currency(conn, &refund.provider, &refund.payment.payment_id)?;
-    let mut same = 0_i64;
-    let mut foreign = false;
-    for (currency, sum) in held {
-        if currency == limit.currency.code() {
-            same = sum;
-        } else if sum != 0 {
-            foreign = true;
-        }
-    }
+    let (mut same, foreign) = held_in(held, limit.currency);
     // What the provider reports as refunded beyond the refunds holding money in this same
     // write (so a refund is never counted twice, nor an outside one left out; see
     // `outside_minor`) counts as held.
@@ -134,20 +109,11 @@ pub(super) fn insert_refund(
         let outside = crate::domain::outside_minor(reported, &holding, limit.currency, limit.minor);
         same = same.saturating_add(outside);
     }
-    if foreign {
-        // Money held in another currency cannot be added to this limit: count the payment
-        // as fully held rather than guess.
-        tracing::warn!(refund_id = %refund.id, "refunds of this payment hold money in another currency");
-        let held = Money::new(same.max(limit.minor), limit.currency);
-        return Ok(InsertOutcome::ExceedsPayment { held });
-    }
-    let held = Money::new(same, limit.currency);
-    let fits = refund.amount.currency == limit.currency
-        && same
-            .checked_add(refund.amount.minor)
-            .is_some_and(|total| total <= limit.minor);
-    if !fits {
-        return Ok(InsertOutcome::ExceedsPayment { held });
+    if let Some(refused) = refused(&refund, limit, same, foreign) {
+        if foreign {
+            tracing::warn!(refund_id = %refund.id, "refunds of this payment hold money in another currency");
+        }
+        return Ok(refused);
     }
 
     let sql = format!(
@@ -221,15 +187,7 @@ pub(super) fn update_refund(
     completes: Option<(&RequestKey, &RequestResult)>,
     cause: &Cause,
 ) -> Result<UpdateOutcome, StoreError> {
-    if next.id != prev.id {
-        return Err(misuse("update_refund: prev and next are different refunds"));
-    }
-    // The status machine is checked here too: a FAILED or CANCELED refund has released
-    // its amount to other refunds, so it must never hold money again.
-    prev.status
-        .check(next.status)
-        .map_err(|e| StoreError::Other(Box::new(e)))?;
-    let next = truncated(next);
+    let next = checked_change(prev, next)?;
     let sql = format!(
         "UPDATE refunds SET status = ?, provider_refund_id = ?, provider_status = ?, \
          failure = ?, updated_at = ?, submission = ?, next_check_at = ?, check_attempts = ?, \

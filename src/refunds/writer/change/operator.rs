@@ -184,14 +184,7 @@ mod tests {
 
     #[test]
     fn an_approval_waits_until_its_window_ends() {
-        let settings = Settings {
-            first_check: Duration::from_secs(1),
-            max_check_interval: Duration::from_secs(60),
-            max_reconcile_attempts: 3,
-            lease: Duration::from_secs(30),
-            view_cache_entries: 0,
-            approval_expiry: Duration::from_secs(3600),
-        };
+        let settings = super::super::tests::settings();
         let r = waiting();
         let early = approval_due(&settings, &r, r.created_at).next.unwrap();
         assert_eq!(early.status, RefundStatus::RequiresApproval);

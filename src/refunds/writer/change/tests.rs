@@ -10,7 +10,8 @@ use crate::{
     providers::Rejection,
 };
 
-fn settings() -> Settings {
+/// The worker's settings the tests decide with (approvals expire after an hour).
+pub(super) fn settings() -> Settings {
     Settings {
         first_check: Duration::from_secs(1),
         max_check_interval: Duration::from_secs(60),
