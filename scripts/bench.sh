@@ -58,7 +58,7 @@ OUT="$ROOT/target/bench-results/$RUN_ID"
 RESULTS="$OUT/results.jsonl"
 WORK="$(mktemp -d /tmp/refund-gateway-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT   # set at once: the checks below may exit
-GW_BIN="$ROOT/target/release/refund-gateway"
+GW_BIN="${GW_BIN:-$ROOT/target/release/refund-gateway}"   # GW_BIN: another build of this one to measure
 TOOLS="$ROOT/target/release"            # loadgen, fanout, prepare, restart, baseline_* (bench/)
 BASE_COPY="$ROOT/target/bench-baseline"   # only with BASELINE_DIR
 if [ -z "$BASELINE_DIR" ]; then
@@ -160,12 +160,16 @@ scenario_exit() {
 # same way: same ports (only one of them runs at a time), same core, same environment.
 start_gw() {
   local dir="$1" side="${2:-gateway}" bin="$GW_BIN"; mkdir -p "$dir"
+  local limits=(REFUND_GATEWAY__LIMITS__REQUESTS_PER_SECOND=1000000000
+    REFUND_GATEWAY__LIMITS__BURST=1000000000 REFUND_GATEWAY__LIMITS__WATCH_STREAMS=1000000)
   if [ "$side" = previous ]; then bin="$PREVIOUS_BIN"; fi
+  # A build from before [limits] (no check-config either) refuses the unknown table: it has
+  # no limits to raise.
+  "$bin" check-config >/dev/null 2>&1 || limits=()
   ( cd "$dir" && exec env -u RUST_LOG -u REFUND_GATEWAY_CONFIG \
       REFUND_GATEWAY__SERVER__GRPC_LISTEN="127.0.0.1:$GW_GRPC_PORT" \
       REFUND_GATEWAY__SERVER__HTTP_LISTEN="127.0.0.1:$GW_HTTP_PORT" \
-      REFUND_GATEWAY__LIMITS__REQUESTS_PER_SECOND=1000000000 REFUND_GATEWAY__LIMITS__BURST=1000000000 \
-      REFUND_GATEWAY__LIMITS__WATCH_STREAMS=1000000 \
+      "${limits[@]}" \
       taskset -c "$SERVER_CPU" "$bin" serve ${GW_CONFIG:+--config "$GW_CONFIG"} >"$dir/gateway.log" 2>&1 ) &
   GW_PID=$!; GW_SIDE="$side"
   for _ in $(seq 1 600); do
