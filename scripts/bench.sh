@@ -30,6 +30,8 @@
 #   its limit of NOISY_A_RPS (50) calls/s, burst NOISY_A_BURST (100); alternating, REPS times.
 #   SKIP_BASELINE (0): 1 leaves the bare-tonic baseline out of every scenario (nothing of it
 #   is needed), for a run that only wants the A/B comparison.
+#   GW_BIN (target/release/refund-gateway): the gateway binary measured as "this build", e.g.
+#   a release binary of an earlier commit kept aside (with BUILD=0).
 #
 # Quick check while developing:  REPS=1 DURATION=3 WARMUP=1 CONCS=64 ./scripts/bench.sh
 # This build against an older one:  SKIP_BASELINE=1 PREVIOUS_BIN=/path/to/old/refund-gateway \
