@@ -68,8 +68,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chans_b = connect(&addr, conns).await?;
     let chans_a = connect(&addr, conns).await?;
     let ids = Ids::new();
-    let refund_b = own_refund(&mut RefundServiceClient::new(chans_b[0].clone()), &ids, 1, &key_b).await?;
-    let refund_a = own_refund(&mut RefundServiceClient::new(chans_a[0].clone()), &ids, 2, &key_a).await?;
+    let refund_b = own_refund(
+        &mut RefundServiceClient::new(chans_b[0].clone()),
+        &ids,
+        1,
+        &key_b,
+    )
+    .await?;
+    let refund_a = own_refund(
+        &mut RefundServiceClient::new(chans_a[0].clone()),
+        &ids,
+        2,
+        &key_a,
+    )
+    .await?;
     // Let A's bucket refill from its own set-up call before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
