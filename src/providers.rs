@@ -175,12 +175,15 @@ impl Rejection {
         self
     }
 
-    /// The caller-facing error, with `provider` and `providerCode` in its metadata.
+    /// The caller-facing error, with `provider` and `provider_code` in its metadata (and the
+    /// same code as `providerCode`, the spelling earlier versions sent, for existing callers).
     pub fn to_api_error(&self, provider: &str) -> ApiError {
         let mut err =
             ApiError::new(self.code, self.reason, self.message.clone()).with("provider", provider);
         if !self.provider_code.is_empty() {
-            err = err.with("providerCode", self.provider_code.clone());
+            err = err
+                .with("provider_code", self.provider_code.clone())
+                .with("providerCode", self.provider_code.clone());
         }
         if let Some(after) = self.retry_after {
             err = err.with_retry_after(after);

@@ -564,6 +564,8 @@ async fn unknown_deposit_is_not_found() {
     let (reason, meta) = info(&err);
     assert_eq!(reason, "PAYMENT_NOT_FOUND");
     assert_eq!(meta["providerCode"], "208");
+    // The name the API documents (and the earlier spelling, kept for existing callers).
+    assert_eq!(meta["provider_code"], "208");
     assert_eq!(gw.sim.stats().refund_posts, 0);
 
     let err = gw
