@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use refund_gateway::pb;
-use serde_json::json;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 
@@ -81,26 +80,7 @@ impl ApiGateway for Gateway {
     }
 
     async fn compago_payment(&self, amount: &str, status: &str) -> pb::PaymentReference {
-        let created: serde_json::Value = self
-            .http
-            .post(format!("{}/compago/sandbox/payments", self.sandbox_url))
-            .json(&json!({ "amount": amount, "status": status }))
-            .send()
-            .await
-            .expect("sandbox admin API")
-            .error_for_status()
-            .expect("payment created")
-            .json()
-            .await
-            .expect("json");
-        pb::PaymentReference {
-            payment_id: created["id"].as_str().expect("id").to_owned(),
-            payment_method_id: created["payment_method_id"]
-                .as_str()
-                .expect("payment_method_id")
-                .to_owned(),
-            invoice_id: String::new(),
-        }
+        self.create_compago_payment(amount, status).await
     }
 
     async fn compago_stats(&self) -> serde_json::Value {

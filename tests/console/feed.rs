@@ -4,33 +4,21 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use refund_gateway::pb;
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::support::gateway::{Client, Gateway, Setup};
+use crate::support::gateway::{Client, Gateway, Setup, whole_feed};
 use crate::{ACME_KEY, GLOBEX_KEY, TENANTS, refund};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Every sequence of the tenant's feed, from WatchRefunds after 0, read until it goes quiet.
 async fn feed_sequences(client: &Client) -> BTreeSet<u64> {
-    let mut stream = client
-        .clone()
-        .watch_refunds(pb::WatchRefundsRequest {
-            after_sequence: Some(0),
-            ..Default::default()
-        })
+    whole_feed(client, Duration::from_millis(500))
         .await
-        .unwrap()
-        .into_inner();
-    let mut seen = BTreeSet::new();
-    while let Ok(Ok(Some(message))) =
-        tokio::time::timeout(Duration::from_millis(500), stream.message()).await
-    {
-        seen.insert(message.event.unwrap().sequence);
-    }
-    seen
+        .iter()
+        .map(|event| event.sequence)
+        .collect()
 }
 
 /// The sequences the feed table shows, top to bottom.

@@ -12,7 +12,6 @@ mod operators;
 mod serving;
 
 use refund_gateway::pb;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use support::gateway::{Client, Gateway};
@@ -38,26 +37,7 @@ pub(crate) fn key_id(key: &str) -> String {
 
 /// A Compago payment of `amount` (MXN, confirmed) made in the simulator.
 pub(crate) async fn compago_payment(gw: &Gateway, amount: &str) -> pb::PaymentReference {
-    let created: serde_json::Value = gw
-        .http
-        .post(format!("{}/compago/sandbox/payments", gw.sandbox_url))
-        .json(&json!({ "amount": amount, "status": "CONFIRMED" }))
-        .send()
-        .await
-        .expect("sandbox admin API")
-        .error_for_status()
-        .expect("payment created")
-        .json()
-        .await
-        .expect("json");
-    pb::PaymentReference {
-        payment_id: created["id"].as_str().expect("id").to_owned(),
-        payment_method_id: created["payment_method_id"]
-            .as_str()
-            .expect("payment_method_id")
-            .to_owned(),
-        invoice_id: String::new(),
-    }
+    gw.create_compago_payment(amount, "CONFIRMED").await
 }
 
 /// Refunds the whole of a new Compago payment of `amount` through `client`.

@@ -392,27 +392,54 @@ impl Gateway {
     /// Every stored event of refund `id`, from the event feed (WatchRefunds from sequence 0,
     /// read until it goes quiet).
     pub async fn events_of(&self, id: &str) -> Vec<pb::RefundEvent> {
-        let mut stream = self
-            .client
-            .clone()
-            .watch_refunds(pb::WatchRefundsRequest {
-                after_sequence: Some(0),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut events = Vec::new();
-        while let Ok(Ok(Some(message))) =
-            tokio::time::timeout(Duration::from_millis(300), stream.message()).await
-        {
-            let event = message.event.unwrap();
-            if event.refund.as_ref().unwrap().id == id {
-                events.push(event);
-            }
-        }
+        let mut events = whole_feed(&self.client, Duration::from_millis(300)).await;
+        events.retain(|event| event.refund.as_ref().unwrap().id == id);
         events
     }
+
+    /// Creates a Compago payment of `amount` (e.g. "10.00") in `status` in the simulator,
+    /// through its admin API, and returns its reference.
+    pub async fn create_compago_payment(&self, amount: &str, status: &str) -> pb::PaymentReference {
+        let created: serde_json::Value = self
+            .http
+            .post(format!("{}/compago/sandbox/payments", self.sandbox_url))
+            .json(&serde_json::json!({ "amount": amount, "status": status }))
+            .send()
+            .await
+            .expect("sandbox admin API")
+            .error_for_status()
+            .expect("payment created")
+            .json()
+            .await
+            .expect("json");
+        pb::PaymentReference {
+            payment_id: created["id"].as_str().expect("id").to_owned(),
+            payment_method_id: created["payment_method_id"]
+                .as_str()
+                .expect("payment_method_id")
+                .to_owned(),
+            invoice_id: String::new(),
+        }
+    }
+}
+
+/// Every event `client`'s tenant may see, from WatchRefunds after sequence 0, read until no
+/// message arrives for `quiet`.
+pub async fn whole_feed(client: &Client, quiet: Duration) -> Vec<pb::RefundEvent> {
+    let mut stream = client
+        .clone()
+        .watch_refunds(pb::WatchRefundsRequest {
+            after_sequence: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Ok(Ok(Some(message))) = tokio::time::timeout(quiet, stream.message()).await {
+        events.push(message.event.unwrap());
+    }
+    events
 }
 
 /// Polls GetRefund until refund `id` satisfies `pred` (at most `within`).
