@@ -72,23 +72,30 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
-        // Authentication ran first: a call without a caller is refused there.
-        let Some(tenant) = req.extensions().get::<Caller>().map(|c| c.tenant.clone()) else {
-            return Either::Right(self.inner.call(req));
+        // Authentication ran first: a call without a caller is refused there. The tenant is
+        // read where it lies (no copy per call); a stream place is attached once admitted.
+        let admitted = match req.extensions().get::<Caller>() {
+            None => return Either::Right(self.inner.call(req)),
+            Some(caller) => {
+                let tenant = &caller.tenant;
+                self.limiter
+                    .admit_call(tenant)
+                    .and_then(|()| {
+                        is_watch(req.uri().path())
+                            .then(|| self.limiter.open_stream(tenant))
+                            .transpose()
+                    })
+                    .map_err(|refusal| refused(tenant.as_str(), refusal))
+            }
         };
-        let admitted = self.limiter.admit_call(&tenant).and_then(|()| {
-            if is_watch(req.uri().path()) {
-                let permit = self.limiter.open_stream(&tenant)?;
-                req.extensions_mut().insert(permit);
-            }
-            Ok(())
-        });
         match admitted {
-            Ok(()) => Either::Right(self.inner.call(req)),
-            Err(refusal) => {
-                let err = refused(tenant.as_str(), refusal);
-                Either::Left(ready(Ok(tonic::Status::from(err).into_http())))
+            Ok(permit) => {
+                if let Some(permit) = permit {
+                    req.extensions_mut().insert(permit);
+                }
+                Either::Right(self.inner.call(req))
             }
+            Err(err) => Either::Left(ready(Ok(tonic::Status::from(err).into_http()))),
         }
     }
 }
