@@ -27,8 +27,8 @@
 use std::{
     future::Future,
     sync::{
-        Arc, OnceLock,
-        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
@@ -48,6 +48,10 @@ const OWN_BUCKETS: &[f64] = &[
 const OWN_METRIC: &str = "refund_gateway_create_refund_own_seconds";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Set once this module's recorder is the process-wide one: from then on a metric's handle,
+/// once looked up, stays valid for the life of the process ([`RpcSeries`]).
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 tokio::task_local! {
     /// Nanoseconds spent in provider calls by the request being served (see [`own_time`]).
@@ -74,8 +78,14 @@ pub async fn own_time<F: Future>(call: F) -> F::Output {
     let clock = Arc::new(AtomicU64::new(0));
     let out = PROVIDER_NANOS.scope(clock.clone(), call).await;
     let provider = std::time::Duration::from_nanos(clock.load(Ordering::Relaxed));
-    metrics::histogram!(OWN_METRIC)
-        .record(started.elapsed().saturating_sub(provider).as_secs_f64());
+    let own = started.elapsed().saturating_sub(provider).as_secs_f64();
+    static OWN: OnceLock<metrics::Histogram> = OnceLock::new();
+    if RECORDING.load(Ordering::Acquire) {
+        OWN.get_or_init(|| metrics::histogram!(OWN_METRIC))
+            .record(own);
+    } else {
+        metrics::histogram!(OWN_METRIC).record(own);
+    }
     out
 }
 
@@ -93,19 +103,64 @@ pub fn install() -> PrometheusHandle {
             // Another recorder may be installed already (embedding applications, tests that
             // start several gateways): then this handle renders an empty registry, which is
             // still valid Prometheus text.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                RECORDING.store(true, Ordering::Release);
+            }
             handle
         })
         .clone()
 }
 
-/// Records one gRPC call of `method`: its outcome code and latency (from the RPC layer,
-/// `grpc::layer`).
-pub fn rpc_call(method: &'static str, code: tonic::Code, elapsed: std::time::Duration) {
-    metrics::histogram!("refund_gateway_grpc_request_duration_seconds", "method" => method)
-        .record(elapsed.as_secs_f64());
-    metrics::counter!("refund_gateway_grpc_requests_total", "method" => method, "code" => code_name(code))
-        .increment(1);
+/// The series of one gRPC method: `grpc_request_duration_seconds{method}` and
+/// `grpc_requests_total{method,code}`. Their handles are looked up in the recorder on first
+/// use and kept, so a call costs two atomic updates instead of two registry lookups (the
+/// lookup hashes and compares the whole key under a lock). A series appears in `/metrics` at
+/// its first call, as before.
+#[derive(Debug)]
+pub struct RpcSeries {
+    method: &'static str,
+    duration: OnceLock<metrics::Histogram>,
+    /// By `tonic::Code` (0..=16).
+    codes: [OnceLock<metrics::Counter>; CODES],
+}
+
+/// How many gRPC status codes there are (OK = 0 to UNAUTHENTICATED = 16).
+const CODES: usize = 17;
+
+impl RpcSeries {
+    pub const fn new(method: &'static str) -> Self {
+        Self {
+            method,
+            duration: OnceLock::new(),
+            codes: [const { OnceLock::new() }; CODES],
+        }
+    }
+
+    /// The method's name, as its label.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// Records one call: its outcome code and latency (from the RPC layer, `grpc::layer`).
+    pub fn record(&self, code: tonic::Code, elapsed: std::time::Duration) {
+        let method = self.method;
+        let histogram = || metrics::histogram!("refund_gateway_grpc_request_duration_seconds", "method" => method);
+        let counter = || metrics::counter!("refund_gateway_grpc_requests_total", "method" => method, "code" => code_name(code));
+        if !RECORDING.load(Ordering::Acquire) {
+            // Not (yet) this module's recorder: a handle kept now could point nowhere.
+            histogram().record(elapsed.as_secs_f64());
+            counter().increment(1);
+            return;
+        }
+        self.duration
+            .get_or_init(histogram)
+            .record(elapsed.as_secs_f64());
+        // `Code` is 0..=16; anything else would be tonic's mistake, counted the slow way.
+        match self.codes.get(code as usize) {
+            Some(slot) => slot.get_or_init(counter).increment(1),
+            None => counter().increment(1),
+        }
+    }
 }
 
 /// Records one call refused by a tenant's limit (`requests` or `watch_streams`).
@@ -118,33 +173,86 @@ pub fn rate_limited(tenant: &str, limit: &'static str) {
     .increment(1);
 }
 
-/// Records one provider call.
-pub fn provider_call(
-    provider: &str,
+/// The series of one provider account's calls: `provider_request_duration_seconds
+/// {provider,operation}` and `provider_requests_total{provider,operation,outcome}`. As with
+/// [`RpcSeries`], each handle is looked up once and kept (the lookup would also copy the
+/// account's name into a new label on every call).
+#[derive(Debug)]
+pub struct ProviderSeries {
+    provider: String,
+    /// The handles seen so far, by operation (and outcome): a handful per account.
+    seen: Mutex<Vec<ProviderHandles>>,
+}
+
+#[derive(Debug)]
+struct ProviderHandles {
     operation: &'static str,
-    outcome: &'static str,
-    started: Instant,
-) {
-    let elapsed = started.elapsed();
-    let _ = PROVIDER_NANOS.try_with(|n| {
-        n.fetch_add(
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        )
-    });
-    metrics::histogram!(
-        "refund_gateway_provider_request_duration_seconds",
-        "provider" => provider.to_owned(),
-        "operation" => operation
-    )
-    .record(elapsed.as_secs_f64());
-    metrics::counter!(
-        "refund_gateway_provider_requests_total",
-        "provider" => provider.to_owned(),
-        "operation" => operation,
-        "outcome" => outcome
-    )
-    .increment(1);
+    duration: metrics::Histogram,
+    outcomes: Vec<(&'static str, metrics::Counter)>,
+}
+
+impl ProviderSeries {
+    pub fn new(provider: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records one provider call that started at `started`; its time also counts towards the
+    /// current request's provider clock ([`own_time`]).
+    pub fn record(&self, operation: &'static str, outcome: &'static str, started: Instant) {
+        let elapsed = started.elapsed();
+        let _ = PROVIDER_NANOS.try_with(|n| {
+            n.fetch_add(
+                u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            )
+        });
+        let histogram = || {
+            metrics::histogram!(
+                "refund_gateway_provider_request_duration_seconds",
+                "provider" => self.provider.clone(),
+                "operation" => operation
+            )
+        };
+        let counter = || {
+            metrics::counter!(
+                "refund_gateway_provider_requests_total",
+                "provider" => self.provider.clone(),
+                "operation" => operation,
+                "outcome" => outcome
+            )
+        };
+        if !RECORDING.load(Ordering::Acquire) {
+            histogram().record(elapsed.as_secs_f64());
+            counter().increment(1);
+            return;
+        }
+        // A poisoned lock only means a panic elsewhere while it was held; the list is whole.
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = match seen.iter().position(|h| h.operation == operation) {
+            Some(at) => at,
+            None => {
+                seen.push(ProviderHandles {
+                    operation,
+                    duration: histogram(),
+                    outcomes: Vec::new(),
+                });
+                seen.len() - 1
+            }
+        };
+        let handles = &mut seen[at];
+        handles.duration.record(elapsed.as_secs_f64());
+        match handles.outcomes.iter().find(|(o, _)| *o == outcome) {
+            Some((_, calls)) => calls.increment(1),
+            None => {
+                let calls = counter();
+                calls.increment(1);
+                handles.outcomes.push((outcome, calls));
+            }
+        }
+    }
 }
 
 fn code_name(code: tonic::Code) -> &'static str {

@@ -421,3 +421,86 @@ async fn create_refund_own_time_leaves_out_the_provider() {
         "own {own} should be total {total} minus provider {provider}"
     );
 }
+
+/// Every call is counted once, under its own method and code, and every provider call under
+/// its own operation and outcome: the metric handles the gateway keeps between calls point at
+/// the right series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_is_counted_once_under_its_own_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(dir.path(), "");
+    let (_gw, grpc, http) = serve(&config, &[]);
+    let mut client = RefundServiceClient::connect(grpc).await.unwrap();
+    let refund = client
+        .create_refund(confirmed_fixture_refund("counted"))
+        .await
+        .unwrap()
+        .into_inner()
+        .refund
+        .unwrap();
+    // The same request again: answered from the stored refund, no provider call.
+    client
+        .create_refund(confirmed_fixture_refund("counted"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let request = pb::GetRefundRequest {
+            id: refund.id.clone(),
+        };
+        client.get_refund(request).await.unwrap();
+    }
+    let unknown = pb::GetRefundRequest {
+        id: format!("rf_{}", "0".repeat(32)),
+    };
+    let code = client.get_refund(unknown).await.unwrap_err().code();
+    assert_eq!(code, Code::NotFound);
+    let malformed = pb::GetRefundRequest { id: String::new() };
+    let code = client.get_refund(malformed).await.unwrap_err().code();
+    assert_eq!(code, Code::InvalidArgument);
+
+    let text = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let calls = |method: &str, code: &str| {
+        support::messages::metric(
+            &text,
+            "refund_gateway_grpc_requests_total",
+            &[("method", method), ("code", code)],
+        )
+    };
+    assert_eq!(calls("CreateRefund", "OK"), 2.0, "{text}");
+    assert_eq!(calls("GetRefund", "OK"), 2.0, "{text}");
+    assert_eq!(calls("GetRefund", "NOT_FOUND"), 1.0, "{text}");
+    assert_eq!(calls("GetRefund", "INVALID_ARGUMENT"), 1.0, "{text}");
+    let timed = |method: &str| {
+        support::messages::metric(
+            &text,
+            "refund_gateway_grpc_request_duration_seconds_count",
+            &[("method", method)],
+        )
+    };
+    assert_eq!(timed("GetRefund"), 4.0, "{text}");
+    assert_eq!(timed("CreateRefund"), 2.0, "{text}");
+    let provider = |operation: &str, outcome: &str| {
+        support::messages::metric(
+            &text,
+            "refund_gateway_provider_requests_total",
+            &[
+                ("provider", "compago"),
+                ("operation", operation),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(provider("submit_refund", "accepted"), 1.0, "{text}");
+    assert_eq!(provider("get_payment", "ok"), 1.0, "{text}");
+    let provider_timed = support::messages::metric(
+        &text,
+        "refund_gateway_provider_request_duration_seconds_count",
+        &[("provider", "compago"), ("operation", "submit_refund")],
+    );
+    assert_eq!(provider_timed, 1.0, "{text}");
+}

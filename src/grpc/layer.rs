@@ -20,22 +20,23 @@ use std::{
 use tower::{Layer, Service};
 use tracing::{Instrument as _, Span, field::Empty};
 
-use crate::{auth::Caller, metrics, pb};
+use crate::{auth::Caller, metrics::RpcSeries, pb};
 
-/// The methods of `refunds.v1.RefundService`, as metric labels and span fields.
-const METHODS: &[&str] = &[
-    "CreateRefund",
-    "GetRefund",
-    "ListRefunds",
-    "SyncRefund",
-    "WatchRefund",
-    "WatchRefunds",
-    "GetPayment",
-    "ListProviders",
-    "ListRefundEvents",
-    "ResolveRefund",
-    "ApproveRefund",
-    "CancelRefund",
+/// The methods of `refunds.v1.RefundService`, with their metric series; the names are the
+/// metric labels and span fields.
+static METHODS: [RpcSeries; 12] = [
+    RpcSeries::new("CreateRefund"),
+    RpcSeries::new("GetRefund"),
+    RpcSeries::new("ListRefunds"),
+    RpcSeries::new("SyncRefund"),
+    RpcSeries::new("WatchRefund"),
+    RpcSeries::new("WatchRefunds"),
+    RpcSeries::new("GetPayment"),
+    RpcSeries::new("ListProviders"),
+    RpcSeries::new("ListRefundEvents"),
+    RpcSeries::new("ResolveRefund"),
+    RpcSeries::new("ApproveRefund"),
+    RpcSeries::new("CancelRefund"),
 ];
 
 /// Wraps a service in [`Rpc`].
@@ -70,7 +71,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let Some(method) = method_of(req.uri().path()) else {
+        let Some(series) = method_of(req.uri().path()) else {
             // Not one of ours (an unknown method): tonic answers UNIMPLEMENTED, untracked.
             return Box::pin(self.inner.call(req));
         };
@@ -82,7 +83,7 @@ where
             .map(|caller| caller.tenant.as_str());
         let span = tracing::info_span!(
             "rpc",
-            method,
+            method = series.method(),
             tenant,
             request_id = Empty,
             provider = Empty,
@@ -113,7 +114,7 @@ where
                         .map_or(tonic::Code::Ok, tonic::Code::from_i32),
                     Err(_) => tonic::Code::Internal,
                 };
-                metrics::rpc_call(method, code, started.elapsed());
+                series.record(code, started.elapsed());
                 if let Some(span) = traced {
                     record_code(&span, code);
                 }
@@ -141,10 +142,10 @@ fn record_code(span: &Span, code: tonic::Code) {
     }
 }
 
-/// `CreateRefund` out of `/refunds.v1.RefundService/CreateRefund`.
-fn method_of(path: &str) -> Option<&'static str> {
+/// The series of `CreateRefund` out of `/refunds.v1.RefundService/CreateRefund`.
+fn method_of(path: &str) -> Option<&'static RpcSeries> {
     let name = path.rsplit('/').next()?;
-    METHODS.iter().copied().find(|m| *m == name)
+    METHODS.iter().find(|m| m.method() == name)
 }
 
 /// The span fields a request fills in: what the call is about, recorded before it is
@@ -218,20 +219,24 @@ mod tests {
             .collect();
         assert!(declared.len() >= 12, "{declared:?}");
         for name in &declared {
-            assert!(METHODS.contains(&name.as_str()), "{name} is not in METHODS");
+            assert!(
+                method_of(&format!("/x/{name}")).is_some(),
+                "{name} is not in METHODS"
+            );
         }
     }
 
     #[test]
     fn methods_are_named_from_the_path() {
+        let name = |path| method_of(path).map(RpcSeries::method);
         assert_eq!(
-            method_of("/refunds.v1.RefundService/CreateRefund"),
+            name("/refunds.v1.RefundService/CreateRefund"),
             Some("CreateRefund")
         );
         assert_eq!(
-            method_of("/refunds.v1.RefundService/ListProviders"),
+            name("/refunds.v1.RefundService/ListProviders"),
             Some("ListProviders")
         );
-        assert_eq!(method_of("/refunds.v1.RefundService/Nope"), None);
+        assert_eq!(name("/refunds.v1.RefundService/Nope"), None);
     }
 }

@@ -59,7 +59,10 @@ use self::{
 use super::{
     Provider, ProviderError, ProviderPayment, ProviderRefundRecord, RefundLookup, SubmitOutcome,
 };
-use crate::domain::{PaymentRef, Refund};
+use crate::{
+    domain::{PaymentRef, Refund},
+    metrics::ProviderSeries,
+};
 
 /// The per-account settings (`[providers.NAME]` keys of the same names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +154,7 @@ impl BreakerState {
 /// semaphore.
 pub struct Guard {
     account: String,
+    series: ProviderSeries,
     limits: Limits,
     stack: Stack,
     breaker: CircuitBreakerHandle<Classifier>,
@@ -185,6 +189,7 @@ impl Guard {
             .service(Adapter(provider));
         Self {
             account: account.to_owned(),
+            series: ProviderSeries::new(account),
             limits,
             stack: BoxCloneSyncService::new(stack),
             breaker,
@@ -219,7 +224,7 @@ impl Guard {
     /// call costs one clone and no boxed future of the gateway's own.
     async fn run(&self, call: Call) -> Reply {
         let (account, queue_timeout) = (self.account.as_str(), self.limits.queue_timeout);
-        measure(account, call, |call| {
+        measure(account, &self.series, call, |call| {
             refuse(account, queue_timeout, self.stack.clone(), call)
         })
         .await

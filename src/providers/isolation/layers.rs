@@ -19,11 +19,19 @@ use super::{
     Refusal,
     call::{Call, Operation, Reply},
 };
-use crate::providers::{Provider, SubmitOutcome};
+use crate::{
+    metrics::ProviderSeries,
+    providers::{Provider, SubmitOutcome},
+};
 
 /// Outermost step: the span, the metrics and the log line of a submission's outcome, around
 /// everything below (refusals included), so every adapter is measured the same way.
-pub(super) async fn measure<F>(account: &str, call: Call, below: impl FnOnce(Call) -> F) -> Reply
+pub(super) async fn measure<F>(
+    account: &str,
+    series: &ProviderSeries,
+    call: Call,
+    below: impl FnOnce(Call) -> F,
+) -> Reply
 where
     F: Future<Output = Reply>,
 {
@@ -35,7 +43,7 @@ where
     };
     let started = Instant::now();
     let reply = below(call).instrument(span).await;
-    crate::metrics::provider_call(account, operation.as_str(), reply.outcome(), started);
+    series.record(operation.as_str(), reply.outcome(), started);
     if let (Reply::Submit(outcome), Some(refund_id)) = (&reply, refund_id) {
         log_submission(account, &refund_id, outcome);
     }
