@@ -66,6 +66,16 @@ async fn compago_refund_delay(sandbox: &str, ms: u64) {
         .unwrap();
 }
 
+/// The gateway's `/metrics` text.
+async fn scrape(http: &str) -> String {
+    reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A refund of the Compago fixture payment that is CONFIRMED.
 fn confirmed_fixture_refund(request_id: &str) -> pb::CreateRefundRequest {
     pb::CreateRefundRequest {
@@ -394,12 +404,7 @@ async fn create_refund_own_time_leaves_out_the_provider() {
         .unwrap();
     assert_eq!(refund.status, i32::from(pb::RefundStatus::Succeeded));
 
-    let metrics = reqwest::get(format!("{http}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&http).await;
     let value = |name: &str| -> f64 {
         metrics
             .lines()
@@ -458,12 +463,7 @@ async fn each_call_is_counted_once_under_its_own_labels() {
     let code = client.get_refund(malformed).await.unwrap_err().code();
     assert_eq!(code, Code::InvalidArgument);
 
-    let text = reqwest::get(format!("{http}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&http).await;
     let calls = |method: &str, code: &str| {
         support::messages::metric(
             &text,
