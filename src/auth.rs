@@ -53,7 +53,7 @@ pub struct Caller {
     pub providers: Option<Arc<BTreeSet<String>>>,
     pub role: Role,
     /// The first 8 hex digits of the SHA-256 of the key (`open` in open mode).
-    pub key_id: String,
+    pub key_id: Arc<str>,
     /// Per currency code: refunds of more minor units than this wait for an approval.
     pub approval_above: Arc<BTreeMap<String, i64>>,
 }
@@ -65,7 +65,7 @@ impl Caller {
             tenant: TenantId::new(OPEN_TENANT),
             providers: None,
             role: Role::Open,
-            key_id: "open".to_owned(),
+            key_id: Arc::from("open"),
             approval_above: Arc::default(),
         }
     }
@@ -100,7 +100,8 @@ impl Caller {
 #[derive(Clone, Debug)]
 pub struct Tenants {
     by_key: HashMap<[u8; 32], Caller>,
-    open: bool,
+    /// Open mode's one caller (no tenants configured), made once.
+    open: Option<Caller>,
 }
 
 /// The answer to a lookup.
@@ -136,12 +137,15 @@ impl Tenants {
                 by_key.insert(digest, caller);
             }
         }
-        Self { by_key, open }
+        Self {
+            by_key,
+            open: open.then(Caller::open),
+        }
     }
 
     /// Whether the gateway runs without authentication.
     pub fn is_open(&self) -> bool {
-        self.open
+        self.open.is_some()
     }
 
     /// Looks a presented key up (`None` when the caller sent none).
@@ -151,8 +155,8 @@ impl Tenants {
 
     /// Looks a key up by its digest (`None` when the caller sent no key).
     pub fn authenticate_digest(&self, key: Option<KeyDigest>) -> Authn {
-        if self.open {
-            return Authn::Allowed(Caller::open());
+        if let Some(caller) = &self.open {
+            return Authn::Allowed(caller.clone());
         }
         match key {
             None => Authn::Missing,
@@ -195,8 +199,9 @@ fn digest(key: &str) -> [u8; 32] {
 }
 
 /// The key id: the first 8 hex digits (4 bytes) of the key's digest.
-fn key_id(digest: &[u8; 32]) -> String {
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+fn key_id(digest: &[u8; 32]) -> Arc<str> {
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    Arc::from(hex)
 }
 
 /// The tenant table in force, replaced whole by a reload.

@@ -52,8 +52,8 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The caller and the message of a request; what the message is about goes on the call's
 /// span first.
-fn unpack<T: SpanFields>(request: Request<T>) -> Result<(Caller, T), Status> {
-    let caller = auth::caller(&request)?;
+fn unpack<T: SpanFields>(mut request: Request<T>) -> Result<(Caller, T), Status> {
+    let caller = auth::take_caller(&mut request)?;
     let message = request.into_inner();
     message.record(&tracing::Span::current());
     Ok((caller, message))

@@ -1,11 +1,11 @@
 //! The identifiers of refunds and tenants.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// `as_str`, and `Display` and `Debug` as the bare text, for an identifier that is a
-/// `String` inside: the same three for every such identifier.
+/// `as_str`, and `Display` and `Debug` as the bare text, for an identifier that is text
+/// inside: the same three for every such identifier.
 macro_rules! text_id {
     ($id:ident) => {
         impl $id {
@@ -51,15 +51,28 @@ impl RefundId {
     }
 }
 
-/// A tenant: the unit of isolation. Every refund belongs to exactly one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TenantId(String);
+/// A tenant: the unit of isolation. Every refund belongs to exactly one. Shared text inside:
+/// every call carries its caller's tenant, and a copy costs a count, not an allocation.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(Arc<str>);
 
 text_id!(TenantId);
 
 impl TenantId {
     pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
+        Self(Arc::from(id.into()))
+    }
+}
+
+/// As the bare text, like a `String`.
+impl Serialize for TenantId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
     }
 }

@@ -78,11 +78,11 @@ impl Interceptor for Authenticate {
     }
 }
 
-/// The caller the interceptor attached.
-pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
-    req.extensions()
-        .get::<Caller>()
-        .cloned()
+/// The caller the interceptor attached, taken out of a request about to be consumed (no
+/// copy).
+pub fn take_caller<T>(req: &mut Request<T>) -> Result<Caller, Status> {
+    req.extensions_mut()
+        .remove::<Caller>()
         .ok_or_else(|| ApiError::unauthenticated("not authenticated").into())
 }
 
