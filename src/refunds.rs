@@ -208,9 +208,10 @@ impl Refunds {
             record::record(&this, &request, sent).await
         };
         // The task stays in the call's span, so its store and provider spans are in the
-        // caller's trace.
+        // caller's trace. Boxed once here: the task's state machine is large, and tokio moves
+        // what it is given several times on its way into and out of a task.
         let owned = tracing::Instrument::in_current_span(owned);
-        tokio::spawn(metrics::with_provider_clock(clock, owned))
+        tokio::spawn(Box::pin(metrics::with_provider_clock(clock, owned)))
             .await
             .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))
     }

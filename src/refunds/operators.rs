@@ -193,7 +193,8 @@ pub(super) async fn approve(
             }
         }
     };
-    tokio::spawn(task)
+    // Boxed once: a large state machine, moved several times on its way into a task.
+    tokio::spawn(Box::pin(task))
         .await
         .unwrap_or_else(|join_error| Err(ApiError::internal(join_error)))
 }
