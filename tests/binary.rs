@@ -6,7 +6,7 @@ mod support;
 use std::{process::Command, time::Duration};
 
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
-use support::process::{BIN, Proc, field, printed_base_url};
+use support::process::{BIN, Proc, field, printed_base_url, sandbox_config};
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -24,34 +24,6 @@ fn serve(config: &std::path::Path, envs: &[(&str, &str)]) -> (Proc, String, Stri
     let grpc = format!("http://{}", field(&line, "grpc"));
     let http = format!("http://{}", field(&line, "http"));
     (proc, grpc, http)
-}
-
-/// A config with one sandbox Compago account and a SQLite file in `dir`, every port chosen
-/// by the system; `server_extra` goes into `[server]`.
-fn sandbox_config(dir: &std::path::Path, server_extra: &str) -> std::path::PathBuf {
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-{server_extra}
-[store]
-url = "sqlite://{db}"
-busy_timeout_ms = 500
-[sandbox]
-listen = "127.0.0.1:0"
-[providers.compago]
-kind = "compago"
-sandbox = true
-"#,
-            db = dir.join("gw.db").display()
-        ),
-    )
-    .unwrap();
-    config
 }
 
 /// Makes the Compago simulator at `sandbox` answer each refund `ms` late.
@@ -268,7 +240,7 @@ api_key = "wrong-key-overridden-by-env"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), "shutdown_grace_ms = 10000");
+    let config = sandbox_config(dir.path(), "shutdown_grace_ms = 10000", "");
     let (mut gw, grpc, _http) = serve(&config, &[]);
     let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
     // Refund answers take a second, so a CreateRefund is in flight when SIGTERM arrives.
@@ -363,7 +335,7 @@ async fn sandbox_command_serves_the_simulators() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_on_one_sqlite_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), "");
+    let config = sandbox_config(dir.path(), "", "");
     let (_first, grpc, _http) = serve(&config, &[]);
     let out = Command::new(BIN)
         .args(["serve", "--config"])
@@ -390,7 +362,7 @@ async fn a_second_gateway_on_one_sqlite_file_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_refund_own_time_leaves_out_the_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), "");
+    let config = sandbox_config(dir.path(), "", "");
     let (gw, grpc, http) = serve(&config, &[]);
     let sandbox = field(&gw.wait_for_line("provider simulators started"), "addr");
     compago_refund_delay(&sandbox, 300).await;
@@ -433,7 +405,7 @@ async fn create_refund_own_time_leaves_out_the_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_call_is_counted_once_under_its_own_labels() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), "");
+    let config = sandbox_config(dir.path(), "", "");
     let (_gw, grpc, http) = serve(&config, &[]);
     let mut client = RefundServiceClient::connect(grpc).await.unwrap();
     let refund = client

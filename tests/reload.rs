@@ -7,36 +7,9 @@ mod support;
 use std::{process::Command, time::Duration};
 
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
-use support::process::{BIN, Gateway};
+use support::process::{BIN, Gateway, sandbox_config};
 use tonic::{Code, Request, Status, Streaming, transport::Channel};
 use tonic_types::StatusExt as _;
-
-/// A gateway config: one sandbox Compago account, a SQLite file in `dir`, every port chosen
-/// by the system, and `rest` (tenants, limits, ...).
-fn write_config(dir: &std::path::Path, rest: &str) -> std::path::PathBuf {
-    let path = dir.join("gateway.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-[store]
-url = "sqlite://{db}"
-[sandbox]
-listen = "127.0.0.1:0"
-[providers.compago]
-kind = "compago"
-sandbox = true
-{rest}
-"#,
-            db = dir.join("gw.db").display()
-        ),
-    )
-    .unwrap();
-    path
-}
 
 async fn client(grpc: &str) -> RefundServiceClient<Channel> {
     let channel = Channel::from_shared(grpc.to_owned())
@@ -108,8 +81,9 @@ async fn sighup_reloads_the_keys_and_ends_the_streams_of_removed_ones() {
              [[tenants]]\nid = \"globex\"\napi_keys = [\"globex-key-1\"]\n"
         )
     };
-    let config = write_config(
+    let config = sandbox_config(
         dir.path(),
+        "",
         &tenants("\"acme-key-stays\", \"acme-key-goes\"", ""),
     );
     let gw = Gateway::start(&config, &[]);
@@ -121,8 +95,9 @@ async fn sighup_reloads_the_keys_and_ends_the_streams_of_removed_ones() {
     let mut kept = watch(&mut client, "acme-key-stays").await.unwrap();
 
     // Rotate acme's key; the worker's tick changes too, which needs a restart.
-    write_config(
+    sandbox_config(
         dir.path(),
+        "",
         &tenants("\"acme-key-stays\", \"acme-key-new\"", "0"),
     );
     gw.proc.signal("HUP");
@@ -151,8 +126,9 @@ async fn sighup_reloads_the_keys_and_ends_the_streams_of_removed_ones() {
     );
 
     // A file with problems changes nothing, and says so on one line.
-    write_config(
+    sandbox_config(
         dir.path(),
+        "",
         "[[tenants]]\nid = \"acme\"\napi_keys = [\"only-key\"]\n\
          [[tenants]]\nid = \"globex\"\napi_keys = [\"only-key\"]\n[limits]\nburst = 0\n",
     );
@@ -187,8 +163,9 @@ async fn sighup_reloads_the_keys_and_ends_the_streams_of_removed_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_rate_is_refused_while_another_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = sandbox_config(
         dir.path(),
+        "",
         "[limits]\nrequests_per_second = 1000\nburst = 1000\n\
          [[tenants]]\nid = \"noisy\"\napi_keys = [\"noisy-key\"]\nrequests_per_second = 1\nburst = 5\n\
          [[tenants]]\nid = \"calm\"\napi_keys = [\"calm-key\"]\n",
@@ -264,7 +241,7 @@ async fn a_tenant_at_its_stream_limit_opens_again_after_closing_one() {
              [[tenants]]\nid = \"globex\"\napi_keys = [\"globex-key\"]\n"
         )
     };
-    let config = write_config(dir.path(), &tenants(2));
+    let config = sandbox_config(dir.path(), "", &tenants(2));
     let gw = Gateway::start(&config, &[]);
     let mut client = client(&gw.grpc).await;
     let first = watch(&mut client, "acme-key").await.unwrap();
@@ -291,7 +268,7 @@ async fn a_tenant_at_its_stream_limit_opens_again_after_closing_one() {
     let over = watch(&mut client, "acme-key").await.unwrap_err();
     assert_reason(&over, Code::ResourceExhausted, "TOO_MANY_STREAMS");
 
-    write_config(dir.path(), &tenants(3));
+    sandbox_config(dir.path(), "", &tenants(3));
     gw.proc.signal("HUP");
     gw.proc.wait_for_line("config reloaded");
     let _fourth = watch(&mut client, "acme-key").await.unwrap();

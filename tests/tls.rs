@@ -13,31 +13,19 @@ use std::{
 use refund_gateway::pb::{self, refund_service_client::RefundServiceClient};
 use support::{
     pki::{Ca, Expiry, Leaf, write},
-    process::{BIN, Gateway, Proc},
+    process::{BIN, Gateway, Proc, sandbox_config},
 };
 use tonic::{
     Code,
     transport::{Certificate, Channel, ClientTlsConfig, Identity},
 };
 
-/// A config with one sandbox Compago account, a SQLite file in `dir`, ports chosen by the
-/// system; `server_extra` goes into `[server]`, `tls` is the `[server.tls]` table's body.
+/// The shared sandbox config; `tls` is the `[server.tls]` table's body.
 fn config(dir: &Path, server_extra: &str, tls: Option<&str>) -> PathBuf {
     let tls = tls
         .map(|t| format!("[server.tls]\n{t}\n"))
         .unwrap_or_default();
-    let path = dir.join("gateway.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n{server_extra}\n{tls}\
-             [store]\nurl = \"sqlite://{db}\"\n[sandbox]\nlisten = \"127.0.0.1:0\"\n\
-             [providers.compago]\nkind = \"compago\"\nsandbox = true\n",
-            db = dir.join("gw.db").display()
-        ),
-    )
-    .unwrap();
-    path
+    sandbox_config(dir, &format!("{server_extra}\n{tls}"), "")
 }
 
 /// `[server.tls]` with the server certificate written to `dir`; `client_ca`: mTLS.

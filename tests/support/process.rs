@@ -4,13 +4,44 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_refund-gateway");
+
+/// A config for one binary on its own: one sandbox Compago account (the simulators in the
+/// process), a SQLite file in `dir`, every port chosen by the system. `server_extra` goes
+/// into `[server]` (its keys, then any sub-table such as `[server.tls]`), `rest` after
+/// everything (tenants, limits, ...).
+pub fn sandbox_config(dir: &Path, server_extra: &str, rest: &str) -> PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+{server_extra}
+[store]
+url = "sqlite://{db}"
+busy_timeout_ms = 500
+[sandbox]
+listen = "127.0.0.1:0"
+[providers.compago]
+kind = "compago"
+sandbox = true
+{rest}
+"#,
+            db = dir.join("gw.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
 
 /// A child process whose stdout and stderr are collected line by line.
 pub struct Proc {
